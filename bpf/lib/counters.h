@@ -1,0 +1,42 @@
+/* counters.h: per-CPU counters; no atomics needed on per-CPU values. */
+#ifndef VR_COUNTERS_H
+#define VR_COUNTERS_H
+
+#include "maps.h"
+
+static __always_inline struct vr_vif_stats *vif_stats(__u32 vif_idx)
+{
+	return bpf_map_lookup_elem(&vr_vif_stats, &vif_idx);
+}
+
+/* count_drop: counts a drop under its reason (and on the input vif) and
+ * returns the verdict, so a drop reads `return count_drop(st, REASON);`. */
+static __always_inline int count_drop(struct vr_vif_stats *st, __u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&vr_drops, &reason);
+
+	if (c)
+		*c += 1;
+	if (st)
+		st->drops++;
+	return XDP_DROP;
+}
+
+static __always_inline int count_to_host(struct vr_vif_stats *st)
+{
+	if (st)
+		st->to_host++;
+	return XDP_PASS;
+}
+
+static __always_inline void count_tx(__u32 vif_idx, __u64 bytes)
+{
+	struct vr_vif_stats *st = vif_stats(vif_idx);
+
+	if (st) {
+		st->tx_packets++;
+		st->tx_bytes += bytes;
+	}
+}
+
+#endif /* VR_COUNTERS_H */

@@ -1,0 +1,78 @@
+/* forward.h: next-hop execution for routed IPv4/IPv6 packets. */
+#ifndef VR_FORWARD_H
+#define VR_FORWARD_H
+
+#include "hdr.h"
+#include "counters.h"
+
+/* encap_out: the ENCAP next hop: checks the output vif, writes the L2 header
+ * and redirects. l3_len is the IP packet length for the MTU check. The caller
+ * has already decremented the TTL. */
+static __always_inline int encap_out(struct xdp_md *ctx, const struct vr_nh *nh,
+				     struct vr_vif_stats *st, __u32 l3_len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 oif = nh->oif_ifindex;
+	struct vr_vif *out;
+
+	if ((void *)(eth + 1) > data_end)
+		return count_drop(st, VR_DROP_INVALID_PACKET);
+	out = bpf_map_lookup_elem(&vr_vifs, &oif);
+	if (!out)
+		return count_drop(st, VR_DROP_INVALID_NEXTHOP);
+	if (!(out->flags & VR_VIF_F_ENABLED))
+		return count_drop(st, VR_DROP_INTERFACE_TX_DOWN);
+	if (out->mtu && l3_len > out->mtu)
+		return count_drop(st, VR_DROP_MTU_EXCEEDED);
+
+	mac_copy(eth->h_dest, nh->dmac);
+	mac_copy(eth->h_source, nh->smac);
+	count_tx(out->vif_idx, (__u64)(data_end - data));
+	return bpf_redirect(oif, 0);
+}
+
+/* run_nexthop: what every routed packet ends in. `ttl_dec` is called only
+ * when the packet really leaves through an ENCAP next hop. */
+static __always_inline int run_nexthop(struct xdp_md *ctx, __u32 nh_id,
+				       struct vr_vif_stats *st, __u32 l3_len,
+				       void *l3, int is_v6)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+
+	if (!nh)
+		return count_drop(st, VR_DROP_INVALID_NEXTHOP);
+	switch (nh->type) {
+	case VR_NH_RECEIVE:
+		return count_to_host(st);
+	case VR_NH_DISCARD:
+		return count_drop(st, VR_DROP_DISCARD);
+	case VR_NH_ENCAP:
+		break;
+	default:
+		return count_drop(st, VR_DROP_UNSUPPORTED_NEXTHOP);
+	}
+
+	if (is_v6) {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return count_drop(st, VR_DROP_INVALID_PACKET);
+		if (ip6->hop_limit <= 1)
+			return count_drop(st, VR_DROP_TTL_EXCEEDED);
+		ip6->hop_limit--;
+	} else {
+		struct iphdr *iph = l3;
+
+		if ((void *)(iph + 1) > data_end)
+			return count_drop(st, VR_DROP_INVALID_PACKET);
+		if (iph->ttl <= 1)
+			return count_drop(st, VR_DROP_TTL_EXCEEDED);
+		ip_decrease_ttl(iph);
+	}
+	return encap_out(ctx, nh, st, l3_len);
+}
+
+#endif /* VR_FORWARD_H */

@@ -1,0 +1,61 @@
+/* maps.h: every map of the datapath, declared once with BTF types.
+ * Names are what the daemon pins under <bpffs>/<instance>/maps/. */
+#ifndef VR_MAPS_H
+#define VR_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "../shared/vr_kern_user.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vr_meta);
+} vr_meta SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_VIFS);
+	__type(key, __u32);
+	__type(value, struct vr_vif);
+} vr_vifs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_NEXTHOPS);
+	__type(key, __u32);
+	__type(value, struct vr_nh);
+} vr_nexthops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VR_DEF_MAX_ROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vr_rt4_key);
+	__type(value, struct vr_rt);
+} vr_rt4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VR_DEF_MAX_ROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vr_rt6_key);
+	__type(value, struct vr_rt);
+} vr_rt6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VR_DEF_MAX_VIFS);
+	__type(key, __u32);
+	__type(value, struct vr_vif_stats);
+} vr_vif_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VR_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} vr_drops SEC(".maps");
+
+#endif /* VR_MAPS_H */

@@ -1,0 +1,113 @@
+/**
+ * ApiServer: the grpc-js server with every service, health and reflection,
+ * listening on a unix socket (stale socket replaced, mode 0660) and,
+ * optionally, on TCP.
+ */
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import { toBinary, type DescFile, type DescService } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import type { Logger } from 'pino';
+import { grpcService } from './grpc-adapter.ts';
+import { InterfaceService } from '../gen/vrouter/ebpf/v1/interface_pb.js';
+import { NextHopService } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { RouteService } from '../gen/vrouter/ebpf/v1/route_pb.js';
+import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
+import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
+import type { DatapathManager } from '../manager/datapath-manager.ts';
+import { interfaceHandlers } from './services/interface-service.ts';
+import { nextHopHandlers } from './services/nexthop-service.ts';
+import { routeHandlers } from './services/route-service.ts';
+import { statsHandlers } from './services/stats-service.ts';
+import { systemHandlers, type DaemonInfo } from './services/system-service.ts';
+
+export const SERVICES: readonly DescService[] = [InterfaceService, NextHopService, RouteService, StatsService, SystemService];
+
+export interface ListenOptions {
+  socketPath: string;
+  /** host:port, e.g. 127.0.0.1:50051; empty for none */
+  tcp: string;
+}
+
+/** descriptorSet: every file the services need, dependencies first, as reflection wants them. */
+function descriptorSet(services: readonly DescService[]): Uint8Array[] {
+  const seen = new Set<string>();
+  const out: Uint8Array[] = [];
+  const visit = (f: DescFile) => {
+    if (seen.has(f.name)) return;
+    seen.add(f.name);
+    f.dependencies.forEach(visit);
+    out.push(toBinary(FileDescriptorProtoSchema, f.proto));
+  };
+  for (const s of services) visit(s.file);
+  return out;
+}
+
+export class ApiServer {
+  private readonly server = new Server();
+  private readonly log: Logger;
+  readonly health: HealthImplementation;
+  private socketPath = '';
+
+  constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger) {
+    this.log = log;
+    const add = <S extends DescService>(svc: S, handlers: Parameters<typeof grpcService<S>>[1]) => {
+      const { definition, implementation } = grpcService(svc, handlers, log);
+      this.server.addService(definition, implementation);
+    };
+    add(InterfaceService, interfaceHandlers(mgr));
+    add(NextHopService, nextHopHandlers(mgr));
+    add(RouteService, routeHandlers(mgr));
+    add(StatsService, statsHandlers(mgr));
+    add(SystemService, systemHandlers(mgr, info));
+
+    const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
+    for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';
+    this.health = new HealthImplementation(statusMap);
+    this.health.addToServer(this.server);
+    // reflection reads FileDescriptorProtos from a proto-loader-shaped object
+    const pkg = { 'vrouter.ebpf.v1': { fileDescriptorProtos: descriptorSet(SERVICES).map((b) => Buffer.from(b)) } };
+    new ReflectionService(pkg as never).addToServer(this.server);
+  }
+
+  async listen(opts: ListenOptions): Promise<void> {
+    mkdirSync(dirname(opts.socketPath), { recursive: true });
+    if (existsSync(opts.socketPath)) {
+      if (!lstatSync(opts.socketPath).isSocket()) throw new Error(`${opts.socketPath} exists and is not a socket; refusing to replace it`);
+      unlinkSync(opts.socketPath); // a stale socket from a daemon that died
+    }
+    await this.bind(`unix:${opts.socketPath}`);
+    chmodSync(opts.socketPath, 0o660);
+    this.socketPath = opts.socketPath;
+    this.log.info({ socket: opts.socketPath }, 'listening on unix socket');
+    if (opts.tcp) {
+      const port = await this.bind(opts.tcp);
+      this.log.info({ address: opts.tcp, port }, 'listening on tcp');
+    }
+  }
+
+  private bind(address: string): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+  }
+
+  /** stop: stops taking calls, lets running ones finish for up to graceMs. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (this.socketPath && existsSync(this.socketPath)) unlinkSync(this.socketPath);
+  }
+}

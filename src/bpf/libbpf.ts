@@ -1,0 +1,83 @@
+/**
+ * libbpf: the raw koffi bindings of libbpf.so.1 and the libc calls the
+ * datapath needs. Everything else in src/bpf wraps these; no other folder
+ * imports this file.
+ */
+import koffi from 'koffi';
+
+const libbpf = koffi.load('libbpf.so.1');
+const libc = koffi.load('libc.so.6');
+
+/** bpf_test_run_opts as of libbpf 1.x (sz must be exact: 80 bytes). */
+export const TestRunOpts = koffi.struct('bpf_test_run_opts', {
+  sz: 'size_t',
+  data_in: 'void *',
+  data_out: 'void *',
+  data_size_in: 'uint32_t',
+  data_size_out: 'uint32_t',
+  ctx_in: 'void *',
+  ctx_out: 'void *',
+  ctx_size_in: 'uint32_t',
+  ctx_size_out: 'uint32_t',
+  retval: 'uint32_t',
+  repeat: 'int',
+  duration: 'uint32_t',
+  flags: 'uint32_t',
+  cpu: 'uint32_t',
+  batch_size: 'uint32_t',
+});
+
+/** The leading part of bpf_link_create_opts: sz and flags. libbpf accepts a
+ * smaller sz than it knows, so this stays valid across libbpf versions. */
+export const LinkCreateOpts = koffi.struct('bpf_link_create_opts_head', {
+  sz: 'size_t',
+  flags: 'uint32_t',
+});
+
+/** bpf_map_batch_opts (libbpf 1.x): sz, elem_flags, flags. */
+export const MapBatchOpts = koffi.struct('bpf_map_batch_opts', {
+  sz: 'size_t',
+  elem_flags: 'uint64_t',
+  flags: 'uint64_t',
+});
+
+export const sys = {
+  // objects
+  bpf_object__open_file: libbpf.func('void *bpf_object__open_file(const char *path, void *opts)'),
+  bpf_object__load: libbpf.func('int bpf_object__load(void *obj)'),
+  bpf_object__close: libbpf.func('void bpf_object__close(void *obj)'),
+  bpf_object__find_map_by_name: libbpf.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
+  bpf_object__find_program_by_name: libbpf.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
+  bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t n)'),
+  bpf_map__fd: libbpf.func('int bpf_map__fd(void *map)'),
+  bpf_program__fd: libbpf.func('int bpf_program__fd(void *prog)'),
+  // fds and pins
+  bpf_obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
+  bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)'),
+  bpf_obj_get_info_by_fd: libbpf.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
+  // maps
+  bpf_map_update_elem: libbpf.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+  bpf_map_lookup_elem: libbpf.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+  bpf_map_delete_elem: libbpf.func('int bpf_map_delete_elem(int fd, const void *key)'),
+  bpf_map_get_next_key: libbpf.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+  bpf_map_update_batch: libbpf.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)'),
+  bpf_map_delete_batch: libbpf.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)'),
+  // programs and links
+  bpf_prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)'),
+  bpf_link_create: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const bpf_link_create_opts_head *opts)'),
+  bpf_link_detach: libbpf.func('int bpf_link_detach(int fd)'),
+  bpf_link_update: libbpf.func('int bpf_link_update(int fd, int new_prog_fd, void *opts)'),
+  libbpf_num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus()'),
+  // libc
+  close: libc.func('int close(int fd)'),
+  if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
+  if_indextoname: libc.func('char *if_indextoname(uint32_t index, _Out_ char *buf)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  errno: (): number => koffi.errno(),
+};
+
+/** sizeofStruct: the C size of a koffi struct type (for opts.sz). */
+export function sizeofStruct(t: Parameters<typeof koffi.sizeof>[0]): number {
+  return koffi.sizeof(t);
+}

@@ -1,0 +1,162 @@
+/**
+ * BpfMap: one live kernel map, by fd, with raw byte-level access. Typed
+ * access (codecs) lives in src/maps; this class only moves bytes.
+ */
+import { sys, MapBatchOpts, sizeofStruct } from './libbpf.ts';
+import { BpfError, check, ERRNO } from './errors.ts';
+
+export const BPF_ANY = 0;
+export const BPF_NOEXIST = 1;
+export const BPF_EXIST = 2;
+
+/** Kernel map type numbers (uapi enum bpf_map_type) we name in reports. */
+export const MAP_TYPE_NAMES: Record<number, string> = {
+  1: 'hash', 2: 'array', 5: 'percpu_hash', 6: 'percpu_array', 11: 'lpm_trie',
+  14: 'devmap', 27: 'ringbuf', 30: 'devmap_hash',
+};
+const PERCPU_TYPES = new Set([5, 6, 10]);
+
+export interface MapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  name: string;
+}
+
+/** readMapInfo: bpf_obj_get_info_by_fd on a map fd (struct bpf_map_info). */
+export function readMapInfo(fd: number, what: string): MapInfo {
+  const buf = Buffer.alloc(96);
+  const len = [buf.length];
+  check(sys.bpf_obj_get_info_by_fd(fd, buf, len), 'bpf_obj_get_info_by_fd', what);
+  const nameEnd = buf.indexOf(0, 24);
+  return {
+    type: buf.readUInt32LE(0),
+    id: buf.readUInt32LE(4),
+    keySize: buf.readUInt32LE(8),
+    valueSize: buf.readUInt32LE(12),
+    maxEntries: buf.readUInt32LE(16),
+    flags: buf.readUInt32LE(20),
+    name: buf.toString('latin1', 24, nameEnd > 24 && nameEnd < 40 ? nameEnd : 40),
+  };
+}
+
+let possibleCpus = 0;
+/** numPossibleCpus: the per-CPU value count of per-CPU maps. */
+export function numPossibleCpus(): number {
+  if (!possibleCpus) possibleCpus = check(sys.libbpf_num_possible_cpus(), 'libbpf_num_possible_cpus', 'system');
+  return possibleCpus;
+}
+
+export class BpfMap {
+  readonly fd: number;
+  readonly info: MapInfo;
+  readonly pinPath: string;
+  /** valueBytes: the size of one lookup buffer (per-CPU maps: all CPUs, 8-aligned each). */
+  readonly valueBytes: number;
+  readonly perCpu: boolean;
+
+  constructor(fd: number, pinPath: string) {
+    this.fd = fd;
+    this.pinPath = pinPath;
+    this.info = readMapInfo(fd, pinPath);
+    this.perCpu = PERCPU_TYPES.has(this.info.type);
+    this.valueBytes = this.perCpu
+      ? Math.ceil(this.info.valueSize / 8) * 8 * numPossibleCpus()
+      : this.info.valueSize;
+  }
+
+  /** open: a pinned map by path. */
+  static open(pinPath: string): BpfMap {
+    const fd = sys.bpf_obj_get(pinPath);
+    check(fd, 'bpf_obj_get', pinPath);
+    return new BpfMap(fd, pinPath);
+  }
+
+  get name(): string {
+    return this.info.name;
+  }
+
+  /** lookup: the value bytes, or undefined when the key is absent. */
+  lookup(key: Buffer): Buffer | undefined {
+    const value = Buffer.alloc(this.valueBytes);
+    const ret = sys.bpf_map_lookup_elem(this.fd, key, value);
+    if (ret === -ERRNO.ENOENT) return undefined;
+    check(ret, 'bpf_map_lookup_elem', this.name);
+    return value;
+  }
+
+  update(key: Buffer, value: Buffer, flags = BPF_ANY): void {
+    check(sys.bpf_map_update_elem(this.fd, key, value, flags), 'bpf_map_update_elem', this.name);
+  }
+
+  /** delete: false when the key was absent. */
+  delete(key: Buffer): boolean {
+    const ret = sys.bpf_map_delete_elem(this.fd, key);
+    if (ret === -ERRNO.ENOENT) return false;
+    check(ret, 'bpf_map_delete_elem', this.name);
+    return true;
+  }
+
+  /** keys: every key, in the kernel's iteration order. */
+  *keys(): Generator<Buffer> {
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.info.keySize);
+      const ret = sys.bpf_map_get_next_key(this.fd, prev, next);
+      if (ret === -ERRNO.ENOENT) return;
+      check(ret, 'bpf_map_get_next_key', this.name);
+      yield next;
+      prev = next;
+    }
+  }
+
+  /** count: the number of keys (walks the map). */
+  count(): number {
+    let n = 0;
+    for (const _ of this.keys()) n++;
+    return n;
+  }
+
+  /**
+   * updateBatch: writes `count` packed keys and values in one syscall per
+   * chunk. On failure throws with the number written before the failure in
+   * `written`, so that the caller can undo them.
+   */
+  updateBatch(keys: Buffer, values: Buffer, count: number, elemFlags = BPF_ANY): void {
+    const opts = { sz: sizeofStruct(MapBatchOpts), elem_flags: elemFlags, flags: 0 };
+    let done = 0;
+    while (done < count) {
+      const n = [count - done];
+      const ret = sys.bpf_map_update_batch(
+        this.fd,
+        keys.subarray(done * this.info.keySize),
+        values.subarray(done * this.info.valueSize),
+        n,
+        opts,
+      );
+      done += n[0] ?? 0;
+      if (ret < 0) throw Object.assign(new BpfError('bpf_map_update_batch', this.name, -ret), { written: done });
+      if (n[0] === 0) break;
+    }
+  }
+
+  /** deleteBatch: removes `count` packed keys; all must exist. */
+  deleteBatch(keys: Buffer, count: number): void {
+    const opts = { sz: sizeofStruct(MapBatchOpts), elem_flags: 0, flags: 0 };
+    let done = 0;
+    while (done < count) {
+      const n = [count - done];
+      const ret = sys.bpf_map_delete_batch(this.fd, keys.subarray(done * this.info.keySize), n, opts);
+      done += n[0] ?? 0;
+      if (ret < 0) throw Object.assign(new BpfError('bpf_map_delete_batch', this.name, -ret), { written: done });
+      if (n[0] === 0) break;
+    }
+  }
+
+  close(): void {
+    sys.close(this.fd);
+  }
+}

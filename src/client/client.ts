@@ -1,0 +1,97 @@
+/**
+ * VrouterClient: a small typed client of the vrouter.ebpf.v1 API, in the
+ * shape the agent uses: one promise per unary call, an async iterable per
+ * stream. Used by the demo, the tests and the benchmarks.
+ */
+import { credentials, makeGenericClientConstructor, type Client, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import { InterfaceService } from '../gen/vrouter/ebpf/v1/interface_pb.js';
+import { NextHopService } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { RouteService } from '../gen/vrouter/ebpf/v1/route_pb.js';
+import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
+import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
+
+type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => Promise<MessageShape<O>>;
+type Streaming<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => AsyncIterable<MessageShape<O>>;
+
+export type ServiceClient<S extends DescService> = {
+  [K in keyof S['method']]: S['method'][K] extends { methodKind: 'unary'; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? Unary<I, O>
+    : S['method'][K] extends { methodKind: 'server_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      ? Streaming<I, O>
+      : never;
+};
+
+function serviceClient<S extends DescService>(svc: S, address: string, deadlineMs: number): { client: Client; api: ServiceClient<S> } {
+  const def: Record<string, unknown> = {};
+  for (const m of svc.methods) {
+    def[m.localName] = {
+      path: `/${svc.typeName}/${m.name}`,
+      requestStream: false,
+      responseStream: m.methodKind === 'server_streaming',
+      requestSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.input, v)),
+      requestDeserialize: (b: Buffer) => fromBinary(m.input, b),
+      responseSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, v)),
+      responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
+    };
+  }
+  const Ctor = makeGenericClientConstructor(def as never, svc.typeName);
+  const client = new Ctor(address, credentials.createInsecure()) as unknown as Client & Record<string, (...a: unknown[]) => unknown>;
+  const api: Record<string, unknown> = {};
+  for (const m of svc.methods) {
+    const fn = client[m.localName]!.bind(client);
+    if (m.methodKind === 'unary') {
+      api[m.localName] = (req: MessageInitShape<DescMessage>) =>
+        new Promise((resolve, reject) =>
+          fn(create(m.input, req), new Metadata(), { deadline: Date.now() + deadlineMs }, (err: ServiceError | null, res: unknown) =>
+            err ? reject(err) : resolve(res),
+          ),
+        );
+    } else {
+      api[m.localName] = (req: MessageInitShape<DescMessage>) =>
+        fn(create(m.input, req), new Metadata(), { deadline: Date.now() + deadlineMs }) as AsyncIterable<unknown>;
+    }
+  }
+  return { client, api: api as ServiceClient<S> };
+}
+
+export class VrouterClient {
+  readonly interfaces: ServiceClient<typeof InterfaceService>;
+  readonly nextHops: ServiceClient<typeof NextHopService>;
+  readonly routes: ServiceClient<typeof RouteService>;
+  readonly stats: ServiceClient<typeof StatsService>;
+  readonly system: ServiceClient<typeof SystemService>;
+  private readonly clients: Client[] = [];
+
+  /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port" */
+  constructor(address: string, deadlineMs = 30_000) {
+    const mk = <S extends DescService>(svc: S) => {
+      const { client, api } = serviceClient(svc, address, deadlineMs);
+      this.clients.push(client);
+      return api;
+    };
+    this.interfaces = mk(InterfaceService);
+    this.nextHops = mk(NextHopService);
+    this.routes = mk(RouteService);
+    this.stats = mk(StatsService);
+    this.system = mk(SystemService);
+  }
+
+  /** waitReady: resolves once the server answers, or rejects after timeoutMs. */
+  waitReady(timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.clients[0]!.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+}
+
+/** collect: an async iterable into an array. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}

@@ -1,0 +1,104 @@
+/**
+ * Config: the daemon's settings from flags, then VROUTER_EBPFD_* environment
+ * variables, then defaults. parseConfig never exits; main decides.
+ */
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface Config {
+  instance: string;
+  bpffsRoot: string;
+  socketPath: string;
+  grpcTcp: string;
+  metricsAddress: string;
+  objectPath: string;
+  maxInterfaces: number;
+  maxNextHops: number;
+  maxRoutes: number;
+  maxVrfs: number;
+  logLevel: string;
+  destroy: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+const OPTIONS = {
+  instance: { type: 'string', desc: 'instance name: pins under <bpffs-root>/<instance>/', def: 'default' },
+  'bpffs-root': { type: 'string', desc: 'bpffs directory for all instances', def: '/sys/fs/bpf/vrouter-ebpf' },
+  socket: { type: 'string', desc: 'gRPC unix socket', def: '/run/vrouter-ebpf/<instance>.sock' },
+  'grpc-tcp': { type: 'string', desc: 'also serve gRPC on host:port (insecure; empty = off)', def: '' },
+  metrics: { type: 'string', desc: 'Prometheus /metrics on host:port (empty = off)', def: '127.0.0.1:9478' },
+  object: { type: 'string', desc: 'compiled BPF object', def: join(PACKAGE_ROOT, 'bpf/build/vr_xdp.o') },
+  'max-interfaces': { type: 'string', desc: 'vif table size (vif indices below it)', def: '4096' },
+  'max-next-hops': { type: 'string', desc: 'next-hop table size (ids below it)', def: '65536' },
+  'max-routes': { type: 'string', desc: 'routes per family (IPv4, IPv6)', def: '262144' },
+  'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
+  'log-level': { type: 'string', desc: 'trace|debug|info|warn|error', def: 'info' },
+  destroy: { type: 'boolean', desc: 'detach and remove this instance\'s pinned datapath, then exit', def: false },
+  help: { type: 'boolean', desc: 'print this help', def: false },
+  version: { type: 'boolean', desc: 'print the version', def: false },
+} as const;
+
+type OptName = keyof typeof OPTIONS;
+
+export function usage(): string {
+  const lines = Object.entries(OPTIONS).map(([name, o]) => {
+    const env = `VROUTER_EBPFD_${name.toUpperCase().replaceAll('-', '_')}`;
+    const def = o.type === 'boolean' ? '' : ` (default ${o.def || '""'}; env ${env})`;
+    return `  --${name.padEnd(16)} ${o.desc}${def}`;
+  });
+  return [
+    'vrouter-ebpfd: the eBPF vRouter datapath daemon',
+    '',
+    'Loads (or adopts) the XDP datapath pinned in bpffs, attaches it to the vifs the',
+    'agent adds, and serves the vrouter.ebpf.v1 gRPC API. Stopping the daemon leaves',
+    'the datapath forwarding; a new daemon adopts it.',
+    '',
+    'usage: vrouter-ebpfd [options]',
+    '',
+    ...lines,
+  ].join('\n');
+}
+
+function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: want a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const spec = Object.fromEntries(Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type }])) as Record<
+    OptName,
+    { type: 'string' | 'boolean' }
+  >;
+  const { values } = parseArgs({ args: argv, options: spec, strict: true, allowPositionals: false });
+  const get = (name: OptName): string => {
+    const v = values[name];
+    if (typeof v === 'string') return v;
+    const e = env[`VROUTER_EBPFD_${name.toUpperCase().replaceAll('-', '_')}`];
+    return e ?? String(OPTIONS[name].def);
+  };
+  const flag = (name: OptName) => values[name] === true;
+  const instance = get('instance');
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(instance) || instance.startsWith('.'))
+    throw new Error(`--instance: ${JSON.stringify(instance)} is not a valid name (letters, digits, _ . -)`);
+  return {
+    instance,
+    bpffsRoot: get('bpffs-root'),
+    socketPath: get('socket').replace('<instance>', instance),
+    grpcTcp: get('grpc-tcp'),
+    metricsAddress: get('metrics'),
+    objectPath: get('object'),
+    maxInterfaces: positiveInt('max-interfaces', get('max-interfaces')),
+    maxNextHops: positiveInt('max-next-hops', get('max-next-hops')),
+    maxRoutes: positiveInt('max-routes', get('max-routes')),
+    maxVrfs: positiveInt('max-vrfs', get('max-vrfs')),
+    logLevel: get('log-level'),
+    destroy: flag('destroy'),
+    help: flag('help'),
+    version: flag('version'),
+  };
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * vrouter-ebpfd: loads or adopts the pinned XDP datapath, serves the gRPC
+ * API and /metrics. SIGTERM / SIGINT stop the daemon and leave the datapath
+ * forwarding (programs, maps and links stay pinned).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { parseConfig, usage, PACKAGE_ROOT, type Config } from './config.ts';
+import { rootLogger } from './log.ts';
+import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
+import { DatapathManager } from './manager/datapath-manager.ts';
+import { ApiServer } from './api/server.ts';
+import { datapathRegistry, serveMetrics } from './metrics/registry.ts';
+
+const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** ensureBpffs: mounts bpffs on /sys/fs/bpf when it is not there. */
+function ensureBpffs(root: string): void {
+  if (!root.startsWith('/sys/fs/bpf')) return;
+  const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === '/sys/fs/bpf' && l.split(' ')[2] === 'bpf');
+  if (!mounted) execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf']);
+  mkdirSync(root, { recursive: true });
+}
+
+async function run(cfg: Config): Promise<void> {
+  const log = rootLogger(cfg.logLevel);
+  const startedAt = Date.now();
+  ensureBpffs(cfg.bpffsRoot);
+
+  if (cfg.destroy) {
+    destroyDatapath(cfg.bpffsRoot, cfg.instance);
+    log.info({ instance: cfg.instance }, 'pinned datapath removed (links detached)');
+    return;
+  }
+  if (!existsSync(cfg.objectPath)) throw new Error(`BPF object ${cfg.objectPath} not found: run "npm run build" first`);
+
+  const dp = openDatapath({
+    bpffsRoot: cfg.bpffsRoot,
+    instance: cfg.instance,
+    objectPath: cfg.objectPath,
+    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes },
+  });
+  const limits = {
+    // an adopted datapath keeps the sizes it was loaded with
+    maxInterfaces: dp.maps.vr_vifs.info.maxEntries,
+    maxNextHops: dp.maps.vr_nexthops.info.maxEntries,
+    maxRoutes: dp.maps.vr_rt4.info.maxEntries,
+    maxVrfs: cfg.maxVrfs,
+  };
+  const mgr = new DatapathManager(dp, limits, log.child({ component: 'manager' }));
+  mgr.load();
+
+  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt }, log.child({ component: 'api' }));
+  await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
+  let metrics: Server | undefined;
+  if (cfg.metricsAddress) metrics = await serveMetrics(datapathRegistry(mgr), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping; the datapath keeps forwarding');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await api.stop();
+  metrics?.close();
+  dp.close();
+}
+
+let cfg: Config;
+try {
+  cfg = parseConfig(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`vrouter-ebpfd: ${(err as Error).message}\n\n${usage()}\n`);
+  process.exit(2);
+}
+if (cfg.help) {
+  process.stdout.write(`${usage()}\n`);
+  process.exit(0);
+}
+if (cfg.version) {
+  process.stdout.write(`vrouter-ebpfd ${VERSION}\n`);
+  process.exit(0);
+}
+run(cfg).catch((err: unknown) => {
+  const log = rootLogger('info');
+  if (err instanceof DatapathLayoutError) log.fatal({ err }, 'refusing the pinned datapath');
+  else log.fatal({ err }, 'vrouter-ebpfd failed');
+  process.exitCode = 1;
+});

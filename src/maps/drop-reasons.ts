@@ -1,0 +1,26 @@
+/**
+ * DROP_REASONS: enum vr_drop_reason in order; the index is the reason code.
+ * The names are the metric label values and the proto's DropReason suffixes.
+ */
+export const DROP_REASONS = [
+  'unspecified',
+  'invalid_packet',
+  'invalid_interface',
+  'interface_down',
+  'interface_tx_down',
+  'no_route',
+  'invalid_nexthop',
+  'discard',
+  'ttl_exceeded',
+  'mtu_exceeded',
+  'invalid_protocol',
+  'arp_not_proxied',
+  'nd_not_proxied',
+  'multicast',
+  'unsupported_nexthop',
+] as const;
+
+export type DropReasonName = (typeof DROP_REASONS)[number];
+
+/** VR_DROP_MAX: the number of reasons (the size of vr_drops). */
+export const VR_DROP_MAX = DROP_REASONS.length;

@@ -1,0 +1,136 @@
+/**
+ * PinnedDatapath: the datapath as it lives in bpffs under
+ * <root>/<instance>/{maps,progs,links}. openDatapath adopts what is pinned
+ * (no reload, no re-attach) when its layout is ours, loads and pins
+ * otherwise, and refuses an unknown layout or a half-pinned directory
+ * without touching it.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfMap } from '../bpf/map.ts';
+import { BpfProgram } from '../bpf/program.ts';
+import { loadAndPin } from '../bpf/object.ts';
+import { MAP_NAMES, PROGRAM_NAMES, VR_LAYOUT_VERSION, VR_MAGIC, type MapName } from './layout.ts';
+import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
+import { VR_DROP_MAX } from './drop-reasons.ts';
+
+export interface TableSizes {
+  maxInterfaces: number;
+  maxNextHops: number;
+  maxRoutes: number;
+}
+
+export interface OpenOptions {
+  bpffsRoot: string;
+  instance: string;
+  objectPath: string;
+  sizes: TableSizes;
+}
+
+/** DatapathLayoutError: pinned state this daemon must not touch. */
+export class DatapathLayoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatapathLayoutError';
+  }
+}
+
+export class PinnedDatapath {
+  readonly dir: string;
+  readonly maps: Record<MapName, BpfMap>;
+  readonly xdp: BpfProgram;
+  readonly adopted: boolean;
+  readonly loadedAtNs: bigint;
+
+  constructor(dir: string, maps: Record<MapName, BpfMap>, xdp: BpfProgram, adopted: boolean, loadedAtNs: bigint) {
+    this.dir = dir;
+    this.maps = maps;
+    this.xdp = xdp;
+    this.adopted = adopted;
+    this.loadedAtNs = loadedAtNs;
+  }
+
+  get linkDir(): string {
+    return join(this.dir, 'links');
+  }
+
+  /** linkPath: where the XDP link of a kernel interface is pinned. */
+  linkPath(ifindex: number): string {
+    return join(this.linkDir, `xdp_${ifindex}`);
+  }
+
+  close(): void {
+    for (const m of Object.values(this.maps)) m.close();
+    this.xdp.close();
+  }
+}
+
+function openPinned(dir: string): Record<MapName, BpfMap> {
+  const maps = {} as Record<MapName, BpfMap>;
+  for (const name of MAP_NAMES) maps[name] = BpfMap.open(join(dir, 'maps', name));
+  return maps;
+}
+
+/** openDatapath: adopt the pinned datapath of this instance, or load it. */
+export function openDatapath(opts: OpenOptions): PinnedDatapath {
+  const dir = join(opts.bpffsRoot, opts.instance);
+  const metaPath = join(dir, 'maps', 'vr_meta');
+  const progPath = (name: string) => join(dir, 'progs', name);
+
+  let m: ReturnType<typeof decodeMeta> | undefined;
+  if (existsSync(metaPath)) {
+    const meta = BpfMap.open(metaPath);
+    const raw = meta.lookup(u32Key(0));
+    meta.close();
+    m = raw ? decodeMeta(raw) : undefined;
+  }
+  // magic 0: vr_meta was pinned but never written, a load that did not finish
+  if (m && m.magic !== 0) {
+    if (m.magic !== VR_MAGIC)
+      throw new DatapathLayoutError(`${metaPath}: not a vrouter-ebpf datapath (bad magic); refusing to touch it`);
+    if (m.layoutVersion !== VR_LAYOUT_VERSION)
+      throw new DatapathLayoutError(
+        `${dir}: pinned map layout v${m.layoutVersion}, this daemon speaks v${VR_LAYOUT_VERSION}; ` +
+          'refusing to adopt it (the running datapath is left alone)',
+      );
+    for (const name of [...MAP_NAMES.map((n) => join(dir, 'maps', n)), ...PROGRAM_NAMES.map(progPath)])
+      if (!existsSync(name)) throw new DatapathLayoutError(`${dir}: pinned datapath is missing ${name}`);
+    const maps = openPinned(dir);
+    return new PinnedDatapath(dir, maps, BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif'), true, m.loadedAtNs);
+  }
+
+  // No (finished) meta: the directory must hold nothing (a crash mid-load leaves maps
+  // and progs without links; those are ours to clear, links are not).
+  if (existsSync(join(dir, 'links')) && readdirSync(join(dir, 'links')).length > 0)
+    throw new DatapathLayoutError(`${dir}: links are pinned but no vr_meta; refusing to touch them`);
+  rmSync(join(dir, 'maps'), { recursive: true, force: true });
+  rmSync(join(dir, 'progs'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'links'), { recursive: true });
+
+  // vr_meta is pinned last: its presence means the load completed
+  const mapsWithoutMeta = MAP_NAMES.filter((n) => n !== 'vr_meta');
+  loadAndPin({
+    objectPath: opts.objectPath,
+    maxEntries: {
+      vr_vifs: opts.sizes.maxInterfaces,
+      vr_vif_stats: opts.sizes.maxInterfaces,
+      vr_nexthops: opts.sizes.maxNextHops,
+      vr_rt4: opts.sizes.maxRoutes,
+      vr_rt6: opts.sizes.maxRoutes,
+      vr_drops: VR_DROP_MAX,
+    },
+    maps: [...mapsWithoutMeta, 'vr_meta'],
+    programs: PROGRAM_NAMES,
+    mapDir: join(dir, 'maps'),
+    progDir: join(dir, 'progs'),
+  });
+  const maps = openPinned(dir);
+  const loadedAtNs = BigInt(Date.now()) * 1_000_000n;
+  maps.vr_meta.update(u32Key(0), encodeMeta({ magic: VR_MAGIC, layoutVersion: VR_LAYOUT_VERSION, loadedAtNs }));
+  return new PinnedDatapath(dir, maps, BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif'), false, loadedAtNs);
+}
+
+/** destroyDatapath: detaches every pinned link and removes the instance's pins. */
+export function destroyDatapath(bpffsRoot: string, instance: string): void {
+  rmSync(join(bpffsRoot, instance), { recursive: true, force: true });
+}

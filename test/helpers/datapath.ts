@@ -1,0 +1,45 @@
+/**
+ * TestDatapath: a real datapath (the compiled object, loaded and pinned in
+ * a throwaway bpffs directory) with a manager on top, for packet tests
+ * through BPF_PROG_TEST_RUN. Test runs without a context come in on the
+ * loopback device (ifindex 1 of the test's namespace), so tests add a vif
+ * for "lo" and exercise forwarding to fake ifindexes via the maps.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { openDatapath, type PinnedDatapath } from '../../src/maps/pinned-datapath.ts';
+import { DatapathManager } from '../../src/manager/datapath-manager.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const OBJECT = join(ROOT, 'bpf/build/vr_xdp.o');
+export const TEST_BPFFS = '/sys/fs/bpf/vrouter-ebpf-test';
+
+export const XDP_ABORTED = 0;
+export const XDP_DROP = 1;
+export const XDP_PASS = 2;
+export const XDP_TX = 3;
+export const XDP_REDIRECT = 4;
+
+let n = 0;
+export function openTestDatapath(sizes = { maxInterfaces: 64, maxNextHops: 256, maxRoutes: 1024 }): {
+  dp: PinnedDatapath;
+  mgr: DatapathManager;
+  instance: string;
+  dispose: () => void;
+} {
+  const instance = `t${process.pid}-${n++}`;
+  const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes });
+  const mgr = new DatapathManager(dp, { ...sizes, maxVrfs: 4096 }, pino({ level: 'silent' }));
+  mgr.load();
+  return {
+    dp,
+    mgr,
+    instance,
+    dispose: () => {
+      dp.close();
+      rmSync(join(TEST_BPFFS, instance), { recursive: true, force: true });
+    },
+  };
+}
