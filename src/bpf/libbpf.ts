@@ -74,6 +74,9 @@ export const sys = {
   if_indextoname: libc.func('char *if_indextoname(uint32_t index, _Out_ char *buf)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  unshare: libc.func('int unshare(int flags)'),
+  setns: libc.func('int setns(int fd, int nstype)'),
+  open: libc.func('int open(const char *path, int flags)'),
   errno: (): number => koffi.errno(),
 };
 

@@ -1,0 +1,29 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, usage } from '../../src/config.ts';
+
+describe('config', () => {
+  it('has sane defaults', () => {
+    const c = parseConfig([], {});
+    assert.equal(c.instance, 'default');
+    assert.equal(c.socketPath, '/run/vrouter-ebpf/default.sock');
+    assert.equal(c.bpffsRoot, '/sys/fs/bpf/vrouter-ebpf');
+    assert.equal(c.maxInterfaces, 4096);
+    assert.equal(c.grpcTcp, '');
+  });
+  it('flags beat environment beats defaults', () => {
+    const env = { VROUTER_EBPFD_INSTANCE: 'h1', VROUTER_EBPFD_MAX_ROUTES: '1000' };
+    assert.equal(parseConfig([], env).instance, 'h1');
+    assert.equal(parseConfig([], env).socketPath, '/run/vrouter-ebpf/h1.sock');
+    assert.equal(parseConfig(['--instance', 'h2'], env).instance, 'h2');
+    assert.equal(parseConfig([], env).maxRoutes, 1000);
+  });
+  it('refuses bad values with the flag named', () => {
+    assert.throws(() => parseConfig(['--max-routes', 'many'], {}), /--max-routes/);
+    assert.throws(() => parseConfig(['--instance', '../etc'], {}), /--instance/);
+    assert.throws(() => parseConfig(['--no-such-flag'], {}), /no-such-flag/);
+  });
+  it('documents every option in --help', () => {
+    for (const f of ['--instance', '--bpffs-root', '--socket', '--grpc-tcp', '--metrics', '--max-routes', '--destroy']) assert.ok(usage().includes(f), f);
+  });
+});
