@@ -17,6 +17,9 @@ import { NextHopService } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { RouteService } from '../gen/vrouter/ebpf/v1/route_pb.js';
 import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
+import { Health } from '../gen/health/v1/health_pb.js';
+import { ServerReflection as ServerReflectionV1 } from '../gen/grpc/reflection/v1/reflection_pb.js';
+import { ServerReflection as ServerReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
 import type { DatapathManager } from '../manager/datapath-manager.ts';
 import { interfaceHandlers } from './services/interface-service.ts';
 import { nextHopHandlers } from './services/nexthop-service.ts';
@@ -25,6 +28,9 @@ import { statsHandlers } from './services/stats-service.ts';
 import { systemHandlers, type DaemonInfo } from './services/system-service.ts';
 
 export const SERVICES: readonly DescService[] = [InterfaceService, NextHopService, RouteService, StatsService, SystemService];
+
+/** the services grpc-js libraries implement for us, listed by reflection too */
+const INFRA_SERVICES: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
 
 export interface ListenOptions {
   socketPath: string;
@@ -68,8 +74,11 @@ export class ApiServer {
     for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';
     this.health = new HealthImplementation(statusMap);
     this.health.addToServer(this.server);
-    // reflection reads FileDescriptorProtos from a proto-loader-shaped object
-    const pkg = { 'vrouter.ebpf.v1': { fileDescriptorProtos: descriptorSet(SERVICES).map((b) => Buffer.from(b)) } };
+    // reflection reads FileDescriptorProtos from a proto-loader-shaped
+    // object; health and reflection themselves are listed too, so that
+    // grpcurl / buf curl can call them with no .proto at hand
+    const files = descriptorSet([...SERVICES, ...INFRA_SERVICES]).map((b) => Buffer.from(b));
+    const pkg = { 'vrouter.ebpf.v1': { fileDescriptorProtos: files } };
     new ReflectionService(pkg as never).addToServer(this.server);
   }
 

@@ -122,11 +122,12 @@ export class BpfMap {
 
   /**
    * updateBatch: writes `count` packed keys and values in one syscall per
-   * chunk. On failure throws with the number written before the failure in
-   * `written`, so that the caller can undo them.
+   * chunk, as BPF_ANY (the kernel takes no NOEXIST/EXIST in batches: the
+   * caller checks existence first). On failure throws with the number
+   * written before the failure in `written`, so that the caller can undo them.
    */
-  updateBatch(keys: Buffer, values: Buffer, count: number, elemFlags = BPF_ANY): void {
-    const opts = { sz: sizeofStruct(MapBatchOpts), elem_flags: elemFlags, flags: 0 };
+  updateBatch(keys: Buffer, values: Buffer, count: number): void {
+    const opts = { sz: sizeofStruct(MapBatchOpts), elem_flags: 0, flags: 0 };
     let done = 0;
     while (done < count) {
       const n = [count - done];

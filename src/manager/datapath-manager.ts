@@ -467,7 +467,7 @@ export class DatapathManager {
       return;
     }
     try {
-      map.updateBatch(keys, vals, rs.length, BPF_NOEXIST);
+      map.updateBatch(keys, vals, rs.length); // absence checked against the model above
     } catch (err) {
       const written = (err as { written?: number }).written ?? 0;
       for (let i = 0; i < written; i++) map.delete(keys.subarray(i * ks, (i + 1) * ks));
