@@ -7,13 +7,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { Lab } from '../../lab/topology.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
-import { InterfaceType } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
+import { AttachMode, InterfaceType } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { rejects } from '../helpers/grpc-status.ts';
 
 const BUF = fileURLToPath(new URL('../../node_modules/.bin/buf', import.meta.url));
@@ -40,7 +41,12 @@ before(async () => {
   lab = new Lab('vrapi');
   topo = buildTwoPods(lab);
   lab.ip(topo.host, ['link', 'add', 'spare0', 'type', 'veth', 'peer', 'name', 'spare1']);
-  daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host, extraArgs: ['--max-routes', String(MAX_ROUTES), '--max-interfaces', '16'] });
+  lab.ip(topo.host, ['link', 'add', 'nonative0', 'type', 'bridge']); // a driver with no native XDP
+  daemon = new LabDaemon(lab, {
+    instance: lab.prefix,
+    ns: topo.host,
+    extraArgs: ['--max-routes', String(MAX_ROUTES), '--max-interfaces', '16', '--grpc-tcp', '127.0.0.1:50051'],
+  });
   c = await daemon.start();
   await c.interfaces.addInterface(vif(1, 'veth-p1'));
   await c.nextHops.addNextHop({ nextHop: { id: 11, vrf: 1, kind: { case: 'encap', value: { interfaceIndex: 1, dstMac: topo.pods[0].mac } } } });
@@ -88,6 +94,26 @@ describe('reflection and health (buf curl, no .proto files)', () => {
     const out = bufCurl(['http://localhost/vrouter.ebpf.v1.NextHopService/ListNextHops']);
     assert.match(out, /"discard"/);
     assert.match(out, /"id": 11/);
+  });
+});
+
+describe('listeners and attach modes', () => {
+  it('the unix socket is mode 0660; TCP serves the same API', () => {
+    assert.equal(statSync(daemon.socketPath).mode & 0o777, 0o660);
+    // TCP listens on the host namespace's loopback: call it from there
+    const out = lab.exec(topo.host, BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', 'http://127.0.0.1:50051/grpc.health.v1.Health/Check']);
+    assert.deepEqual(JSON.parse(out), { status: 'SERVING' });
+  });
+
+  it('falls back to generic XDP where the driver has no native mode, and says so', async () => {
+    const r = await c.interfaces.addInterface({ interface: { index: 5, type: InterfaceType.FABRIC, name: 'nonative0' } });
+    assert.equal(r.interface!.attachMode, AttachMode.GENERIC);
+    assert.match(lab.ip(topo.host, ['link', 'show', 'nonative0']), /xdpgeneric/);
+    const g = await c.interfaces.addInterface({ interface: { index: 6, type: InterfaceType.VIRTUAL, name: 'spare1' }, attachMode: AttachMode.GENERIC });
+    assert.equal(g.interface!.attachMode, AttachMode.GENERIC, 'generic when asked, even where native exists');
+    await c.interfaces.deleteInterface({ index: 5 });
+    await c.interfaces.deleteInterface({ index: 6 });
+    assert.doesNotMatch(lab.ip(topo.host, ['link', 'show', 'nonative0']), /xdp/);
   });
 });
 

@@ -5,7 +5,7 @@
  * loopback device (ifindex 1 of the test's namespace), so tests add a vif
  * for "lo" and exercise forwarding to fake ifindexes via the maps.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -22,6 +22,15 @@ export const XDP_PASS = 2;
 export const XDP_TX = 3;
 export const XDP_REDIRECT = 4;
 
+/** removeStale: pins left by test processes that died before disposing */
+function removeStale(): void {
+  if (!existsSync(TEST_BPFFS)) return;
+  for (const dir of readdirSync(TEST_BPFFS)) {
+    const pid = Number(/^t(\d+)-/.exec(dir)?.[1]);
+    if (pid && pid !== process.pid && !existsSync(`/proc/${pid}`)) rmSync(join(TEST_BPFFS, dir), { recursive: true, force: true });
+  }
+}
+
 let n = 0;
 export function openTestDatapath(sizes = { maxInterfaces: 64, maxNextHops: 256, maxRoutes: 1024 }): {
   dp: PinnedDatapath;
@@ -29,6 +38,7 @@ export function openTestDatapath(sizes = { maxInterfaces: 64, maxNextHops: 256, 
   instance: string;
   dispose: () => void;
 } {
+  removeStale();
   const instance = `t${process.pid}-${n++}`;
   const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes });
   const mgr = new DatapathManager(dp, { ...sizes, maxVrfs: 4096 }, pino({ level: 'silent' }));

@@ -1,0 +1,121 @@
+/**
+ * Forwarding never depends on the daemon: a killed daemon leaves the pinned
+ * datapath forwarding, a new one adopts it (no reload, no re-attach), an
+ * unknown layout is refused and left alone, --destroy takes it all down.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Lab } from '../../lab/topology.ts';
+import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
+import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
+import { collect, type VrouterClient } from '../../src/client/client.ts';
+import { BpfMap } from '../../src/bpf/map.ts';
+import { decodeMeta, encodeMeta, u32Key } from '../../src/maps/codecs.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+let lab: Lab;
+let topo: TwoPods;
+let daemon: LabDaemon;
+let client: VrouterClient;
+
+before(async () => {
+  lab = new Lab('vrrst');
+  topo = buildTwoPods(lab);
+  daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host });
+  client = await daemon.start();
+  await programTwoPods(client, topo);
+  lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 1);
+});
+
+after(async () => {
+  await daemon?.destroy();
+  lab?.cleanup();
+});
+
+async function snapshot(c: VrouterClient) {
+  return {
+    vifs: (await collect(c.interfaces.listInterfaces({}))).map((x) => x.interface),
+    nextHops: (await collect(c.nextHops.listNextHops({}))).map((x) => x.nextHop),
+    routes: (await collect(c.routes.listRoutes({}))).map((x) => x.route),
+  };
+}
+
+/** backgroundPing: count pings sent at 20/s while something happens. */
+function backgroundPing(count: number) {
+  const p = lab.spawnIn(topo.pods[0].ns, 'ping', ['-c', String(count), '-i', '0.05', '-W', '1', topo.pods[1].ip4]);
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise<{ transmitted: number; received: number }>((resolve) =>
+    p.once('exit', () => {
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+      resolve({ transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
+    }),
+  );
+}
+
+const metaPath = () => join(BPFFS_LAB_ROOT, lab.prefix, 'maps', 'vr_meta');
+
+describe('daemon restart', () => {
+  it('a killed daemon leaves traffic flowing; a new daemon adopts the pinned datapath', async () => {
+    const info0 = await client.system.getSystemInfo({});
+    assert.equal(info0.adopted, false);
+    const state0 = await snapshot(client);
+    const rx0 = (await client.stats.getInterfaceStats({ index: 1 })).stats!.rxPackets;
+
+    const ping = backgroundPing(60); // 3 s
+    await sleep(300);
+    await daemon.stop('SIGKILL');
+    await sleep(1000); // no daemon at all for a while
+    client = await daemon.start();
+    const result = await ping;
+    assert.deepEqual(result, { transmitted: 60, received: 60 }, 'no ping lost across the restart');
+
+    const info1 = await client.system.getSystemInfo({});
+    assert.equal(info1.adopted, true);
+    assert.equal(info1.programs[0]!.id, info0.programs[0]!.id, 'same program: not reloaded');
+    assert.deepEqual(info1.attachments.map((a) => a.linkId), info0.attachments.map((a) => a.linkId), 'same links: not re-attached');
+    assert.ok(info1.datapathUptimeSeconds >= 1.2, `datapath outlived the daemon (${info1.datapathUptimeSeconds}s)`);
+    assert.deepEqual(await snapshot(client), state0, 'the new daemon knows every object');
+    const rx1 = (await client.stats.getInterfaceStats({ index: 1 })).stats!.rxPackets;
+    assert.ok(rx1 >= rx0 + 60n, `counters went on (${rx0} -> ${rx1})`);
+    // and it can program on top of what it adopted
+    await client.routes.addRoute({ route: { vrf: 1, prefix: '10.10.9.0/24', nextHopId: 12 } });
+    await client.routes.deleteRoute({ vrf: 1, prefix: '10.10.9.0/24' });
+  });
+
+  it('SIGTERM: the daemon exits cleanly, removes its socket, the datapath stays', async () => {
+    assert.equal(await daemon.stop('SIGTERM'), 0);
+    assert.equal(existsSync(daemon.socketPath), false, 'socket removed');
+    assert.equal(existsSync(metaPath()), true, 'pins kept');
+    assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 3).received, 3, 'forwarding with no daemon');
+  });
+
+  it('refuses a pinned datapath of another layout and leaves it forwarding', async () => {
+    const meta = BpfMap.open(metaPath());
+    const good = decodeMeta(meta.lookup(u32Key(0))!);
+    meta.update(u32Key(0), encodeMeta({ ...good, layoutVersion: 99 }));
+    try {
+      await assert.rejects(daemon.start(), /pinned map layout v99, this daemon speaks v1; refusing to adopt it/);
+      assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
+    } finally {
+      meta.update(u32Key(0), encodeMeta(good));
+      meta.close();
+    }
+    client = await daemon.start();
+    assert.equal((await client.system.getSystemInfo({})).adopted, true);
+  });
+
+  it('--destroy detaches the programs and removes the pins', async () => {
+    await daemon.stop('SIGTERM');
+    execFileSync(process.execPath, [MAIN, '--instance', lab.prefix, '--bpffs-root', BPFFS_LAB_ROOT, '--destroy'], { stdio: 'pipe' });
+    assert.equal(existsSync(join(BPFFS_LAB_ROOT, lab.prefix)), false);
+    assert.doesNotMatch(lab.ip(topo.host, ['link', 'show', 'veth-p1']), /xdp/);
+    assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 1, { allowFail: true }).received, 0, 'no datapath, no forwarding');
+  });
+});
