@@ -85,6 +85,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const instance = get('instance');
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(instance) || instance.startsWith('.'))
     throw new Error(`--instance: ${JSON.stringify(instance)} is not a valid name (letters, digits, _ . -)`);
+  const logLevel = get('log-level');
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel))
+    throw new Error(`--log-level: ${JSON.stringify(logLevel)} is not one of trace, debug, info, warn, error`);
   return {
     instance,
     bpffsRoot: get('bpffs-root'),
@@ -96,7 +99,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxNextHops: positiveInt('max-next-hops', get('max-next-hops')),
     maxRoutes: positiveInt('max-routes', get('max-routes')),
     maxVrfs: positiveInt('max-vrfs', get('max-vrfs')),
-    logLevel: get('log-level'),
+    logLevel,
     destroy: flag('destroy'),
     help: flag('help'),
     version: flag('version'),

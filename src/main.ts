@@ -50,6 +50,8 @@ async function run(cfg: Config): Promise<void> {
     maxRoutes: dp.maps.vr_rt4.info.maxEntries,
     maxVrfs: cfg.maxVrfs,
   };
+  if (dp.adopted && (limits.maxInterfaces !== cfg.maxInterfaces || limits.maxNextHops !== cfg.maxNextHops || limits.maxRoutes !== cfg.maxRoutes))
+    log.warn({ pinned: limits }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
   const mgr = new DatapathManager(dp, limits, log.child({ component: 'manager' }));
   mgr.load();
 
@@ -76,7 +78,7 @@ let cfg: Config;
 try {
   cfg = parseConfig(process.argv.slice(2));
 } catch (err) {
-  process.stderr.write(`vrouter-ebpfd: ${(err as Error).message}\n\n${usage()}\n`);
+  process.stderr.write(`vrouter-ebpfd: ${(err as Error).message}\nTry 'vrouter-ebpfd --help'.\n`);
   process.exit(2);
 }
 if (cfg.help) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { openTestDatapath, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/datapath.ts';
 import {
-  arpRequest, eth, icmp6Csum, icmpEcho, ip, ipv4, ipv6, mac, neighborSolicitation, udp,
+  arpReply, arpRequest, eth, icmpEcho, ip, ipv4, ipv6, neighborAdvert, neighborSolicitation, udp,
 } from '../helpers/packets.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
 import { encodeNh, encodeRouteKey, encodeRt, u32Key } from '../../src/maps/codecs.ts';
@@ -51,33 +51,6 @@ function udp4(src: string, dst: string, opts: { ttl?: number; len?: number } = {
 
 function udp6(src: string, dst: string, hop = 64): Frame {
   return eth(VIF1_MAC, POD1, 0x86dd, ipv6(src, dst, 17, udp(1000, 2000, Buffer.alloc(18)), hop));
-}
-
-/** arpReply: what the datapath must answer, built independently. */
-function arpReply(ourMac: string, ourIp: string, toMac: string, toIp: string): Frame {
-  const a = Buffer.alloc(28);
-  a.writeUInt16BE(1, 0);
-  a.writeUInt16BE(0x0800, 2);
-  a[4] = 6;
-  a[5] = 4;
-  a.writeUInt16BE(2, 6);
-  mac(ourMac).copy(a, 8);
-  ip(ourIp).copy(a, 14);
-  mac(toMac).copy(a, 18);
-  ip(toIp).copy(a, 24);
-  return eth(toMac, ourMac, 0x0806, a);
-}
-
-function neighborAdvert(ourMac: string, target: string, toMac: string, to: string): Frame {
-  const msg = Buffer.alloc(32);
-  msg[0] = 136;
-  msg.writeUInt32BE(0xe0000000, 4);
-  ip(target).copy(msg, 8);
-  msg[24] = 2;
-  msg[25] = 1;
-  mac(ourMac).copy(msg, 26);
-  msg.writeUInt16BE(icmp6Csum(ip(target), ip(to), msg), 2);
-  return eth(toMac, ourMac, 0x86dd, ipv6(target, to, 58, msg, 255));
 }
 
 before(() => {

@@ -79,30 +79,53 @@ export function icmp6Csum(src: Buffer, dst: Buffer, msg: Buffer): number {
   return csum16(Buffer.concat([pseudo, m]));
 }
 
-export function arpRequest(senderMac: string, senderIp: string, targetIp: string): Buffer {
+/** arp: an ARP packet for IPv4 over Ethernet in its Ethernet frame. */
+export function arp(op: 1 | 2, ethDst: string, sha: string, spa: string, tha: string, tpa: string): Buffer {
   const a = Buffer.alloc(28);
   a.writeUInt16BE(1, 0);
   a.writeUInt16BE(0x0800, 2);
   a[4] = 6;
   a[5] = 4;
-  a.writeUInt16BE(1, 6);
-  mac(senderMac).copy(a, 8);
-  ip(senderIp).copy(a, 14);
-  ip(targetIp).copy(a, 24);
-  return eth('ff:ff:ff:ff:ff:ff', senderMac, 0x0806, a);
+  a.writeUInt16BE(op, 6);
+  mac(sha).copy(a, 8);
+  ip(spa).copy(a, 14);
+  mac(tha).copy(a, 18);
+  ip(tpa).copy(a, 24);
+  return eth(ethDst, sha, 0x0806, a);
+}
+
+export function arpRequest(senderMac: string, senderIp: string, targetIp: string): Buffer {
+  return arp(1, 'ff:ff:ff:ff:ff:ff', senderMac, senderIp, '00:00:00:00:00:00', targetIp);
+}
+
+export function arpReply(ourMac: string, ourIp: string, toMac: string, toIp: string): Buffer {
+  return arp(2, toMac, ourMac, ourIp, toMac, toIp);
+}
+
+/** ndMessage: an NS (135) or NA (136) with one link-layer address option. */
+function ndMessage(type: 135 | 136, flags: number, target: string, optType: 1 | 2, optMac: string, src: Buffer, dst: Buffer): Buffer {
+  const msg = Buffer.alloc(32);
+  msg[0] = type;
+  msg.writeUInt32BE(flags, 4);
+  ip(target).copy(msg, 8);
+  msg[24] = optType;
+  msg[25] = 1;
+  mac(optMac).copy(msg, 26);
+  msg.writeUInt16BE(icmp6Csum(src, dst, msg), 2);
+  return msg;
+}
+
+/** neighborAdvert: the solicited advertisement (R|S|O) a proxy sends. */
+export function neighborAdvert(ourMac: string, target: string, toMac: string, to: string): Buffer {
+  const msg = ndMessage(136, 0xe0000000, target, 2, ourMac, ip(target), ip(to));
+  return eth(toMac, ourMac, 0x86dd, ipv6(target, to, 58, msg, 255));
 }
 
 /** neighborSolicitation: an NS for target from src, with a source link-layer option. */
 export function neighborSolicitation(srcMac: string, src: string, target: string): Buffer {
   const t = ip(target);
   const snm = Buffer.from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13]!, t[14]!, t[15]!]);
-  const msg = Buffer.alloc(32);
-  msg[0] = 135;
-  t.copy(msg, 8);
-  msg[24] = 1;
-  msg[25] = 1;
-  mac(srcMac).copy(msg, 26);
-  msg.writeUInt16BE(icmp6Csum(ip(src), snm, msg), 2);
+  const msg = ndMessage(135, 0, target, 1, srcMac, ip(src), snm);
   const l3 = ipv6(src, '::', 58, msg, 255);
   snm.copy(l3, 24);
   const hex = (n: number) => n.toString(16).padStart(2, '0');
