@@ -43,13 +43,13 @@ function serviceClient<S extends DescService>(svc: S, address: string, deadlineM
     if (m.methodKind === 'unary') {
       api[m.localName] = (req: MessageInitShape<DescMessage>) =>
         new Promise((resolve, reject) =>
-          fn(create(m.input, req), new Metadata(), { deadline: Date.now() + deadlineMs }, (err: ServiceError | null, res: unknown) =>
+          fn(create(m.input, req), new Metadata(), (deadlineMs ? { deadline: Date.now() + deadlineMs } : {}), (err: ServiceError | null, res: unknown) =>
             err ? reject(err) : resolve(res),
           ),
         );
     } else {
       api[m.localName] = (req: MessageInitShape<DescMessage>) =>
-        fn(create(m.input, req), new Metadata(), { deadline: Date.now() + deadlineMs }) as AsyncIterable<unknown>;
+        fn(create(m.input, req), new Metadata(), (deadlineMs ? { deadline: Date.now() + deadlineMs } : {})) as AsyncIterable<unknown>;
     }
   }
   return { client, api: api as ServiceClient<S> };
@@ -63,7 +63,7 @@ export class VrouterClient {
   readonly system: ServiceClient<typeof SystemService>;
   private readonly clients: Client[] = [];
 
-  /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port" */
+  /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline */
   constructor(address: string, deadlineMs = 30_000) {
     const mk = <S extends DescService>(svc: S) => {
       const { client, api } = serviceClient(svc, address, deadlineMs);

@@ -36,8 +36,9 @@ const VIF_TYPE_NAMES = new Map(Object.entries(VIF_TYPE_CODES).map(([k, v]) => [v
 const NH_TYPE_CODES: Record<NhKind, number> = { encap: NhType.ENCAP, receive: NhType.RECEIVE, discard: NhType.DISCARD };
 const NH_TYPE_NAMES = new Map(Object.entries(NH_TYPE_CODES).map(([k, v]) => [v, k as NhKind]));
 
-function routeKey(vrf: number, family: number, addr: Buffer, plen: number): string {
-  return `${vrf}|${family}|${addr.toString('hex')}|${plen}`;
+/** routeKey: the model's key of a route (the family shows in the address length). */
+function routeKey(vrf: number, _family: number, addr: Buffer, plen: number): string {
+  return `${vrf}|${plen}|${addr.toString('latin1')}`;
 }
 
 export interface DropCount {
@@ -423,6 +424,7 @@ export class DatapathManager {
    */
   addRoutes(specs: RouteSpec[], fieldOf = (i: number, n: string) => `routes[${i}].${n}`): Route[] {
     const batch: Route[] = [];
+    const keys: string[] = [];
     const seen = new Map<string, number>();
     const counts = { 4: 0, 6: 0 };
     specs.forEach((s, i) => {
@@ -434,6 +436,7 @@ export class DatapathManager {
       const dup = seen.get(key);
       if (dup !== undefined) throw invalid(fieldOf(i, 'prefix'), `duplicate of routes[${dup}] in the same batch`);
       seen.set(key, i);
+      keys.push(key);
       counts[p.family]++;
       batch.push({ vrf: s.vrf, family: p.family, addr: p.addr, plen: p.plen, nhId: s.nextHopId, proxyArp: s.proxyArp });
     });
@@ -447,7 +450,7 @@ export class DatapathManager {
       const rs = batch.filter((r) => r.family === fam);
       if (rs.length) this.writeRoutes(rs, fam);
     }
-    for (const r of batch) this.rememberRoute(r);
+    batch.forEach((r, i) => this.rememberRoute(r, keys[i]));
     if (batch.length > 1) this.log.info({ count: batch.length }, 'routes added');
     else if (batch[0]) this.log.debug({ vrf: batch[0].vrf, prefix: formatPrefix(batch[0]), nh: batch[0].nhId }, 'route added');
     return batch;
@@ -523,8 +526,8 @@ export class DatapathManager {
     return victims.length;
   }
 
-  private rememberRoute(r: Route): void {
-    this.routes.set(routeKey(r.vrf, r.family, r.addr, r.plen), r);
+  private rememberRoute(r: Route, key = routeKey(r.vrf, r.family, r.addr, r.plen)): void {
+    this.routes.set(key, r);
     this.nhRouteRefs.set(r.nhId, (this.nhRouteRefs.get(r.nhId) ?? 0) + 1);
     this.routeCount[r.family]++;
   }

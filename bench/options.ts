@@ -1,0 +1,70 @@
+/**
+ * Bench options: environment variables only (so that `npm run bench` needs
+ * no `--`), each bounded, so that a typo cannot start an hour-long run.
+ */
+
+export type Phase = 'packets' | 'routes';
+
+interface IntSpec {
+  env: string;
+  def: number;
+  min: number;
+  max: number;
+  desc: string;
+}
+
+// max-routes per family is 262144 by default; every route phase deletes its
+// routes before the next, so one phase at a time must fit beside the pod routes
+const INTS = {
+  runs: { env: 'RUNS', def: 3, min: 1, max: 20, desc: 'packet-rate runs per path; the median is reported' },
+  dur: { env: 'DUR', def: 4, min: 1, max: 60, desc: 'seconds of traffic per run' },
+  repeat: { env: 'REPEAT', def: 1 << 18, min: 1024, max: 1 << 22, desc: 'frames per BPF_PROG_TEST_RUN call of the generator' },
+  genBatch: { env: 'GEN_BATCH', def: 64, min: 1, max: 256, desc: 'live-frame batch size of the generator' },
+  routesSeq: { env: 'ROUTES_SEQ', def: 5000, min: 100, max: 100_000, desc: 'routes added by sequential AddRoute' },
+  routesConc: { env: 'ROUTES_CONC', def: 20_000, min: 100, max: 250_000, desc: 'routes added by concurrent AddRoute' },
+  inflight: { env: 'INFLIGHT', def: 64, min: 2, max: 1024, desc: 'AddRoute calls in flight in the concurrent case' },
+  routes: { env: 'ROUTES', def: 100_000, min: 1000, max: 250_000, desc: 'routes added by AddRoutes batches and by ip -batch' },
+  routeBatch: { env: 'ROUTE_BATCH', def: 1000, min: 1, max: 10_000, desc: 'routes per AddRoutes call' },
+} as const satisfies Record<string, IntSpec>;
+
+export type BenchOptions = { [K in keyof typeof INTS]: number } & {
+  /** CPU the generator is pinned to; undefined = not pinned */
+  cpu: number | undefined;
+  phases: Set<Phase>;
+};
+
+export function usage(): string {
+  const ints = Object.values(INTS).map((s: IntSpec) => `  ${s.env.padEnd(12)} ${s.desc} (default ${s.def}, ${s.min}..${s.max})`);
+  return [
+    'npm run bench: packet rate of the XDP datapath vs Linux forwarding, and route',
+    'programming rate of the gRPC API vs `ip -batch`, in throwaway namespaces.',
+    'Results: a table on stdout, JSON in bench/results/latest.json (+ a timestamped copy).',
+    '',
+    'usage: [VAR=value ...] npm run bench        (node bench/run.ts --help: this text)',
+    '',
+    ...ints,
+    `  ${'CPU'.padEnd(12)} CPU the generator (and so the whole inline path) runs on; "none" = unpinned (default 0)`,
+    `  ${'PHASES'.padEnd(12)} comma-separated subset of packets,routes (default both)`,
+  ].join('\n');
+}
+
+function int(spec: IntSpec, raw: string | undefined): number {
+  if (raw === undefined || raw === '') return spec.def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < spec.min || n > spec.max)
+    throw new Error(`${spec.env}=${raw}: want an integer in ${spec.min}..${spec.max}`);
+  return n;
+}
+
+export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const out = Object.fromEntries(Object.entries(INTS).map(([k, s]) => [k, int(s, env[s.env])])) as { [K in keyof typeof INTS]: number };
+  const cpuRaw = env.CPU ?? '0';
+  const cpu = cpuRaw === 'none' ? undefined : int({ env: 'CPU', def: 0, min: 0, max: 4095, desc: '' }, cpuRaw);
+  const phases = new Set<Phase>();
+  for (const p of (env.PHASES ?? 'packets,routes').split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (p !== 'packets' && p !== 'routes') throw new Error(`PHASES: unknown phase ${JSON.stringify(p)} (packets, routes)`);
+    phases.add(p);
+  }
+  if (!phases.size) throw new Error('PHASES: empty');
+  return { ...out, cpu, phases };
+}
