@@ -39,6 +39,11 @@ describe('IP addresses', () => {
     for (const s of ['fd00:1::2', '::', '::1', 'fe80::1:0:0:1', '1:0:0:1::1', '2001:db8:0:1:1:1:1:1']) assert.equal(formatIp(parseIp(s, 'f').bytes), s);
   });
   it('refuses what is not an address', () => {
+    for (const bad of ['10.1.2', '10.1.2.3.4', '256.1.1.1', '010.1.1.1', '1..2.3', '1.2.3.', '.1.2.3', '1.2.3.4x', '1.2.3.1000', ''])
+      refusal(() => parseIp(bad, 'f'), 'f', /not an IP/);
+    assert.equal(parseIp(' 10.0.0.1 ', 'f').bytes.toString('hex'), '0a000001');
+    assert.equal(parseIp('0.0.0.0', 'f').bytes.toString('hex'), '00000000');
+    assert.equal(parseIp('255.255.255.255', 'f').bytes.toString('hex'), 'ffffffff');
     refusal(() => parseIp('10.1.2', 'route.prefix'), 'route.prefix', /not an IP/);
     refusal(() => parseIp('fe80::1%eth0', 'a'), 'a', /not an IP/);
   });
