@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { parseConfig, usage, PACKAGE_ROOT, type Config } from './config.ts';
 import { rootLogger } from './log.ts';
+import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
 import { DatapathManager } from './manager/datapath-manager.ts';
 import { ApiServer } from './api/server.ts';
@@ -28,6 +29,8 @@ function ensureBpffs(root: string): void {
 async function run(cfg: Config): Promise<void> {
   const log = rootLogger(cfg.logLevel);
   const startedAt = Date.now();
+  const libbpfLog = log.child({ component: 'libbpf' });
+  setLibbpfSink((level, message) => libbpfLog[level](message.trimEnd()));
   ensureBpffs(cfg.bpffsRoot);
 
   if (cfg.destroy) {

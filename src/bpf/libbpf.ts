@@ -41,6 +41,9 @@ export const MapBatchOpts = koffi.struct('bpf_map_batch_opts', {
   flags: 'uint64_t',
 });
 
+/** libbpf's print callback; `ap` is a va_list, which on x86_64 is passed as a pointer. */
+export const LibbpfPrintFn = koffi.proto('int libbpf_print_fn(int level, const char *fmt, void *ap)');
+
 export const sys = {
   // objects
   bpf_object__open_file: libbpf.func('void *bpf_object__open_file(const char *path, void *opts)'),
@@ -68,6 +71,8 @@ export const sys = {
   bpf_link_detach: libbpf.func('int bpf_link_detach(int fd)'),
   bpf_link_update: libbpf.func('int bpf_link_update(int fd, int new_prog_fd, void *opts)'),
   libbpf_num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus()'),
+  libbpf_set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
+  vsnprintf: libc.func('int vsnprintf(char *buf, size_t size, const char *fmt, void *ap)'),
   // libc
   close: libc.func('int close(int fd)'),
   if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
@@ -79,6 +84,11 @@ export const sys = {
   open: libc.func('int open(const char *path, int flags)'),
   errno: (): number => koffi.errno(),
 };
+
+/** registerCallback: a JS function as a C function pointer (kept alive by the caller). */
+export function registerCallback(fn: (...args: never[]) => unknown, type: ReturnType<typeof koffi.proto>): bigint {
+  return koffi.register(fn, koffi.pointer(type));
+}
 
 /** sizeofStruct: the C size of a koffi struct type (for opts.sz). */
 export function sizeofStruct(t: Parameters<typeof koffi.sizeof>[0]): number {

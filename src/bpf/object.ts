@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { sys } from './libbpf.ts';
 import { BpfError, check } from './errors.ts';
+import { withLibbpfLog } from './libbpf-log.ts';
 
 export interface LoadSpec {
   objectPath: string;
@@ -28,8 +29,9 @@ export function loadAndPin(spec: LoadSpec): void {
       if (!map) throw new BpfError('bpf_object__find_map_by_name', name, 2);
       check(sys.bpf_map__set_max_entries(map, n), 'bpf_map__set_max_entries', name);
     }
-    // the kernel's verifier log goes to stderr through libbpf's default printer
-    check(sys.bpf_object__load(obj), 'bpf_object__load', spec.objectPath);
+    // a failed load keeps what libbpf printed: the whole verifier log
+    const load = withLibbpfLog(() => sys.bpf_object__load(obj));
+    if ((load.result ?? 0) < 0) throw new BpfError('bpf_object__load', spec.objectPath, -load.result!, load.log.trim() ? `\n${load.log}` : undefined);
     mkdirSync(spec.mapDir, { recursive: true });
     mkdirSync(spec.progDir, { recursive: true });
     for (const name of spec.maps) {
