@@ -53,7 +53,8 @@ function descriptorSet(services: readonly DescService[]): Uint8Array[] {
 }
 
 export class ApiServer {
-  private readonly server = new Server();
+  // batches (AddRoutes) may be large: 64 MiB holds about two million routes
+  private readonly server = new Server({ 'grpc.max_receive_message_length': 64 << 20 });
   private readonly log: Logger;
   readonly health: HealthImplementation;
   private socketPath = '';
