@@ -42,7 +42,7 @@ static __always_inline int run_nexthop(struct xdp_md *ctx, __u32 nh_id,
 	void *data_end = (void *)(long)ctx->data_end;
 	struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
 
-	if (!nh)
+	if (!nh || nh->type == VR_NH_UNSPEC)
 		return count_drop(st, VR_DROP_INVALID_NEXTHOP);
 	switch (nh->type) {
 	case VR_NH_RECEIVE:

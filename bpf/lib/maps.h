@@ -21,8 +21,10 @@ struct {
 	__type(value, struct vr_vif);
 } vr_vifs SEC(".maps");
 
+/* an array: next-hop ids are small and dense, and an array lookup is
+ * inlined by the verifier (no hashing); an empty slot has type VR_NH_UNSPEC */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VR_DEF_MAX_NEXTHOPS);
 	__type(key, __u32);
 	__type(value, struct vr_nh);

@@ -63,7 +63,7 @@ enum vr_nh_type {
 	VR_NH_COMPOSITE = 6, /* reserved: overlay issue */
 };
 
-/* vr_nexthops: key __u32 next-hop id */
+/* vr_nexthops: ARRAY indexed by next-hop id; type VR_NH_UNSPEC = empty slot */
 struct vr_nh {
 	__u8  type;         /* enum vr_nh_type */
 	__u8  pad0;

@@ -101,9 +101,10 @@ export class DatapathManager {
         this.links.set(vif.index, BpfLink.attachXdp(this.dp.xdp.fd, ifindex, vif.attachMode, this.dp.linkPath(ifindex)));
       } else this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
     }
+    // an array: every slot exists, the empty ones have type UNSPEC
     for (const k of m.vr_nexthops.keys()) {
       const raw = m.vr_nexthops.lookup(k);
-      if (!raw) continue;
+      if (!raw || raw[0] === NhType.UNSPEC) continue;
       this.rememberNh(this.nhFromValue(decodeU32Key(k), decodeNh(raw)));
     }
     for (const [map, family] of [[m.vr_rt4, 4], [m.vr_rt6, 6]] as const) {
@@ -288,7 +289,8 @@ export class DatapathManager {
   addNextHop(spec: NextHopSpec): NextHop {
     const nh = this.checkNextHop(spec);
     if (this.nexthops.has(nh.id)) throw exists('next_hop.id', `next hop ${nh.id} already exists`);
-    this.writeMap(() => this.dp.maps.vr_nexthops.update(u32Key(nh.id), this.nhValue(nh), BPF_NOEXIST), 'next hops');
+    // an array slot always exists: the model says whether it is in use
+    this.dp.maps.vr_nexthops.update(u32Key(nh.id), this.nhValue(nh));
     this.rememberNh(nh);
     this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop added');
     return nh;
@@ -299,7 +301,7 @@ export class DatapathManager {
     const cur = this.getNextHop(nh.id, 'next_hop.id');
     if (cur.kind !== nh.kind)
       throw precondition(`next hop ${nh.id} is ${cur.kind}; its kind cannot change (delete and add it)`, 'next_hop.kind');
-    this.dp.maps.vr_nexthops.update(u32Key(nh.id), this.nhValue(nh), BPF_EXIST);
+    this.dp.maps.vr_nexthops.update(u32Key(nh.id), this.nhValue(nh));
     this.forgetNh(cur);
     this.rememberNh(nh);
     this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop updated');
@@ -317,7 +319,7 @@ export class DatapathManager {
         'id',
       );
     }
-    this.dp.maps.vr_nexthops.delete(u32Key(id));
+    this.dp.maps.vr_nexthops.update(u32Key(id), Buffer.alloc(this.dp.maps.vr_nexthops.info.valueSize)); // UNSPEC: empty
     this.forgetNh(nh);
     this.log.info({ nh: id }, 'next hop deleted');
   }
