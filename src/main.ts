@@ -96,5 +96,6 @@ run(cfg).catch((err: unknown) => {
   const log = rootLogger('info');
   if (err instanceof DatapathLayoutError) log.fatal({ err }, 'refusing the pinned datapath');
   else log.fatal({ err }, 'vrouter-ebpfd failed');
-  process.exitCode = 1;
+  // a listener already open (gRPC, metrics) would keep a half-started daemon alive
+  process.exit(1);
 });

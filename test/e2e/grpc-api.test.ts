@@ -105,6 +105,16 @@ describe('listeners and attach modes', () => {
     assert.deepEqual(JSON.parse(out), { status: 'SERVING' });
   });
 
+  it('a daemon that cannot open its listeners exits with the reason', async () => {
+    // same namespace, so the metrics port is taken by the daemon under test
+    const second = new LabDaemon(lab, { instance: `${lab.prefix}-2`, ns: topo.host });
+    try {
+      await assert.rejects(second.start(), /daemon exited with 1[\s\S]*EADDRINUSE/);
+    } finally {
+      await second.destroy();
+    }
+  });
+
   it('falls back to generic XDP where the driver has no native mode, and says so', async () => {
     const r = await c.interfaces.addInterface({ interface: { index: 5, type: InterfaceType.FABRIC, name: 'nonative0' } });
     assert.equal(r.interface!.attachMode, AttachMode.GENERIC);
