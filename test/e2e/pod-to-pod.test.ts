@@ -69,25 +69,28 @@ describe('pod to pod through XDP', () => {
     assert.ok((await stats(1)).proxied >= 2n);
   });
 
-  it('a TCP transfer of 8 MiB arrives intact (sha256 equal on both ends)', async () => {
-    const bytes = 8 * 1024 * 1024;
-    const before2 = await stats(2);
-    const server = lab.spawnIn(topo.pods[1].ns, process.execPath, [XFER, 'serve', topo.pods[1].ip4, '5001']);
-    let out = '';
-    server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
-      server.stdout!.on('data', () => out.includes('listening') && (clearTimeout(t), resolve()));
+  for (const family of ['ip4', 'ip6'] as const) {
+    it(`a TCP transfer of 8 MiB over ${family === 'ip4' ? 'IPv4' : 'IPv6'} arrives intact (sha256 equal on both ends)`, async () => {
+      const bytes = 8 * 1024 * 1024;
+      const dst = topo.pods[1][family];
+      const before2 = await stats(2);
+      const server = lab.spawnIn(topo.pods[1].ns, process.execPath, [XFER, 'serve', dst, '5001']);
+      let out = '';
+      server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
+        server.stdout!.on('data', () => out.includes('listening') && (clearTimeout(t), resolve()));
+      });
+      const sent = JSON.parse(lab.exec(topo.pods[0].ns, process.execPath, [XFER, 'send', dst, '5001', String(bytes)], { timeoutMs: 60_000 })) as { bytes: number; sha256: string };
+      await new Promise<void>((resolve) => (server.exitCode !== null ? resolve() : server.once('exit', () => resolve())));
+      const got = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string };
+      assert.equal(sent.bytes, bytes);
+      assert.equal(got.bytes, bytes, 'bytes received');
+      assert.equal(got.sha256, sent.sha256, 'sha256');
+      const after2 = await stats(2);
+      assert.ok(after2.txBytes - before2.txBytes >= BigInt(bytes), `vif 2 tx bytes moved by ≥ ${bytes}`);
     });
-    const sent = JSON.parse(lab.exec(topo.pods[0].ns, process.execPath, [XFER, 'send', topo.pods[1].ip4, '5001', String(bytes)], { timeoutMs: 60_000 })) as { bytes: number; sha256: string };
-    await new Promise<void>((resolve) => (server.exitCode !== null ? resolve() : server.once('exit', () => resolve())));
-    const got = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string };
-    assert.equal(sent.bytes, bytes);
-    assert.equal(got.bytes, bytes, 'bytes received');
-    assert.equal(got.sha256, sent.sha256, 'sha256');
-    const after2 = await stats(2);
-    assert.ok(after2.txBytes - before2.txBytes >= BigInt(bytes), `vif 2 tx bytes moved by ≥ ${bytes}`);
-  });
+  }
 
   it('deleting the route cuts the traffic and counts no_route; adding it back restores it', async () => {
     const drops0 = (await client.stats.getDropStats({})).counters.find((c) => c.name === 'no_route')!.packets;
