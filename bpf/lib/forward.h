@@ -5,32 +5,28 @@
 #include "hdr.h"
 #include "counters.h"
 
-/* encap_out: the ENCAP next hop: checks the output vif, writes the L2 header
- * and redirects. l3_len is the IP packet length for the MTU check. The caller
- * has already decremented the TTL. */
+/* encap_out: the ENCAP next hop: checks the output vif (its state is
+ * copied into the next hop), writes the L2 header and redirects. l3_len is
+ * the IP packet length for the MTU check. The caller has already
+ * decremented the TTL. */
 static __always_inline int encap_out(struct xdp_md *ctx, const struct vr_nh *nh,
 				     struct vr_vif_stats *st, __u32 l3_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	__u32 oif = nh->oif_ifindex;
-	struct vr_vif *out;
 
 	if ((void *)(eth + 1) > data_end)
 		return count_drop(st, VR_DROP_INVALID_PACKET);
-	out = bpf_map_lookup_elem(&vr_vifs, &oif);
-	if (!out)
-		return count_drop(st, VR_DROP_INVALID_NEXTHOP);
-	if (!(out->flags & VR_VIF_F_ENABLED))
+	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return count_drop(st, VR_DROP_INTERFACE_TX_DOWN);
-	if (out->mtu && l3_len > out->mtu)
+	if (nh->oif_mtu && l3_len > nh->oif_mtu)
 		return count_drop(st, VR_DROP_MTU_EXCEEDED);
 
 	mac_copy(eth->h_dest, nh->dmac);
 	mac_copy(eth->h_source, nh->smac);
-	count_tx(out->vif_idx, (__u64)(data_end - data));
-	return bpf_redirect(oif, 0);
+	count_tx(nh->oif_vif, (__u64)(data_end - data));
+	return bpf_redirect(nh->oif_ifindex, 0);
 }
 
 /* run_nexthop: what every routed packet ends in. `ttl_dec` is called only

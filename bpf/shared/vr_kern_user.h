@@ -63,16 +63,21 @@ enum vr_nh_type {
 	VR_NH_COMPOSITE = 6, /* reserved: overlay issue */
 };
 
-/* vr_nexthops: ARRAY indexed by next-hop id; type VR_NH_UNSPEC = empty slot */
+/* vr_nexthops: ARRAY indexed by next-hop id; type VR_NH_UNSPEC = empty slot.
+ * An ENCAP next hop carries a copy of its output vif's state and MTU, so
+ * that forwarding needs no second vif lookup; the daemon rewrites the next
+ * hops of a vif whenever that vif changes. */
 struct vr_nh {
 	__u8  type;         /* enum vr_nh_type */
-	__u8  pad0;
+	__u8  oif_state;    /* ENCAP: VR_VIF_F_ENABLED of the output vif */
 	__u16 flags;
 	__u32 oif_ifindex;  /* ENCAP: kernel ifindex to redirect to */
 	__u32 oif_vif;      /* ENCAP: vif index of the output vif (counters) */
 	__u8  dmac[6];      /* ENCAP: rewrite destination MAC */
 	__u8  smac[6];      /* ENCAP: rewrite source MAC */
 	__u32 vrf;
+	__u16 oif_mtu;      /* ENCAP: the output vif's MTU (0 = unchecked) */
+	__u8  pad[2];
 };
 
 /* LPM keys: prefixlen counts the 32 VRF bits, so it is 32 + the route's

@@ -217,6 +217,8 @@ export class DatapathManager {
     if (change.disabled !== undefined) next.disabled = change.disabled;
     this.dp.maps.vr_vifs.update(u32Key(cur.ifindex), this.vifValue(next), BPF_EXIST);
     this.vifs.set(index, next);
+    // the next hops that output on this vif carry a copy of its state and MTU
+    for (const id of this.vifNhRefs.get(index) ?? []) this.dp.maps.vr_nexthops.update(u32Key(id), this.nhValue(this.nexthops.get(id)!));
     this.log.info({ vif: index, change }, 'interface updated');
     return next;
   }
@@ -350,12 +352,14 @@ export class DatapathManager {
     const vif = nh.encap ? this.vifs.get(nh.encap.vifIndex) : undefined;
     return encodeNh({
       type: NH_TYPE_CODES[nh.kind],
+      oifState: vif && !vif.disabled ? VIF_F_ENABLED : 0,
       flags: 0,
       oifIfindex: vif?.ifindex ?? 0,
       oifVif: nh.encap?.vifIndex ?? 0,
       dmac: nh.encap?.dmac ?? Buffer.alloc(6),
       smac: nh.encap?.smac ?? Buffer.alloc(6),
       vrf: nh.vrf,
+      oifMtu: vif?.mtu ?? 0,
     });
   }
 

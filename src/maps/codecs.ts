@@ -63,38 +63,44 @@ export function decodeVif(b: Buffer): VifValue {
 // ---------------------------------------------------------------- vr_nh
 export interface NhValue {
   type: number;
+  oifState: number;
   flags: number;
   oifIfindex: number;
   oifVif: number;
   dmac: Buffer;
   smac: Buffer;
   vrf: number;
+  oifMtu: number;
 }
 
-export const NH_VALUE_SIZE = 28;
-export const NhOffsets = { type: 0, flags: 2, oif_ifindex: 4, oif_vif: 8, dmac: 12, smac: 18, vrf: 24 };
+export const NH_VALUE_SIZE = 32;
+export const NhOffsets = { type: 0, oif_state: 1, flags: 2, oif_ifindex: 4, oif_vif: 8, dmac: 12, smac: 18, vrf: 24, oif_mtu: 28 };
 
 export function encodeNh(v: NhValue): Buffer {
   const b = Buffer.alloc(NH_VALUE_SIZE);
   b.writeUInt8(v.type, 0);
+  b.writeUInt8(v.oifState, 1);
   b.writeUInt16LE(v.flags, 2);
   b.writeUInt32LE(v.oifIfindex, 4);
   b.writeUInt32LE(v.oifVif, 8);
   v.dmac.copy(b, 12, 0, 6);
   v.smac.copy(b, 18, 0, 6);
   b.writeUInt32LE(v.vrf, 24);
+  b.writeUInt16LE(v.oifMtu, 28);
   return b;
 }
 
 export function decodeNh(b: Buffer): NhValue {
   return {
     type: b.readUInt8(0),
+    oifState: b.readUInt8(1),
     flags: b.readUInt16LE(2),
     oifIfindex: b.readUInt32LE(4),
     oifVif: b.readUInt32LE(8),
     dmac: Buffer.from(b.subarray(12, 18)),
     smac: Buffer.from(b.subarray(18, 24)),
     vrf: b.readUInt32LE(24),
+    oifMtu: b.readUInt16LE(28),
   };
 }
 

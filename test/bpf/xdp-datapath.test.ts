@@ -80,7 +80,7 @@ before(() => {
   route('fd00:1:1::2/128', 11, true);
   route('fd00:1:2::/64', 12);
   // states the API refuses to create, written straight into the maps
-  dp.maps.vr_nexthops.update(u32Key(50), encodeNh({ type: NhType.TUNNEL, flags: 0, oifIfindex: 0, oifVif: 0, dmac: Buffer.alloc(6), smac: Buffer.alloc(6), vrf: 1 }));
+  dp.maps.vr_nexthops.update(u32Key(50), encodeNh({ type: NhType.TUNNEL, oifState: 0, flags: 0, oifIfindex: 0, oifVif: 0, dmac: Buffer.alloc(6), smac: Buffer.alloc(6), vrf: 1, oifMtu: 0 }));
   dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.50.0'), plen: 24 }), encodeRt({ nhId: 50, flags: 0, label: 0 }));
   dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.77.0'), plen: 24 }), encodeRt({ nhId: 77, flags: 0, label: 0 }));
 });
@@ -170,6 +170,15 @@ const cases: Case[] = [
     drop: 'interface_tx_down',
     setup: () => mgr.updateInterface(2, { disabled: true }),
     teardown: () => mgr.updateInterface(2, { disabled: false }),
+  },
+  {
+    name: 'an MTU change of the output vif reaches its next hops at once',
+    on: 'p1',
+    frame: udp4('10.1.1.2', '10.1.2.5', { len: 100 }),
+    verdict: XDP_DROP,
+    drop: 'mtu_exceeded',
+    setup: () => mgr.updateInterface(2, { mtu: 68 }),
+    teardown: () => mgr.updateInterface(2, { mtu: 1400 }),
   },
   { name: 'larger than the output vif MTU (1400)', on: 'p1', frame: udp4('10.1.1.2', '10.1.2.5', { len: 1400 }), verdict: XDP_DROP, drop: 'mtu_exceeded' },
   { name: 'IPv4 multicast', on: 'p1', frame: udp4('10.1.1.2', '224.0.0.5'), verdict: XDP_DROP, drop: 'multicast' },

@@ -14,7 +14,7 @@ describe('codecs', () => {
   it('round-trips vifs, next hops, routes and meta', () => {
     const vif = { vifIdx: 7, vrf: 3, flags: 3, mtu: 9000, type: 4, attachMode: 2, mac: Buffer.from('020000000001', 'hex'), ip4: Buffer.from([10, 0, 0, 1]), ip6: Buffer.alloc(16, 1) };
     assert.deepEqual(decodeVif(encodeVif(vif)), vif);
-    const nh = { type: 2, flags: 0, oifIfindex: 12, oifVif: 7, dmac: Buffer.from('02aa00000001', 'hex'), smac: Buffer.from('020000000001', 'hex'), vrf: 3 };
+    const nh = { type: 2, oifState: 1, flags: 0, oifIfindex: 12, oifVif: 7, dmac: Buffer.from('02aa00000001', 'hex'), smac: Buffer.from('020000000001', 'hex'), vrf: 3, oifMtu: 1400 };
     assert.deepEqual(decodeNh(encodeNh(nh)), nh);
     const rt = { nhId: 99, flags: 1, label: 0 };
     assert.deepEqual(decodeRt(encodeRt(rt)), rt);
