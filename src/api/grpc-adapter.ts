@@ -61,9 +61,13 @@ export function grpcService<S extends DescService>(
     if (m.methodKind === 'unary') {
       definition[m.name] = { path, requestStream: false, responseStream: false, originalName: m.localName, ...codec(m) };
       implementation[m.name] = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
+        const t0 = performance.now();
         Promise.resolve()
           .then(() => handler(call.request))
-          .then((out) => cb(null, create(m.output, out as Init<DescMessage>)))
+          .then((out) => {
+            cb(null, create(m.output, out as Init<DescMessage>));
+            if (log.isLevelEnabled('debug')) log.debug({ method: path, ms: +(performance.now() - t0).toFixed(3) }, 'call ok');
+          })
           .catch((err: unknown) => cb(fail(err)));
       };
     } else if (m.methodKind === 'server_streaming') {

@@ -69,7 +69,6 @@ export const sys = {
   bpf_prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)'),
   bpf_link_create: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const bpf_link_create_opts_head *opts)'),
   bpf_link_detach: libbpf.func('int bpf_link_detach(int fd)'),
-  bpf_link_update: libbpf.func('int bpf_link_update(int fd, int new_prog_fd, void *opts)'),
   libbpf_num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus()'),
   libbpf_set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
   vsnprintf: libc.func('int vsnprintf(char *buf, size_t size, const char *fmt, void *ap)'),
@@ -80,8 +79,6 @@ export const sys = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
   unshare: libc.func('int unshare(int flags)'),
-  setns: libc.func('int setns(int fd, int nstype)'),
-  open: libc.func('int open(const char *path, int flags)'),
   errno: (): number => koffi.errno(),
 };
 

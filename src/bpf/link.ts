@@ -55,11 +55,6 @@ export class BpfLink {
     return { id: buf.readUInt32LE(4), progId: buf.readUInt32LE(8), ifindex: buf.readUInt32LE(16) };
   }
 
-  /** update: swaps the program atomically (no packet sees no program). */
-  update(progFd: number): void {
-    check(sys.bpf_link_update(this.fd, progFd, null), 'bpf_link_update', this.pinPath);
-  }
-
   /** detach: detaches from the interface and removes the pin. */
   detach(): void {
     const ret = sys.bpf_link_detach(this.fd);

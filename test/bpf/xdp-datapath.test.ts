@@ -209,6 +209,15 @@ describe('XDP datapath (BPF_PROG_TEST_RUN)', () => {
     });
   }
 
+  it('drop counters are per CPU, and their sum is the total', () => {
+    const cpus = dp.maps.vr_drops.valueBytes / 8;
+    for (const d of mgr.dropStats()) {
+      assert.equal(d.perCpu.length, cpus, d.name);
+      assert.equal(d.perCpu.reduce((a, b) => a + b, 0n), d.packets, d.name);
+    }
+    assert.ok(mgr.dropStats().some((d) => d.packets > 0n), 'the cases above dropped something');
+  });
+
   it('counts received packets and bytes per vif', () => {
     const s0 = mgr.interfaceStats(1);
     const f = udp4('10.1.1.2', '10.1.2.5');
