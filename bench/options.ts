@@ -3,7 +3,8 @@
  * no `--`), each bounded, so that a typo cannot start an hour-long run.
  */
 
-export type Phase = 'packets' | 'routes';
+export type Phase = 'packets' | 'routes' | 'program';
+const PHASES: readonly Phase[] = ['packets', 'routes', 'program'];
 
 interface IntSpec {
   env: string;
@@ -36,15 +37,16 @@ export type BenchOptions = { [K in keyof typeof INTS]: number } & {
 export function usage(): string {
   const ints = Object.values(INTS).map((s: IntSpec) => `  ${s.env.padEnd(12)} ${s.desc} (default ${s.def}, ${s.min}..${s.max})`);
   return [
-    'npm run bench: packet rate of the XDP datapath vs Linux forwarding, and route',
-    'programming rate of the gRPC API vs `ip -batch`, in throwaway namespaces.',
+    'npm run bench: packet rate of the XDP datapath vs Linux forwarding, route',
+    'programming rate of the gRPC API vs `ip -batch`, and the XDP program\'s own cost',
+    'per packet vs an empty program, in throwaway namespaces.',
     'Results: a table on stdout, JSON in bench/results/latest.json (+ a timestamped copy).',
     '',
     'usage: [VAR=value ...] npm run bench        (node bench/run.ts --help: this text)',
     '',
     ...ints,
     `  ${'CPU'.padEnd(12)} CPU the generator (and so the whole inline path) runs on; "none" = unpinned (default 0)`,
-    `  ${'PHASES'.padEnd(12)} comma-separated subset of packets,routes (default both)`,
+    `  ${'PHASES'.padEnd(12)} comma-separated subset of packets,routes,program (default all)`,
   ].join('\n');
 }
 
@@ -61,9 +63,9 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   const cpuRaw = env.CPU ?? '0';
   const cpu = cpuRaw === 'none' ? undefined : int({ env: 'CPU', def: 0, min: 0, max: 4095, desc: '' }, cpuRaw);
   const phases = new Set<Phase>();
-  for (const p of (env.PHASES ?? 'packets,routes').split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (p !== 'packets' && p !== 'routes') throw new Error(`PHASES: unknown phase ${JSON.stringify(p)} (packets, routes)`);
-    phases.add(p);
+  for (const p of (env.PHASES ?? PHASES.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(PHASES as readonly string[]).includes(p)) throw new Error(`PHASES: unknown phase ${JSON.stringify(p)} (${PHASES.join(', ')})`);
+    phases.add(p as Phase);
   }
   if (!phases.size) throw new Error('PHASES: empty');
   return { ...out, cpu, phases };

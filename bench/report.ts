@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PacketResults } from './packet-rate.ts';
 import type { RateResult } from './route-rate.ts';
+import type { ProgramCost } from './program-cost.ts';
 import { mpps } from './util.ts';
 
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url));
@@ -15,6 +16,7 @@ export interface BenchResult {
   options: Record<string, unknown>;
   packets?: PacketResults;
   routes?: RateResult[];
+  program?: ProgramCost;
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -49,6 +51,19 @@ export function formatReport(r: BenchResult): string {
     out.push(table(
       ['method', 'routes', 'seconds', 'routes/s', 'vs ip -batch'],
       r.routes.map((x) => [x.name, String(x.routes), x.seconds.toFixed(3), Math.round(x.perSecond).toString(), `${(x.vsBaseline ?? 0).toFixed(2)}x`]),
+    ));
+    out.push('');
+  }
+  if (r.program) {
+    const p = r.program;
+    out.push(`XDP program alone: BPF_PROG_TEST_RUN, ${p.repeat} runs on one 60 B IPv4 frame, median of ${p.samples}`);
+    out.push(table(
+      ['program', 'ns/run', 'above empty'],
+      [
+        ['empty (XDP_DROP sink)', String(p.baselineNs), '-'],
+        ['vr_xdp_vif, IPv4 forward, 1 route', String(p.forwardNs), String(p.forwardNs - p.baselineNs)],
+        [`vr_xdp_vif, IPv4 forward, ${p.routes} routes`, String(p.forwardManyRoutesNs), String(p.forwardManyRoutesNs - p.baselineNs)],
+      ],
     ));
     out.push('');
   }

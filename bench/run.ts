@@ -19,6 +19,10 @@ import { xdpView } from './xdp-view.ts';
 import { formatReport, writeResults, type BenchResult } from './report.ts';
 import { FRAME_LEN } from './frame.ts';
 import { progress } from './util.ts';
+import type { ProgramCost } from './program-cost.ts';
+import { fileURLToPath } from 'node:url';
+
+const PROGRAM_COST = fileURLToPath(new URL('program-cost.ts', import.meta.url));
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
@@ -72,6 +76,16 @@ async function bench(lab: Lab, t: TwoPods, startDaemon: () => Promise<LabDaemon>
     result.packets = summarize(FRAME_LEN, before.floor, before.linux, xdp, view);
   }
   if (opts.phases.has('routes')) result.routes = await measureRoutes(client, lab, opts);
+  if (opts.phases.has('program')) result.program = measureProgram(lab, opts);
+}
+
+/** measureProgram: program-cost.ts in a network namespace of its own. */
+function measureProgram(lab: Lab, o: BenchOptions): ProgramCost {
+  progress('program cost: BPF_PROG_TEST_RUN of the XDP program alone');
+  const out = sh('unshare', ['--net', process.execPath, PROGRAM_COST, '--bpffs-dir', join(benchBpffsDir(lab), 'program'), '--routes', String(o.routes)], {
+    timeoutMs: 300_000,
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as ProgramCost;
 }
 
 /** leftovers: what of this run is still there after the clean-up (should be nothing). */
