@@ -53,12 +53,28 @@ export class LabDaemon {
     this.output = '';
     p.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     p.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
-    const exited = new Promise<never>((_, reject) =>
-      p.once('exit', (code) => reject(new Error(`daemon exited with ${code} before it was ready:\n${this.output}`))),
-    );
+    let exitCode: number | null | undefined;
+    p.once('exit', (code) => (exitCode = code));
     this.client?.close();
     const client = new VrouterClient(`unix:${this.socketPath}`);
-    await Promise.race([client.waitReady(timeoutMs), exited]);
+    // short waits: grpc-js keeps a pending waitForReady's timer alive even
+    // after close(), which would hold the caller's process open
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (exitCode !== undefined) {
+        client.close();
+        throw new Error(`daemon exited with ${exitCode} before it was ready:\n${this.output}`);
+      }
+      try {
+        await client.waitReady(200);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          client.close();
+          throw new Error(`daemon not ready after ${timeoutMs} ms: ${(err as Error).message}\n${this.output}`);
+        }
+      }
+    }
     this.client = client;
     return client;
   }
