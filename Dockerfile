@@ -4,7 +4,7 @@
 #     -v /run/vrouter-ebpf:/run/vrouter-ebpf vrouter-ebpfd
 FROM node:24-bookworm-slim AS build
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang llvm libbpf-dev make \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang llvm libbpf-dev linux-libc-dev libc6-dev make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
