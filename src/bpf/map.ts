@@ -113,6 +113,38 @@ export class BpfMap {
     }
   }
 
+  /**
+   * entries: every key and value, read in chunks with bpf_map_lookup_batch
+   * (one syscall per chunk: an array of 64k next hops is read in a few ms);
+   * map types without batch lookup (LPM tries) are walked key by key.
+   */
+  *entries(chunk = 4096): Generator<[Buffer, Buffer]> {
+    const ks = this.info.keySize;
+    const vs = this.valueBytes;
+    const keys = Buffer.alloc(ks * chunk);
+    const values = Buffer.alloc(vs * chunk);
+    const opts = { sz: sizeofStruct(MapBatchOpts), elem_flags: 0, flags: 0 };
+    // the batch cursor is opaque to us; 8 bytes hold every kind the kernel uses
+    let inBatch: Buffer | null = null;
+    const outBatch = Buffer.alloc(Math.max(ks, 8));
+    for (;;) {
+      const n = [chunk];
+      const ret = sys.bpf_map_lookup_batch(this.fd, inBatch, outBatch, keys, values, n, opts);
+      if (ret < 0 && ret !== -ERRNO.ENOENT) {
+        if (inBatch === null && (ret === -ERRNO.EINVAL || ret === -ERRNO.EOPNOTSUPP || ret === -524 /* ENOTSUPP */)) break;
+        check(ret, 'bpf_map_lookup_batch', this.name);
+      }
+      for (let i = 0; i < (n[0] ?? 0); i++)
+        yield [Buffer.from(keys.subarray(i * ks, (i + 1) * ks)), Buffer.from(values.subarray(i * vs, (i + 1) * vs))];
+      if (ret === -ERRNO.ENOENT) return;
+      inBatch = Buffer.from(outBatch);
+    }
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v) yield [k, v];
+    }
+  }
+
   /** count: the number of keys (walks the map). */
   count(): number {
     let n = 0;

@@ -73,9 +73,7 @@ export class DatapathManager {
   /** load: rebuilds the model from the pinned maps and installs next hop 0. */
   load(): void {
     const m = this.dp.maps;
-    for (const k of m.vr_vifs.keys()) {
-      const raw = m.vr_vifs.lookup(k);
-      if (!raw) continue;
+    for (const [k, raw] of m.vr_vifs.entries()) {
       const v = decodeVif(raw);
       const ifindex = decodeU32Key(k);
       const vif: Vif = {
@@ -102,15 +100,12 @@ export class DatapathManager {
       } else this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
     }
     // an array: every slot exists, the empty ones have type UNSPEC
-    for (const k of m.vr_nexthops.keys()) {
-      const raw = m.vr_nexthops.lookup(k);
-      if (!raw || raw[0] === NhType.UNSPEC) continue;
+    for (const [k, raw] of m.vr_nexthops.entries()) {
+      if (raw[0] === NhType.UNSPEC) continue;
       this.rememberNh(this.nhFromValue(decodeU32Key(k), decodeNh(raw)));
     }
     for (const [map, family] of [[m.vr_rt4, 4], [m.vr_rt6, 6]] as const) {
-      for (const k of map.keys()) {
-        const raw = map.lookup(k);
-        if (!raw) continue;
+      for (const [k, raw] of map.entries()) {
         const key = decodeRouteKey(k);
         const rt = decodeRt(raw);
         this.rememberRoute({ vrf: key.vrf, family, addr: key.addr, plen: key.plen, nhId: rt.nhId, proxyArp: (rt.flags & RT_F_PROXY_ARP) !== 0 });

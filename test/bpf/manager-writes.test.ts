@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { privateNetns } from '../helpers/private-netns.ts';
+import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { openTestDatapath } from '../helpers/datapath.ts';
 import { BpfError } from '../../src/bpf/errors.ts';
 import { BpfMap } from '../../src/bpf/map.ts';
@@ -70,12 +70,22 @@ describe('manager writes', () => {
 
   it('a restarted manager rebuilds the same model from the maps', async () => {
     t.mgr.addRoutes(batch(3));
+    t.mgr.addRoute({ vrf: 1, prefix: 'fd00:9::/64', nextHopId: 1, proxyArp: true });
+    for (const i of [1, 2, 3]) {
+      vethPair(`w${i}`, `x${i}`);
+      t.mgr.addInterface({
+        index: i * 10, type: i === 1 ? 'fabric' : 'virtual', name: `w${i}`, vrf: i, mac: '', ipv4: `10.0.0.${i}`, ipv6: i === 2 ? 'fd00::2' : '',
+        mtu: 1400 + i, policyEnabled: i === 3, disabled: i === 2, attachMode: i === 3 ? 'generic' : undefined,
+      });
+    }
+    t.mgr.addNextHop({ id: 7, vrf: 2, kind: 'encap', encap: { vifIndex: 20, dstMac: '02:00:00:00:00:07', srcMac: '' } });
     const { DatapathManager } = await import('../../src/manager/datapath-manager.ts');
     const { pino } = await import('pino');
     const again = new DatapathManager(t.dp, t.mgr.limits, pino({ level: 'silent' }));
     again.load();
+    assert.deepEqual(again.listInterfaces(), t.mgr.listInterfaces());
     assert.deepEqual(again.listRoutes(), t.mgr.listRoutes());
     assert.deepEqual(again.listNextHops(), t.mgr.listNextHops());
-    assert.equal(again.refCount(1), 3);
+    assert.equal(again.refCount(1), 4); // three IPv4 routes and one IPv6
   });
 });
