@@ -18,7 +18,7 @@ import {
   type NhValue, type VifStats,
 } from '../maps/codecs.ts';
 import {
-  AttachModeCode, NH_DISCARD_ID, NhType, RT_F_PROXY_ARP, VIF_F_ENABLED, VIF_F_POLICY, VifType,
+  AttachModeCode, NH_DISCARD_ID, NhType, RT_F_PROXY_ARP, VIF_F_ENABLED, VIF_F_POLICY, VifType, type MapName,
 } from '../maps/layout.ts';
 import { DROP_REASONS, type DropReasonName } from '../maps/drop-reasons.ts';
 import { DatapathError, exhausted, exists, invalid, notFound, precondition } from './errors.ts';
@@ -37,7 +37,7 @@ const NH_TYPE_CODES: Record<NhKind, number> = { encap: NhType.ENCAP, receive: Nh
 const NH_TYPE_NAMES = new Map(Object.entries(NH_TYPE_CODES).map(([k, v]) => [v, k as NhKind]));
 
 /** routeKey: the model's key of a route (the family shows in the address length). */
-function routeKey(vrf: number, _family: number, addr: Buffer, plen: number): string {
+function routeKey(vrf: number, addr: Buffer, plen: number): string {
   return `${vrf}|${plen}|${addr.toString('latin1')}`;
 }
 
@@ -394,7 +394,7 @@ export class DatapathManager {
 
   getRoute(vrf: number, prefix: string): Route {
     const p = parsePrefix(prefix, 'prefix');
-    const r = this.routes.get(routeKey(vrf, p.family, p.addr, p.plen));
+    const r = this.routes.get(routeKey(vrf, p.addr, p.plen));
     if (!r) throw notFound('prefix', `no route ${prefix} in vrf ${vrf}`);
     return r;
   }
@@ -409,7 +409,7 @@ export class DatapathManager {
     const hit = decodeRt(raw);
     // the kernel answers with the value only; the prefix is the longest of ours with that value
     for (let plen = max; plen >= 0; plen--) {
-      const r = this.routes.get(routeKey(vrf, ip.family, maskBytes(ip.bytes, plen), plen));
+      const r = this.routes.get(routeKey(vrf, maskBytes(ip.bytes, plen), plen));
       if (r && r.nhId === hit.nhId) return r;
     }
     throw new DatapathError('internal', `datapath has a route for ${address} in vrf ${vrf} that the daemon does not know`);
@@ -432,7 +432,7 @@ export class DatapathManager {
       this.checkVrf(s.vrf, fieldOf(i, 'vrf'));
       const p = parsePrefix(s.prefix, fieldOf(i, 'prefix'));
       if (!this.nexthops.has(s.nextHopId)) throw notFound(fieldOf(i, 'next_hop_id'), `no next hop with id ${s.nextHopId}`);
-      const key = routeKey(s.vrf, p.family, p.addr, p.plen);
+      const key = routeKey(s.vrf, p.addr, p.plen);
       if (this.routes.has(key)) throw exists(fieldOf(i, 'prefix'), `route ${s.prefix} already exists in vrf ${s.vrf}`);
       const dup = seen.get(key);
       if (dup !== undefined) throw invalid(fieldOf(i, 'prefix'), `duplicate of routes[${dup}] in the same batch`);
@@ -482,7 +482,7 @@ export class DatapathManager {
   updateRoute(spec: RouteSpec): Route {
     this.checkVrf(spec.vrf, 'route.vrf');
     const p = parsePrefix(spec.prefix, 'route.prefix');
-    const key = routeKey(spec.vrf, p.family, p.addr, p.plen);
+    const key = routeKey(spec.vrf, p.addr, p.plen);
     const cur = this.routes.get(key);
     if (!cur) throw notFound('route.prefix', `no route ${spec.prefix} in vrf ${spec.vrf}`);
     if (!this.nexthops.has(spec.nextHopId)) throw notFound('route.next_hop_id', `no next hop with id ${spec.nextHopId}`);
@@ -504,7 +504,7 @@ export class DatapathManager {
     const seen = new Set<string>();
     keys.forEach((k, i) => {
       const p = parsePrefix(k.prefix, fieldOf(i, 'prefix'));
-      const key = routeKey(k.vrf, p.family, p.addr, p.plen);
+      const key = routeKey(k.vrf, p.addr, p.plen);
       const r = this.routes.get(key);
       if (!r) throw notFound(fieldOf(i, 'prefix'), `no route ${k.prefix} in vrf ${k.vrf}`);
       if (seen.has(key)) throw invalid(fieldOf(i, 'prefix'), 'duplicate key in the same batch');
@@ -527,16 +527,29 @@ export class DatapathManager {
     return victims.length;
   }
 
-  private rememberRoute(r: Route, key = routeKey(r.vrf, r.family, r.addr, r.plen)): void {
+  private rememberRoute(r: Route, key = routeKey(r.vrf, r.addr, r.plen)): void {
     this.routes.set(key, r);
     this.nhRouteRefs.set(r.nhId, (this.nhRouteRefs.get(r.nhId) ?? 0) + 1);
     this.routeCount[r.family]++;
   }
 
   private forgetRoute(r: Route): void {
-    this.routes.delete(routeKey(r.vrf, r.family, r.addr, r.plen));
+    this.routes.delete(routeKey(r.vrf, r.addr, r.plen));
     this.nhRouteRefs.set(r.nhId, (this.nhRouteRefs.get(r.nhId) ?? 1) - 1);
     this.routeCount[r.family]--;
+  }
+
+  /** mapUsage: live entries per map, from the model (no map walks). */
+  mapUsage(): Record<MapName, number> {
+    return {
+      vr_meta: 1,
+      vr_vifs: this.vifs.size,
+      vr_nexthops: this.nexthops.size,
+      vr_rt4: this.routeCount[4],
+      vr_rt6: this.routeCount[6],
+      vr_vif_stats: this.vifs.size,
+      vr_drops: this.dp.maps.vr_drops.info.maxEntries,
+    };
   }
 
   // ------------------------------------------------------------ counters

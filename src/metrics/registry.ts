@@ -6,7 +6,6 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { DatapathManager } from '../manager/datapath-manager.ts';
-import { mapUsage } from '../api/services/system-service.ts';
 import type { MapName } from '../maps/layout.ts';
 
 export function datapathRegistry(mgr: DatapathManager): Registry {
@@ -56,7 +55,7 @@ export function datapathRegistry(mgr: DatapathManager): Registry {
     registers: [registry],
     collect() {
       this.reset();
-      for (const [map, n] of Object.entries(mapUsage(mgr))) this.set({ map }, n);
+      for (const [map, n] of Object.entries(mgr.mapUsage())) this.set({ map }, n);
     },
   });
   new Gauge({

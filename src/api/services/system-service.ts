@@ -13,27 +13,12 @@ export interface DaemonInfo {
   startedAt: number;
 }
 
-/** mapUsage: live entries per map, from the manager's model (no map walks). */
-export function mapUsage(mgr: DatapathManager): Record<MapName, number> {
-  const vifs = mgr.listInterfaces().length;
-  const routes = mgr.routeCounts();
-  return {
-    vr_meta: 1,
-    vr_vifs: vifs,
-    vr_nexthops: mgr.listNextHops().length,
-    vr_rt4: routes[4],
-    vr_rt6: routes[6],
-    vr_vif_stats: vifs,
-    vr_drops: mgr.dp.maps.vr_drops.info.maxEntries,
-  };
-}
-
 export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers<typeof SystemService> {
   return {
     getSystemInfo() {
       const dp = mgr.dp;
       const prog = dp.xdp.info();
-      const used = mapUsage(mgr);
+      const used = mgr.mapUsage();
       return {
         version: info.version,
         kernel: release(),
