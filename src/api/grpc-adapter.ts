@@ -5,13 +5,13 @@
  * responses. Every error becomes a status in toServiceError; INTERNAL is
  * logged at error level, the rest at debug.
  */
-import type {
-  sendUnaryData, ServerUnaryCall, ServerWritableStream, ServiceDefinition, UntypedServiceImplementation,
+import {
+  status,
+  type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { toServiceError } from './status.ts';
-import { status } from '@grpc/grpc-js';
 
 type Method = DescService['methods'][number];
 type Init<M extends DescMessage> = MessageInitShape<M>;

@@ -40,14 +40,12 @@ export function setLibbpfSink(fn: LibbpfSink): void {
 }
 
 /** withLibbpfLog: runs fn, returning what libbpf printed (warn/info) during it. */
-export function withLibbpfLog<T>(fn: () => T): { result?: T; log: string; error?: unknown } {
+export function withLibbpfLog<T>(fn: () => T): { result: T; log: string } {
   if (registered === undefined) setLibbpfSink(sink);
   const outer = capture;
   capture = [];
   try {
     return { result: fn(), log: capture.join('') };
-  } catch (error) {
-    return { error, log: capture.join('') };
   } finally {
     capture = outer;
   }

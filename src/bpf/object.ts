@@ -31,7 +31,7 @@ export function loadAndPin(spec: LoadSpec): void {
     }
     // a failed load keeps what libbpf printed: the whole verifier log
     const load = withLibbpfLog(() => sys.bpf_object__load(obj));
-    if ((load.result ?? 0) < 0) throw new BpfError('bpf_object__load', spec.objectPath, -load.result!, load.log.trim() ? `\n${load.log}` : undefined);
+    if (load.result < 0) throw new BpfError('bpf_object__load', spec.objectPath, -load.result, load.log.trim() ? `\n${load.log}` : undefined);
     mkdirSync(spec.mapDir, { recursive: true });
     mkdirSync(spec.progDir, { recursive: true });
     for (const name of spec.maps) {
