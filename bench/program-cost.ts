@@ -22,6 +22,7 @@ import { BpfProgram } from '../src/bpf/program.ts';
 import { ifindexOf } from '../src/bpf/netdev.ts';
 import { openDatapath } from '../src/maps/pinned-datapath.ts';
 import { DatapathManager } from '../src/manager/datapath-manager.ts';
+import { vifSpec } from '../src/manager/model.ts';
 import { parseMac, udp4Frame } from './frame.ts';
 import { median } from './util.ts';
 
@@ -57,7 +58,7 @@ try {
   const mgr = new DatapathManager(dp, { maxInterfaces: 64, maxNextHops: 1024, maxRoutes: routes + 16, maxVrfs: 4096 }, pino({ level: 'silent' }));
   mgr.load();
   const vif = (index: number, name: string) =>
-    mgr.addInterface({ index, type: 'virtual', name, vrf: 1, mac: `02:00:00:00:0${index}:01`, ipv4: '', ipv6: '', mtu: 0, policyEnabled: false, disabled: false, attachMode: undefined });
+    mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac: `02:00:00:00:0${index}:01` }));
   vif(1, 'p1');
   vif(2, 'p2');
   mgr.addNextHop({ id: 12, vrf: 1, kind: 'encap', encap: { vifIndex: 2, dstMac: '02:aa:00:00:00:02', srcMac: '' } });

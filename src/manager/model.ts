@@ -77,3 +77,8 @@ export interface RouteSpec {
   nextHopId: number;
   proxyArp: boolean;
 }
+
+/** vifSpec: a VifSpec with the API's defaults (an empty proto field) for what is not given. */
+export function vifSpec(p: Pick<VifSpec, 'index' | 'name' | 'type'> & Partial<VifSpec>): VifSpec {
+  return { vrf: 0, mac: '', ipv4: '', ipv6: '', mtu: 0, policyEnabled: false, disabled: false, attachMode: undefined, ...p };
+}

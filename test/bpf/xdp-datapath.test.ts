@@ -16,6 +16,7 @@ import { encodeNh, encodeRouteKey, encodeRt, u32Key } from '../../src/maps/codec
 import { NhType } from '../../src/maps/layout.ts';
 import type { DropReasonName } from '../../src/maps/drop-reasons.ts';
 import type { DatapathManager } from '../../src/manager/datapath-manager.ts';
+import { vifSpec } from '../../src/manager/model.ts';
 import type { PinnedDatapath } from '../../src/maps/pinned-datapath.ts';
 
 const POD1 = '02:aa:00:00:00:01';
@@ -59,11 +60,8 @@ before(() => {
   t = openTestDatapath();
   mgr = t.mgr;
   dp = t.dp;
-  const vif = (index: number, name: string, type: 'virtual' | 'fabric', vrf: number, macAddr: string, extra: { mtu?: number; disabled?: boolean } = {}) =>
-    mgr.addInterface({
-      index, type, name, vrf, mac: macAddr, ipv4: '', ipv6: '', mtu: extra.mtu ?? 0, policyEnabled: false,
-      disabled: extra.disabled ?? false, attachMode: undefined,
-    });
+  const vif = (index: number, name: string, type: 'virtual' | 'fabric', vrf: number, mac: string, extra: { mtu?: number; disabled?: boolean } = {}) =>
+    mgr.addInterface(vifSpec({ index, type, name, vrf, mac, ...extra }));
   vif(1, 'p1', 'virtual', 1, VIF1_MAC);
   vif(2, 'p2', 'virtual', 1, VIF2_MAC, { mtu: 1400 });
   vif(3, 'p3', 'fabric', 0, FAB_MAC);

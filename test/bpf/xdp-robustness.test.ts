@@ -10,6 +10,7 @@ import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { openTestDatapath, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/datapath.ts';
 import { arpRequest, eth, ipv4, ipv6, neighborSolicitation, udp } from '../helpers/packets.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
+import { vifSpec } from '../../src/manager/model.ts';
 
 const POD1 = '02:aa:00:00:00:01';
 const VIF1 = '02:00:00:00:01:01';
@@ -21,7 +22,7 @@ before(() => {
   vethPair('p2', 'q2');
   t = openTestDatapath();
   const vif = (index: number, name: string, mac: string) =>
-    t.mgr.addInterface({ index, type: 'virtual', name, vrf: 1, mac, ipv4: '', ipv6: '', mtu: 0, policyEnabled: false, disabled: false, attachMode: undefined });
+    t.mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac }));
   vif(1, 'p1', VIF1);
   vif(2, 'p2', '02:00:00:00:02:01');
   t.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
