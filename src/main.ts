@@ -14,7 +14,7 @@ import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
 import { DatapathManager } from './manager/datapath-manager.ts';
 import { ApiServer } from './api/server.ts';
-import { datapathRegistry, serveMetrics } from './metrics/registry.ts';
+import { DatapathMetrics, serveMetrics } from './metrics/registry.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -61,7 +61,7 @@ async function run(cfg: Config): Promise<void> {
   const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt }, log.child({ component: 'api' }));
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
-  if (cfg.metricsAddress) metrics = await serveMetrics(datapathRegistry(mgr), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr), cfg.metricsAddress, log.child({ component: 'metrics' }));
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
 
   await new Promise<void>((resolve) => {

@@ -6,9 +6,40 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import type { DatapathManager } from '../manager/datapath-manager.ts';
+import type { Vif } from '../manager/model.ts';
+import type { VifStats } from '../maps/codecs.ts';
 import type { MapName } from '../maps/layout.ts';
 
-export function datapathRegistry(mgr: DatapathManager): Registry {
+/**
+ * DatapathMetrics: the registry, and scrape(), which reads every vif's
+ * counters once for all seven vif metrics (not once per metric).
+ */
+export class DatapathMetrics {
+  readonly registry: Registry;
+  private vifRows: { vif: Vif; stats: VifStats }[] | undefined;
+  private readonly mgr: DatapathManager;
+
+  constructor(mgr: DatapathManager) {
+    this.mgr = mgr;
+    this.registry = datapathRegistry(mgr, () => this.vifRows ?? this.readVifs());
+  }
+
+  private readVifs(): { vif: Vif; stats: VifStats }[] {
+    return this.mgr.listInterfaces().map((vif) => ({ vif, stats: this.mgr.interfaceStats(vif.index) }));
+  }
+
+  /** scrape: the exposition text, from one read of the maps. */
+  async scrape(): Promise<string> {
+    this.vifRows = this.readVifs();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.vifRows = undefined;
+    }
+  }
+}
+
+function datapathRegistry(mgr: DatapathManager, vifRows: () => { vif: Vif; stats: VifStats }[]): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vrouter_ebpfd_' });
 
@@ -40,10 +71,7 @@ export function datapathRegistry(mgr: DatapathManager): Registry {
       registers: [registry],
       collect() {
         this.reset();
-        for (const vif of mgr.listInterfaces()) {
-          const s = mgr.interfaceStats(vif.index);
-          this.inc({ vif: String(vif.index), name: vif.name }, Number(s[field]));
-        }
+        for (const { vif, stats } of vifRows()) this.inc({ vif: String(vif.index), name: vif.name }, Number(stats[field]));
       },
     });
   }
@@ -80,7 +108,7 @@ export function datapathRegistry(mgr: DatapathManager): Registry {
 }
 
 /** serveMetrics: GET /metrics on host:port; resolves once listening. */
-export function serveMetrics(registry: Registry, address: string, log: Logger): Promise<Server> {
+export function serveMetrics(metrics: DatapathMetrics, address: string, log: Logger): Promise<Server> {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
   const port = Number(address.slice(i + 1));
@@ -89,9 +117,9 @@ export function serveMetrics(registry: Registry, address: string, log: Logger): 
       res.writeHead(404).end('not found: try /metrics\n');
       return;
     }
-    registry
-      .metrics()
-      .then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body))
+    metrics
+      .scrape()
+      .then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body))
       .catch((err: unknown) => {
         log.error({ err }, 'metrics scrape failed');
         res.writeHead(500).end('scrape failed\n');
