@@ -12,7 +12,7 @@
 #include <linux/types.h>
 
 #define VR_MAGIC          0x76726562 /* "vreb" */
-#define VR_LAYOUT_VERSION 1
+#define VR_LAYOUT_VERSION 2
 
 /* Default table sizes; the daemon overrides them from its config at load. */
 #define VR_DEF_MAX_VIFS      4096
@@ -96,10 +96,14 @@ struct vr_rt6_key {
 
 #define VR_RT_F_PROXY_ARP   (1u << 0) /* answer ARP / NS for addresses in this route */
 
-/* vr_rt4 / vr_rt6 value */
+/* vr_rt4 / vr_rt6 value. Layout v2 added plen: an LPM lookup returns only
+ * the value, so the value names its own prefix; the daemon then needs no
+ * copy of the table to tell an exact route from a covering one. */
 struct vr_rt {
 	__u32 nh_id;
-	__u32 flags;        /* VR_RT_F_* */
+	__u16 flags;        /* VR_RT_F_* */
+	__u8  plen;         /* the route's own prefix length (without the VRF bits) */
+	__u8  pad;
 	__u32 label;        /* MPLS label / VNI (overlay issue); 0 = none */
 };
 
