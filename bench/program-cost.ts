@@ -23,7 +23,9 @@ import { ifindexOf } from '../src/bpf/netdev.ts';
 import { openDatapath } from '../src/maps/pinned-datapath.ts';
 import { DatapathManager } from '../src/manager/datapath-manager.ts';
 import { vifSpec } from '../src/manager/model.ts';
-import { parseMac, udp4Frame } from './frame.ts';
+import { udp4Frame } from './frame.ts';
+import { kernelOf } from '../src/maps/kernel.ts';
+import { parseMac, parsePrefix } from '../src/manager/net-addr.ts';
 import { median } from './util.ts';
 
 const OBJECT = fileURLToPath(new URL('../bpf/build/vr_xdp.o', import.meta.url));
@@ -55,15 +57,19 @@ function nsPerRun(prog: BpfProgram, frame: Buffer, ifindex: number): number {
 try {
   for (const [x, y] of [['p1', 'q1'], ['p2', 'q2']]) execFileSync('ip', ['link', 'add', x!, 'type', 'veth', 'peer', 'name', y!]);
   const dp = openDatapath({ bpffsRoot: dir, instance: 'dp', objectPath: OBJECT, sizes: { maxInterfaces: 64, maxNextHops: 1024, maxRoutes: routes + 16 } });
-  const mgr = new DatapathManager(dp, { maxInterfaces: 64, maxNextHops: 1024, maxRoutes: routes + 16, maxVrfs: 4096 }, pino({ level: 'silent' }));
+  const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: 4096 }, pino({ level: 'silent' }));
   mgr.load();
   const vif = (index: number, name: string) =>
-    mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac: `02:00:00:00:0${index}:01` }));
-  vif(1, 'p1');
-  vif(2, 'p2');
-  mgr.addNextHop({ id: 12, vrf: 1, kind: 'encap', encap: { vifIndex: 2, dstMac: '02:aa:00:00:00:02', srcMac: '' } });
-  mgr.addRoute({ vrf: 1, prefix: '10.10.2.2/32', nextHopId: 12, proxyArp: false });
-  const frame = udp4Frame({ dstMac: parseMac('02:00:00:00:01:01'), srcMac: parseMac('02:aa:00:00:00:01'), srcIp: '10.10.1.2', dstIp: '10.10.2.2' });
+    mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac: parseMac(`02:00:00:00:0${index}:01`, 'mac') }));
+  await vif(1, 'p1');
+  await vif(2, 'p2');
+  await mgr.addNextHop({ id: 12, vrf: 1, kind: 'encap', encap: { vifIndex: 2, dmac: parseMac('02:aa:00:00:00:02', 'mac'), smac: undefined } });
+  const route = (prefix: string) => {
+    const p = parsePrefix(prefix, 'prefix');
+    return { vrf: 1, addr: p.addr, plen: p.plen, nhId: 12, proxyArp: false };
+  };
+  await mgr.addRoutes([route('10.10.2.2/32')]);
+  const frame = udp4Frame({ dstMac: parseMac('02:00:00:00:01:01', 'mac'), srcMac: parseMac('02:aa:00:00:00:01', 'mac'), srcIp: '10.10.1.2', dstIp: '10.10.2.2' });
   const p1 = ifindexOf('p1');
 
   loadAndPin({ objectPath: SINK, maxEntries: {}, maps: [], programs: ['vr_sink'], mapDir: join(dir, 'sink'), progDir: join(dir, 'sink') });
@@ -71,10 +77,8 @@ try {
   const baselineNs = nsPerRun(sink, frame, p1);
   const forwardNs = nsPerRun(dp.xdp, frame, p1);
   // the same lookup with a full table around it (other /32s, one /24 per 256)
-  const specs = Array.from({ length: routes }, (_, i) => ({
-    vrf: 1, prefix: `10.${100 + ((i >> 16) & 127)}.${(i >> 8) & 255}.${i & 255}/32`, nextHopId: 12, proxyArp: false,
-  }));
-  for (let i = 0; i < specs.length; i += 10_000) mgr.addRoutes(specs.slice(i, i + 10_000));
+  const specs = Array.from({ length: routes }, (_, i) => route(`10.${100 + ((i >> 16) & 127)}.${(i >> 8) & 255}.${i & 255}/32`));
+  for (let i = 0; i < specs.length; i += 10_000) await mgr.addRoutes(specs.slice(i, i + 10_000));
   const forwardManyRoutesNs = nsPerRun(dp.xdp, frame, p1);
   const out: ProgramCost = { repeat: REPEAT, samples: SAMPLES, baselineNs, forwardNs, forwardManyRoutesNs, routes };
   process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -13,6 +13,7 @@ import { rootLogger } from './log.ts';
 import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
 import { DatapathManager } from './manager/datapath-manager.ts';
+import { kernelOf } from './maps/kernel.ts';
 import { ApiServer } from './api/server.ts';
 import { DatapathMetrics, serveMetrics } from './metrics/registry.ts';
 
@@ -46,22 +47,17 @@ async function run(cfg: Config): Promise<void> {
     objectPath: cfg.objectPath,
     sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes },
   });
-  const limits = {
-    // an adopted datapath keeps the sizes it was loaded with
-    maxInterfaces: dp.maps.vr_vifs.info.maxEntries,
-    maxNextHops: dp.maps.vr_nexthops.info.maxEntries,
-    maxRoutes: dp.maps.vr_rt4.info.maxEntries,
-    maxVrfs: cfg.maxVrfs,
-  };
-  if (dp.adopted && (limits.maxInterfaces !== cfg.maxInterfaces || limits.maxNextHops !== cfg.maxNextHops || limits.maxRoutes !== cfg.maxRoutes))
-    log.warn({ pinned: limits }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
-  const mgr = new DatapathManager(dp, limits, log.child({ component: 'manager' }));
+  // an adopted datapath keeps the sizes it was loaded with
+  const pinned = { maxInterfaces: dp.maps.vr_vifs.maxEntries, maxNextHops: dp.maps.vr_nexthops.maxEntries, maxRoutes: dp.maps.vr_rt4.maxEntries };
+  if (dp.adopted && (pinned.maxInterfaces !== cfg.maxInterfaces || pinned.maxNextHops !== cfg.maxNextHops || pinned.maxRoutes !== cfg.maxRoutes))
+    log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
+  const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
   mgr.load();
 
-  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt }, log.child({ component: 'api' }));
+  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp }, log.child({ component: 'api' }));
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
-  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted), cfg.metricsAddress, log.child({ component: 'metrics' }));
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
 
   await new Promise<void>((resolve) => {

@@ -79,9 +79,21 @@ export class BpfMap {
     return this.info.name;
   }
 
-  /** lookup: the value bytes, or undefined when the key is absent. */
-  lookup(key: Buffer): Buffer | undefined {
-    const value = Buffer.alloc(this.valueBytes);
+  get keySize(): number {
+    return this.info.keySize;
+  }
+
+  get valueSize(): number {
+    return this.info.valueSize;
+  }
+
+  get maxEntries(): number {
+    return this.info.maxEntries;
+  }
+
+  /** lookup: the value bytes (in `into` when given), or undefined when the key is absent. */
+  lookup(key: Buffer, into?: Buffer): Buffer | undefined {
+    const value = into ?? Buffer.alloc(this.valueBytes);
     const ret = sys.bpf_map_lookup_elem(this.fd, key, value);
     if (ret === -ERRNO.ENOENT) return undefined;
     check(ret, 'bpf_map_lookup_elem', this.name);

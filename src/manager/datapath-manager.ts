@@ -1,44 +1,29 @@
 /**
- * DatapathManager: the datapath model. Every call validates the whole
- * request first, then writes the maps in an order the running program can
- * never trip over (next hops before the routes that use them, routes gone
- * before their next hops, a vif's entry before its program is attached),
- * and undoes what it wrote if a later write fails. All calls are
- * synchronous: one runs to completion before the next, so no lock is needed.
+ * DatapathManager: the datapath model, split by table (vifs, next hops,
+ * routes) over the kernel interface. It owns the one serial command queue
+ * every write goes through, the journal that undoes a failed change or
+ * transaction, and the sync epochs of an agent's resync. Reads do not
+ * queue: they read the maps.
  */
 import type { Logger } from 'pino';
-import { BpfError } from '../bpf/errors.ts';
-import { BpfLink, type XdpMode } from '../bpf/link.ts';
-import { BPF_EXIST, BPF_NOEXIST } from '../bpf/map.ts';
-import { netdev, nameOf } from '../bpf/netdev.ts';
-import type { PinnedDatapath, TableSizes } from '../maps/pinned-datapath.ts';
-import {
-  decodeNh, decodeRouteKey, decodeRt, decodeU32Key, decodeVif, decodeVifStats, encodeNh, encodeRouteKey,
-  encodeRt, encodeVif, perCpuU64, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, u32Key, VIF_STATS_SIZE,
-  type NhValue, type VifStats,
-} from '../maps/codecs.ts';
-import {
-  AttachModeCode, NH_DISCARD_ID, NhType, RT_F_PROXY_ARP, VIF_F_ENABLED, VIF_F_POLICY, VifType, type MapName,
-} from '../maps/layout.ts';
+import type { DatapathKernel } from '../maps/kernel.ts';
+import { RT4_KEY_SIZE, RT6_KEY_SIZE, perCpuU64, u32Key, type VifStats } from '../maps/codecs.ts';
 import { DROP_REASONS, type DropReasonName } from '../maps/drop-reasons.ts';
-import { DatapathError, exhausted, exists, invalid, notFound, precondition } from './errors.ts';
-import { formatPrefix, maskBytes, parseIp, parseMac, parsePrefix } from './net-addr.ts';
-import type { NextHop, NextHopSpec, NhKind, Route, RouteSpec, Vif, VifChange, VifSpec, VifTypeName } from './model.ts';
+import type { MapName } from '../maps/layout.ts';
+import { NextHopTable } from '../maps/tables/nexthop-table.ts';
+import { RouteTable } from '../maps/tables/route-table.ts';
+import { VifTable } from '../maps/tables/vif-table.ts';
+import { CommandQueue } from './command-queue.ts';
+import { DatapathError, precondition } from './errors.ts';
+import { Journal } from './journal.ts';
+import { KeySet } from './key-set.ts';
+import type { NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
+import { NextHopManager } from './nexthop-manager.ts';
+import { RouteManager, type BatchOutcome, type RouteMarks } from './route-manager.ts';
+import { VifManager } from './vif-manager.ts';
 
-export interface ManagerLimits extends TableSizes {
+export interface ManagerLimits {
   maxVrfs: number;
-}
-
-const VIF_TYPE_CODES: Record<VifTypeName, number> = {
-  host: VifType.HOST, agent: VifType.AGENT, fabric: VifType.FABRIC, virtual: VifType.VIRTUAL,
-};
-const VIF_TYPE_NAMES = new Map(Object.entries(VIF_TYPE_CODES).map(([k, v]) => [v, k as VifTypeName]));
-const NH_TYPE_CODES: Record<NhKind, number> = { encap: NhType.ENCAP, receive: NhType.RECEIVE, discard: NhType.DISCARD };
-const NH_TYPE_NAMES = new Map(Object.entries(NH_TYPE_CODES).map(([k, v]) => [v, k as NhKind]));
-
-/** routeKey: the model's key of a route (the family shows in the address length). */
-function routeKey(vrf: number, addr: Buffer, plen: number): string {
-  return `${vrf}|${plen}|${addr.toString('latin1')}`;
 }
 
 export interface DropCount {
@@ -48,514 +33,340 @@ export interface DropCount {
   perCpu: bigint[];
 }
 
-export class DatapathManager {
-  readonly dp: PinnedDatapath;
-  readonly limits: ManagerLimits;
-  private readonly log: Logger;
-  private readonly vifs = new Map<number, Vif>();
-  private readonly vifByIfindex = new Map<number, number>();
-  private readonly links = new Map<number, BpfLink>();
-  private readonly nexthops = new Map<number, NextHop>();
-  private readonly routes = new Map<string, Route>();
-  /** routes per next hop, and next hops per output vif: what blocks a delete */
-  private readonly nhRouteRefs = new Map<number, number>();
-  private readonly vifNhRefs = new Map<number, Set<number>>();
-  private routeCount = { 4: 0, 6: 0 };
+/** SyncState: an agent's resync epoch, as SystemService reports it. */
+export interface SyncState {
+  epoch: number;
+  owner: string;
+  state: 'open' | 'orphaned' | 'completed' | 'abandoned';
+  startedAt: number;
+  endedAt: number | undefined;
+  /** what the end of the epoch removed (completed) or why it was dropped (abandoned) */
+  removed: { vifs: number; nextHops: number; routes: number };
+  reason: string;
+}
 
-  constructor(dp: PinnedDatapath, limits: ManagerLimits, log: Logger) {
-    this.dp = dp;
-    this.limits = limits;
+interface SyncEpoch extends SyncState {
+  vifs: Set<number>;
+  nhs: Set<number>;
+  routes: RouteMarks;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** the order a transaction applies its operations in: no dangling reference at any point */
+function phase(op: Op): number {
+  if (op.kind === 'vif') return op.action === 'delete' ? 5 : 0;
+  if (op.kind === 'nh') return op.action === 'delete' ? 4 : 1;
+  return op.action === 'delete' ? 3 : 2;
+}
+
+export class DatapathManager {
+  readonly kernel: DatapathKernel;
+  readonly vifs: VifManager;
+  readonly nhs: NextHopManager;
+  readonly routes: RouteManager;
+  readonly queue = new CommandQueue();
+  private readonly log: Logger;
+  private sync: SyncEpoch | undefined;
+  private lastSync: SyncState | undefined;
+  private epochs = 0;
+
+  constructor(kernel: DatapathKernel, limits: ManagerLimits, log: Logger) {
+    this.kernel = kernel;
     this.log = log;
+    const m = kernel.maps;
+    this.vifs = new VifManager(kernel, new VifTable(m.vr_vifs, m.vr_vif_stats), limits.maxVrfs, log);
+    this.nhs = new NextHopManager(new NextHopTable(m.vr_nexthops), this.vifs, log);
+    this.routes = new RouteManager(new RouteTable(m.vr_rt4, m.vr_rt6), this.nhs, this.vifs, log);
   }
 
-  // ------------------------------------------------------------ start-up
-
-  /** load: rebuilds the model from the pinned maps and installs next hop 0. */
+  /** load: what the daemon keeps beside the maps, rebuilt from them; installs next hop 0. */
   load(): void {
-    const m = this.dp.maps;
-    for (const [k, raw] of m.vr_vifs.entries()) {
-      const v = decodeVif(raw);
-      const ifindex = decodeU32Key(k);
-      const vif: Vif = {
-        index: v.vifIdx,
-        type: VIF_TYPE_NAMES.get(v.type) ?? 'virtual',
-        name: nameOf(ifindex) ?? '',
-        ifindex,
-        vrf: v.vrf,
-        mac: v.mac,
-        ip4: v.ip4.equals(Buffer.alloc(4)) ? undefined : v.ip4,
-        ip6: v.ip6.equals(Buffer.alloc(16)) ? undefined : v.ip6,
-        mtu: v.mtu,
-        policyEnabled: (v.flags & VIF_F_POLICY) !== 0,
-        disabled: (v.flags & VIF_F_ENABLED) === 0,
-        attachMode: v.attachMode === AttachModeCode.GENERIC ? 'generic' : 'native',
-      };
-      this.vifs.set(vif.index, vif);
-      this.vifByIfindex.set(ifindex, vif.index);
-      const link = BpfLink.open(this.dp.linkPath(ifindex));
-      if (link) this.links.set(vif.index, link);
-      else if (vif.name) {
-        this.log.warn({ vif: vif.index, name: vif.name }, 'pinned link missing; attaching again');
-        this.links.set(vif.index, BpfLink.attachXdp(this.dp.xdp.fd, ifindex, vif.attachMode, this.dp.linkPath(ifindex)));
-      } else this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
-    }
-    // an array: every slot exists, the empty ones have type UNSPEC
-    for (const [k, raw] of m.vr_nexthops.entries()) {
-      if (raw[0] === NhType.UNSPEC) continue;
-      this.rememberNh(this.nhFromValue(decodeU32Key(k), decodeNh(raw)));
-    }
-    for (const [map, family] of [[m.vr_rt4, 4], [m.vr_rt6, 6]] as const) {
-      for (const [k, raw] of map.entries()) {
-        const key = decodeRouteKey(k);
-        const rt = decodeRt(raw);
-        this.rememberRoute({ vrf: key.vrf, family, addr: key.addr, plen: key.plen, nhId: rt.nhId, proxyArp: (rt.flags & RT_F_PROXY_ARP) !== 0 });
-      }
-    }
-    if (!this.nexthops.has(NH_DISCARD_ID)) {
-      const nh: NextHop = { id: NH_DISCARD_ID, vrf: 0, kind: 'discard' };
-      m.vr_nexthops.update(u32Key(NH_DISCARD_ID), this.nhValue(nh));
-      this.rememberNh(nh);
-    }
+    const t0 = performance.now();
+    this.vifs.load();
+    this.nhs.load();
+    this.routes.load();
     this.log.info(
-      { vifs: this.vifs.size, nexthops: this.nexthops.size, routes4: this.routeCount[4], routes6: this.routeCount[6] },
-      this.dp.adopted ? 'adopted pinned datapath' : 'loaded new datapath',
+      { vifs: this.vifs.size, nexthops: this.nhs.size, routes4: this.routes.count(4), routes6: this.routes.count(6), ms: Math.round(performance.now() - t0) },
+      'datapath state read from the maps',
     );
   }
 
-  // ------------------------------------------------------------ interfaces
+  // ------------------------------------------------------------ writes
 
-  listInterfaces(): Vif[] {
-    return [...this.vifs.values()].sort((a, b) => a.index - b.index);
-  }
-
-  getInterface(index: number, field = 'index'): Vif {
-    const vif = this.vifs.get(index);
-    if (!vif) throw notFound(field, `no interface with index ${index}`);
-    return vif;
-  }
-
-  addInterface(spec: VifSpec): Vif {
-    const f = (n: string) => `interface.${n}`;
-    if (spec.index >= this.limits.maxInterfaces)
-      throw invalid(f('index'), `${spec.index} is out of range (max_interfaces is ${this.limits.maxInterfaces})`);
-    if (!spec.type) throw invalid(f('type'), 'an interface type is required');
-    if (!spec.name) throw invalid(f('name'), 'the kernel interface name is required');
-    this.checkVrf(spec.vrf, f('vrf'));
-    if (this.vifs.has(spec.index)) throw exists(f('index'), `interface ${spec.index} already exists`);
-    const dev = netdev(spec.name);
-    if (!dev) throw notFound(f('name'), `no kernel interface named ${JSON.stringify(spec.name)}`);
-    const owner = this.vifByIfindex.get(dev.ifindex);
-    if (owner !== undefined) throw exists(f('name'), `${spec.name} is already interface ${owner}`);
-    const vif: Vif = {
-      index: spec.index,
-      type: spec.type,
-      name: spec.name,
-      ifindex: dev.ifindex,
-      vrf: spec.vrf,
-      mac: spec.mac ? parseMac(spec.mac, f('mac')) : dev.mac,
-      ip4: this.parseOwnIp(spec.ipv4, 4, f('ipv4_address')),
-      ip6: this.parseOwnIp(spec.ipv6, 6, f('ipv6_address')),
-      mtu: spec.mtu ? this.checkMtu(spec.mtu, f('mtu')) : Math.min(dev.mtu, 65535),
-      policyEnabled: spec.policyEnabled,
-      disabled: spec.disabled,
-      attachMode: spec.attachMode ?? 'native',
-    };
-
-    // counters start from zero; the entry is in place before the program runs
-    this.dp.maps.vr_vif_stats.update(u32Key(vif.index), Buffer.alloc(this.dp.maps.vr_vif_stats.valueBytes));
-    this.writeMap(() => this.dp.maps.vr_vifs.update(u32Key(vif.ifindex), this.vifValue(vif), BPF_NOEXIST), 'interfaces');
-    try {
-      const link = this.attach(vif, spec.attachMode);
-      this.links.set(vif.index, link);
-    } catch (err) {
-      this.dp.maps.vr_vifs.delete(u32Key(vif.ifindex));
-      throw err;
-    }
-    this.dp.maps.vr_vifs.update(u32Key(vif.ifindex), this.vifValue(vif), BPF_EXIST);
-    this.vifs.set(vif.index, vif);
-    this.vifByIfindex.set(vif.ifindex, vif.index);
-    this.log.info({ vif: vif.index, name: vif.name, ifindex: vif.ifindex, mode: vif.attachMode }, 'interface added');
-    return vif;
-  }
-
-  private attach(vif: Vif, asked: XdpMode | undefined): BpfLink {
-    const path = this.dp.linkPath(vif.ifindex);
-    const modes: XdpMode[] = asked ? [asked] : ['native', 'generic'];
-    let last: unknown;
-    for (const mode of modes) {
+  /** write: fn on the command queue with a journal of its own, undone if fn throws. */
+  private write<T>(fn: (j: Journal) => T | Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      const j = new Journal();
       try {
-        const link = BpfLink.attachXdp(this.dp.xdp.fd, vif.ifindex, mode, path);
-        vif.attachMode = mode;
-        return link;
+        return await fn(j);
       } catch (err) {
-        last = err;
-        this.log.debug({ err, name: vif.name, mode }, 'XDP attach failed');
+        this.undo(j);
+        throw err;
       }
-    }
-    const why = last instanceof BpfError ? last.code : String(last);
-    const hint = last instanceof BpfError && last.code === 'EBUSY' ? ' (another XDP program is attached)' : '';
-    throw new DatapathError('failed_precondition', `cannot attach XDP to ${vif.name} (${modes.join(', then ')}): ${why}${hint}`, {
-      field: 'interface.name',
-      cause: last,
     });
   }
 
-  updateInterface(index: number, change: VifChange): Vif {
-    const cur = this.getInterface(index);
-    const next: Vif = { ...cur };
-    if (change.vrf !== undefined) next.vrf = this.checkVrf(change.vrf, 'vrf');
-    if (change.mac !== undefined) next.mac = parseMac(change.mac, 'mac');
-    if (change.ipv4 !== undefined) next.ip4 = this.parseOwnIp(change.ipv4, 4, 'ipv4_address');
-    if (change.ipv6 !== undefined) next.ip6 = this.parseOwnIp(change.ipv6, 6, 'ipv6_address');
-    if (change.mtu !== undefined) next.mtu = this.checkMtu(change.mtu, 'mtu');
-    if (change.policyEnabled !== undefined) next.policyEnabled = change.policyEnabled;
-    if (change.disabled !== undefined) next.disabled = change.disabled;
-    this.dp.maps.vr_vifs.update(u32Key(cur.ifindex), this.vifValue(next), BPF_EXIST);
-    this.vifs.set(index, next);
-    // the next hops that output on this vif carry a copy of its state and MTU
-    for (const id of this.vifNhRefs.get(index) ?? []) this.dp.maps.vr_nexthops.update(u32Key(id), this.nhValue(this.nexthops.get(id)!));
-    this.log.info({ vif: index, change }, 'interface updated');
+  private undo(j: Journal): void {
+    for (const f of j.rollback()) this.log.error({ err: f.err, step: f.what }, 'undo step failed; the datapath may differ from what was asked');
+  }
+
+  addInterface(spec: VifSpec): Promise<Vif> {
+    return this.write((j) => this.vifs.add(spec, j));
+  }
+
+  updateInterface(index: number, change: VifChange): Promise<Vif> {
+    return this.write((j) => this.updateVif(index, change, j));
+  }
+
+  deleteInterface(index: number): Promise<void> {
+    return this.write((j) => this.deleteVif(index, j));
+  }
+
+  addNextHop(spec: NextHopSpec): Promise<NextHop> {
+    return this.write((j) => this.nhs.add(spec, j));
+  }
+
+  updateNextHop(spec: NextHopSpec): Promise<NextHop> {
+    return this.write((j) => this.nhs.update(spec, j));
+  }
+
+  deleteNextHop(id: number): Promise<void> {
+    return this.write((j) => this.nhs.delete(id, j));
+  }
+
+  /** addRoutes: all or nothing. */
+  addRoutes(specs: Route[]): Promise<number> {
+    return this.write(async (j) => {
+      await this.routes.add(specs, { mode: 'atomic', journal: j });
+      return specs.length;
+    });
+  }
+
+  updateRoute(spec: Route): Promise<void> {
+    return this.write((j) => this.routes.update(spec, j));
+  }
+
+  /** deleteRoutes: all or nothing; every key must exist. */
+  deleteRoutes(keys: RouteKey[]): Promise<number> {
+    return this.write(async (j) => {
+      await this.routes.delete(keys, { mode: 'atomic', journal: j });
+      return keys.length;
+    });
+  }
+
+  private updateVif(index: number, change: VifChange, j: Journal): Vif {
+    const next = this.vifs.next(index, change);
+    this.vifs.replace(next, j);
+    this.nhs.refreshOutputs(next, j);
+    this.log.info({ vif: index }, 'interface updated');
     return next;
   }
 
-  deleteInterface(index: number): void {
-    const vif = this.getInterface(index);
-    const users = this.vifNhRefs.get(index);
-    if (users && users.size > 0)
-      throw precondition(`interface ${index} is the output of next hop(s) ${[...users].sort((a, b) => a - b).join(', ')}; delete them first`, 'index');
-    // detach first: no packet arrives on a vif whose entry is gone
-    this.links.get(index)?.detach();
-    this.links.delete(index);
-    this.dp.maps.vr_vifs.delete(u32Key(vif.ifindex));
-    this.vifs.delete(index);
-    this.vifByIfindex.delete(vif.ifindex);
-    this.log.info({ vif: index, name: vif.name }, 'interface deleted');
-  }
-
-  linkOf(index: number): BpfLink | undefined {
-    return this.links.get(index);
-  }
-
-  private vifValue(v: Vif): Buffer {
-    return encodeVif({
-      vifIdx: v.index,
-      vrf: v.vrf,
-      flags: (v.disabled ? 0 : VIF_F_ENABLED) | (v.policyEnabled ? VIF_F_POLICY : 0),
-      mtu: v.mtu,
-      type: VIF_TYPE_CODES[v.type],
-      attachMode: v.attachMode === 'generic' ? AttachModeCode.GENERIC : AttachModeCode.NATIVE,
-      mac: v.mac,
-      ip4: v.ip4 ?? Buffer.alloc(4),
-      ip6: v.ip6 ?? Buffer.alloc(16),
-    });
-  }
-
-  private parseOwnIp(s: string, family: 4 | 6, field: string): Buffer | undefined {
-    if (!s) return undefined;
-    const ip = parseIp(s, field);
-    if (ip.family !== family) throw invalid(field, `${s} is not an IPv${family} address`);
-    return ip.bytes;
-  }
-
-  private checkMtu(mtu: number, field: string): number {
-    if (mtu < 68 || mtu > 65535) throw invalid(field, `${mtu} is out of range (68..65535)`);
-    return mtu;
-  }
-
-  private checkVrf(vrf: number, field: string): number {
-    if (vrf >= this.limits.maxVrfs) throw invalid(field, `vrf ${vrf} is out of range (max_vrfs is ${this.limits.maxVrfs})`);
-    return vrf;
-  }
-
-  // ------------------------------------------------------------ next hops
-
-  listNextHops(): NextHop[] {
-    return [...this.nexthops.values()].sort((a, b) => a.id - b.id);
-  }
-
-  getNextHop(id: number, field = 'id'): NextHop {
-    const nh = this.nexthops.get(id);
-    if (!nh) throw notFound(field, `no next hop with id ${id}`);
-    return nh;
-  }
-
-  refCount(id: number): number {
-    return this.nhRouteRefs.get(id) ?? 0;
-  }
-
-  addNextHop(spec: NextHopSpec): NextHop {
-    const nh = this.checkNextHop(spec);
-    if (this.nexthops.has(nh.id)) throw exists('next_hop.id', `next hop ${nh.id} already exists`);
-    // an array slot always exists: the model says whether it is in use
-    this.dp.maps.vr_nexthops.update(u32Key(nh.id), this.nhValue(nh));
-    this.rememberNh(nh);
-    this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop added');
-    return nh;
-  }
-
-  updateNextHop(spec: NextHopSpec): NextHop {
-    const nh = this.checkNextHop(spec);
-    const cur = this.getNextHop(nh.id, 'next_hop.id');
-    if (cur.kind !== nh.kind)
-      throw precondition(`next hop ${nh.id} is ${cur.kind}; its kind cannot change (delete and add it)`, 'next_hop.kind');
-    this.dp.maps.vr_nexthops.update(u32Key(nh.id), this.nhValue(nh));
-    this.forgetNh(cur);
-    this.rememberNh(nh);
-    this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop updated');
-    return nh;
-  }
-
-  deleteNextHop(id: number): void {
-    if (id === NH_DISCARD_ID) throw precondition('next hop 0 is the built-in discard next hop and cannot be deleted', 'id');
-    const nh = this.getNextHop(id);
-    const refs = this.refCount(id);
-    if (refs > 0) {
-      const example = [...this.routes.values()].find((r) => r.nhId === id);
-      throw precondition(
-        `next hop ${id} is used by ${refs} route(s)${example ? ` (e.g. vrf ${example.vrf} ${formatPrefix(example)})` : ''}; delete or repoint them first`,
-        'id',
-      );
-    }
-    this.dp.maps.vr_nexthops.update(u32Key(id), Buffer.alloc(this.dp.maps.vr_nexthops.info.valueSize)); // UNSPEC: empty
-    this.forgetNh(nh);
-    this.log.info({ nh: id }, 'next hop deleted');
-  }
-
-  private checkNextHop(spec: NextHopSpec): NextHop {
-    if (spec.id === NH_DISCARD_ID)
-      throw invalid('next_hop.id', 'next hop 0 is the built-in discard next hop; use ids from 1');
-    if (spec.id >= this.limits.maxNextHops)
-      throw invalid('next_hop.id', `${spec.id} is out of range (max_next_hops is ${this.limits.maxNextHops})`);
-    this.checkVrf(spec.vrf, 'next_hop.vrf');
-    if (!spec.kind) throw invalid('next_hop.kind', 'one of encap, receive or discard is required');
-    const nh: NextHop = { id: spec.id, vrf: spec.vrf, kind: spec.kind };
-    if (spec.kind === 'encap') {
-      const e = spec.encap!;
-      const vif = this.vifs.get(e.vifIndex);
-      if (!vif) throw notFound('next_hop.encap.interface_index', `no interface with index ${e.vifIndex}`);
-      if (!e.dstMac) throw invalid('next_hop.encap.dst_mac', 'the destination MAC is required');
-      nh.encap = {
-        vifIndex: e.vifIndex,
-        dmac: parseMac(e.dstMac, 'next_hop.encap.dst_mac'),
-        smac: e.srcMac ? parseMac(e.srcMac, 'next_hop.encap.src_mac') : vif.mac,
-      };
-    }
-    return nh;
-  }
-
-  private nhValue(nh: NextHop): Buffer {
-    const vif = nh.encap ? this.vifs.get(nh.encap.vifIndex) : undefined;
-    return encodeNh({
-      type: NH_TYPE_CODES[nh.kind],
-      oifState: vif && !vif.disabled ? VIF_F_ENABLED : 0,
-      flags: 0,
-      oifIfindex: vif?.ifindex ?? 0,
-      oifVif: nh.encap?.vifIndex ?? 0,
-      dmac: nh.encap?.dmac ?? Buffer.alloc(6),
-      smac: nh.encap?.smac ?? Buffer.alloc(6),
-      vrf: nh.vrf,
-      oifMtu: vif?.mtu ?? 0,
-    });
-  }
-
-  private nhFromValue(id: number, v: NhValue): NextHop {
-    const kind = NH_TYPE_NAMES.get(v.type) ?? 'discard';
-    const nh: NextHop = { id, vrf: v.vrf, kind };
-    if (kind === 'encap') nh.encap = { vifIndex: v.oifVif, dmac: v.dmac, smac: v.smac };
-    return nh;
-  }
-
-  private rememberNh(nh: NextHop): void {
-    this.nexthops.set(nh.id, nh);
-    if (nh.encap) {
-      const s = this.vifNhRefs.get(nh.encap.vifIndex) ?? new Set<number>();
-      s.add(nh.id);
-      this.vifNhRefs.set(nh.encap.vifIndex, s);
-    }
-  }
-
-  private forgetNh(nh: NextHop): void {
-    this.nexthops.delete(nh.id);
-    if (nh.encap) this.vifNhRefs.get(nh.encap.vifIndex)?.delete(nh.id);
-  }
-
-  // ------------------------------------------------------------ routes
-
-  routeCounts(): { 4: number; 6: number } {
-    return { ...this.routeCount };
-  }
-
-  listRoutes(vrf?: number): Route[] {
-    const out = [...this.routes.values()].filter((r) => vrf === undefined || r.vrf === vrf);
-    return out.sort(
-      (a, b) => a.vrf - b.vrf || a.family - b.family || Buffer.compare(a.addr, b.addr) || a.plen - b.plen,
-    );
-  }
-
-  getRoute(vrf: number, prefix: string): Route {
-    const p = parsePrefix(prefix, 'prefix');
-    const r = this.routes.get(routeKey(vrf, p.addr, p.plen));
-    if (!r) throw notFound('prefix', `no route ${prefix} in vrf ${vrf}`);
-    return r;
-  }
-
-  /** lookupRoute: the datapath's longest-prefix match for one address. */
-  lookupRoute(vrf: number, address: string): Route {
-    const ip = parseIp(address, 'address');
-    const map = ip.family === 4 ? this.dp.maps.vr_rt4 : this.dp.maps.vr_rt6;
-    const max = ip.family === 4 ? 32 : 128;
-    const raw = map.lookup(encodeRouteKey({ vrf, addr: ip.bytes, plen: max }));
-    if (!raw) throw notFound('address', `no route for ${address} in vrf ${vrf}`);
-    const hit = decodeRt(raw);
-    // the kernel answers with the value only; the prefix is the longest of ours with that value
-    for (let plen = max; plen >= 0; plen--) {
-      const r = this.routes.get(routeKey(vrf, maskBytes(ip.bytes, plen), plen));
-      if (r && r.nhId === hit.nhId) return r;
-    }
-    throw new DatapathError('internal', `datapath has a route for ${address} in vrf ${vrf} that the daemon does not know`);
-  }
-
-  addRoute(spec: RouteSpec): Route {
-    return this.addRoutes([spec], (i, n) => (i === 0 ? `route.${n}` : n))[0]!;
+  private deleteVif(index: number, j: Journal): void {
+    this.vifs.get(index);
+    const users = this.nhs.usersOf(index);
+    if (users.length) throw precondition(`interface ${index} is the output of next hop(s) ${users.join(', ')}; delete them first`, 'index');
+    this.vifs.remove(index, j);
   }
 
   /**
-   * addRoutes: validates the whole batch, then writes it per family with
-   * bpf_map_update_batch; a failed write undoes the routes already written.
+   * apply: a list of operations. Atomic: applied in dependency order (vifs,
+   * next hops, routes added; then routes, next hops, vifs removed), all or
+   * nothing: the failing operation gets its error, the others ABORTED, and
+   * everything done is undone in reverse. Not atomic: in the order given,
+   * each on its own. Consecutive route adds (or deletes) share batch writes.
    */
-  addRoutes(specs: RouteSpec[], fieldOf = (i: number, n: string) => `routes[${i}].${n}`): Route[] {
-    const batch: Route[] = [];
-    const keys: string[] = [];
-    const seen = new Map<string, number>();
-    const counts = { 4: 0, 6: 0 };
-    specs.forEach((s, i) => {
-      this.checkVrf(s.vrf, fieldOf(i, 'vrf'));
-      const p = parsePrefix(s.prefix, fieldOf(i, 'prefix'));
-      if (!this.nexthops.has(s.nextHopId)) throw notFound(fieldOf(i, 'next_hop_id'), `no next hop with id ${s.nextHopId}`);
-      const key = routeKey(s.vrf, p.addr, p.plen);
-      if (this.routes.has(key)) throw exists(fieldOf(i, 'prefix'), `route ${s.prefix} already exists in vrf ${s.vrf}`);
-      const dup = seen.get(key);
-      if (dup !== undefined) throw invalid(fieldOf(i, 'prefix'), `duplicate of routes[${dup}] in the same batch`);
-      seen.set(key, i);
-      keys.push(key);
-      counts[p.family]++;
-      batch.push({ vrf: s.vrf, family: p.family, addr: p.addr, plen: p.plen, nhId: s.nextHopId, proxyArp: s.proxyArp });
-    });
-    for (const fam of [4, 6] as const)
-      if (counts[fam] && this.routeCount[fam] + counts[fam] > this.limits.maxRoutes)
-        throw exhausted(
-          `IPv${fam} route table full: ${this.routeCount[fam]} of ${this.limits.maxRoutes} used, ${counts[fam]} asked for`,
-        );
-
-    for (const fam of [4, 6] as const) {
-      const rs = batch.filter((r) => r.family === fam);
-      if (rs.length) this.writeRoutes(rs, fam);
-    }
-    batch.forEach((r, i) => this.rememberRoute(r, keys[i]));
-    if (batch.length > 1) this.log.info({ count: batch.length }, 'routes added');
-    else if (batch[0]) this.log.debug({ vrf: batch[0].vrf, prefix: formatPrefix(batch[0]), nh: batch[0].nhId }, 'route added');
-    return batch;
+  apply(ops: Op[], atomic: boolean): Promise<BatchOutcome> {
+    return this.queue.run(() => this.applyNow(ops, atomic));
   }
 
-  private writeRoutes(rs: Route[], fam: 4 | 6): void {
-    const map = fam === 4 ? this.dp.maps.vr_rt4 : this.dp.maps.vr_rt6;
-    const ks = fam === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE;
-    const keys = Buffer.alloc(ks * rs.length);
-    const vals = Buffer.alloc(RT_VALUE_SIZE * rs.length);
-    rs.forEach((r, i) => {
-      encodeRouteKey(r, keys, i * ks);
-      encodeRt({ nhId: r.nhId, flags: r.proxyArp ? RT_F_PROXY_ARP : 0, label: 0 }, vals, i * RT_VALUE_SIZE);
-    });
-    if (rs.length === 1) {
-      this.writeMap(() => map.update(keys, vals, BPF_NOEXIST), `IPv${fam} routes`);
-      return;
-    }
+  private async applyNow(ops: Op[], atomic: boolean): Promise<BatchOutcome> {
+    const order = ops.map((_, i) => i);
+    if (atomic) order.sort((a, b) => phase(ops[a]!) - phase(ops[b]!) || a - b);
+    const out: BatchOutcome = new Array(ops.length);
+    const tx = new Journal();
+    const marks = this.sync?.state === 'open' ? this.sync : undefined;
     try {
-      map.updateBatch(keys, vals, rs.length); // absence checked against the model above
-    } catch (err) {
-      const written = (err as { written?: number }).written ?? 0;
-      for (let i = 0; i < written; i++) map.delete(keys.subarray(i * ks, (i + 1) * ks));
-      throw this.mapWriteError(err, `IPv${fam} routes`);
-    }
-  }
-
-  updateRoute(spec: RouteSpec): Route {
-    this.checkVrf(spec.vrf, 'route.vrf');
-    const p = parsePrefix(spec.prefix, 'route.prefix');
-    const key = routeKey(spec.vrf, p.addr, p.plen);
-    const cur = this.routes.get(key);
-    if (!cur) throw notFound('route.prefix', `no route ${spec.prefix} in vrf ${spec.vrf}`);
-    if (!this.nexthops.has(spec.nextHopId)) throw notFound('route.next_hop_id', `no next hop with id ${spec.nextHopId}`);
-    const next: Route = { ...cur, nhId: spec.nextHopId, proxyArp: spec.proxyArp };
-    const map = p.family === 4 ? this.dp.maps.vr_rt4 : this.dp.maps.vr_rt6;
-    map.update(encodeRouteKey(next), encodeRt({ nhId: next.nhId, flags: next.proxyArp ? RT_F_PROXY_ARP : 0, label: 0 }), BPF_EXIST);
-    this.forgetRoute(cur);
-    this.rememberRoute(next);
-    return next;
-  }
-
-  deleteRoute(vrf: number, prefix: string): void {
-    this.deleteRoutes([{ vrf, prefix }], (_i, n) => n);
-  }
-
-  /** deleteRoutes: every key must exist; then all are removed. */
-  deleteRoutes(keys: { vrf: number; prefix: string }[], fieldOf = (i: number, n: string) => `keys[${i}].${n}`): number {
-    const victims: Route[] = [];
-    const seen = new Set<string>();
-    keys.forEach((k, i) => {
-      const p = parsePrefix(k.prefix, fieldOf(i, 'prefix'));
-      const key = routeKey(k.vrf, p.addr, p.plen);
-      const r = this.routes.get(key);
-      if (!r) throw notFound(fieldOf(i, 'prefix'), `no route ${k.prefix} in vrf ${k.vrf}`);
-      if (seen.has(key)) throw invalid(fieldOf(i, 'prefix'), 'duplicate key in the same batch');
-      seen.add(key);
-      victims.push(r);
-    });
-    for (const fam of [4, 6] as const) {
-      const rs = victims.filter((r) => r.family === fam);
-      if (!rs.length) continue;
-      const map = fam === 4 ? this.dp.maps.vr_rt4 : this.dp.maps.vr_rt6;
-      const ks = fam === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE;
-      if (rs.length === 1) map.delete(encodeRouteKey(rs[0]!));
-      else {
-        const buf = Buffer.alloc(ks * rs.length);
-        rs.forEach((r, i) => encodeRouteKey(r, buf, i * ks));
-        map.deleteBatch(buf, rs.length);
+      for (let p = 0; p < order.length; ) {
+        const op = ops[order[p]!]!;
+        if (op.kind === 'route' && op.action !== 'update') {
+          let q = p + 1;
+          while (q < order.length && ops[order[q]!]!.kind === 'route' && ops[order[q]!]!.action === op.action) q++;
+          const idx = order.slice(p, q);
+          const opts = { mode: atomic ? ('atomic' as const) : ('each' as const), journal: atomic ? tx : new Journal(), marks: marks?.routes };
+          try {
+            const res =
+              op.action === 'add'
+                ? await this.routes.add(idx.map((i) => (ops[i] as { spec: Route }).spec), opts)
+                : await this.routes.delete(idx.map((i) => (ops[i] as { key: RouteKey }).key), opts);
+            res.forEach((e, k) => {
+              if (e) out[idx[k]!] = relocate(e, idx[k]!);
+            });
+          } catch (err) {
+            if (err instanceof DatapathError && err.index !== undefined) err.index = idx[err.index];
+            throw err;
+          }
+          p = q;
+          continue;
+        }
+        const i = order[p++]!;
+        const j = atomic ? tx : new Journal();
+        try {
+          this.applyOne(op, j, marks);
+        } catch (err) {
+          const e = domain(err).at(i);
+          if (atomic) throw e;
+          this.undo(j);
+          out[i] = e;
+        }
       }
+    } catch (err) {
+      this.undo(tx);
+      const e = domain(err);
+      for (let i = 0; i < ops.length; i++) out[i] = i === e.index ? e : new DatapathError('aborted', 'not applied: another operation of the transaction failed');
+      if (e.index === undefined) out.fill(e);
+      this.log.info({ ops: ops.length, code: e.code, at: e.index }, 'transaction failed and was undone');
     }
-    for (const r of victims) this.forgetRoute(r);
-    return victims.length;
+    return out;
   }
 
-  private rememberRoute(r: Route, key = routeKey(r.vrf, r.addr, r.plen)): void {
-    this.routes.set(key, r);
-    this.nhRouteRefs.set(r.nhId, (this.nhRouteRefs.get(r.nhId) ?? 0) + 1);
-    this.routeCount[r.family]++;
+  private applyOne(op: Op, j: Journal, sync: SyncEpoch | undefined): void {
+    switch (op.kind) {
+      case 'vif':
+        if (op.action === 'add') {
+          const cur = sync && this.vifs.find(op.spec.index);
+          if (cur && sync) {
+            sync.vifs.add(cur.index);
+            if (cur.name !== op.spec.name) throw precondition(`interface ${cur.index} is ${cur.name}; delete it to move it to ${op.spec.name}`, 'name');
+            this.updateVif(cur.index, { vrf: op.spec.vrf, mac: op.spec.mac ?? cur.mac, ip4: op.spec.ip4 ?? Buffer.alloc(0), ip6: op.spec.ip6 ?? Buffer.alloc(0),
+              mtu: op.spec.mtu || cur.mtu, policyEnabled: op.spec.policyEnabled, disabled: op.spec.disabled }, j);
+            return;
+          }
+          this.vifs.add(op.spec, j);
+          sync?.vifs.add(op.spec.index);
+        } else if (op.action === 'update') this.updateVif(op.index, op.change, j);
+        else this.deleteVif(op.index, j);
+        return;
+      case 'nh':
+        if (op.action === 'add' && sync && this.nhs.has(op.spec.id)) {
+          sync.nhs.add(op.spec.id);
+          if (!this.nhs.same(this.nhs.check(op.spec))) this.nhs.update(op.spec, j);
+          return;
+        }
+        if (op.action === 'delete') this.nhs.delete(op.id, j);
+        else if (op.action === 'update') this.nhs.update(op.spec, j);
+        else {
+          this.nhs.add(op.spec, j);
+          sync?.nhs.add(op.spec.id);
+        }
+        return;
+      case 'route':
+        if (op.action === 'update') this.routes.update(op.spec, j);
+        return;
+    }
   }
 
-  private forgetRoute(r: Route): void {
-    this.routes.delete(routeKey(r.vrf, r.addr, r.plen));
-    this.nhRouteRefs.set(r.nhId, (this.nhRouteRefs.get(r.nhId) ?? 1) - 1);
-    this.routeCount[r.family]--;
+  // ------------------------------------------------------------ sync epochs
+
+  /** beginSync: opens an epoch; an open one of another owner is abandoned (nothing removed). */
+  beginSync(owner: string, orphanTimeoutMs: number): Promise<SyncState> {
+    return this.queue.run(() => {
+      if (this.sync) this.abandon(this.sync, `superseded by a new epoch from ${owner}`);
+      const s: SyncEpoch = {
+        epoch: ++this.epochs, owner, state: 'open', startedAt: Date.now(), endedAt: undefined,
+        removed: { vifs: 0, nextHops: 0, routes: 0 }, reason: '',
+        vifs: new Set(), nhs: new Set([0]), routes: { 4: new KeySet(RT4_KEY_SIZE), 6: new KeySet(RT6_KEY_SIZE) }, timer: undefined,
+      };
+      s.timer = undefined;
+      this.sync = s;
+      this.orphanTimeoutMs = orphanTimeoutMs;
+      this.log.info({ epoch: s.epoch, owner }, 'sync epoch opened');
+      return publicSync(s);
+    });
   }
 
-  /** mapUsage: live entries per map, from the model (no map walks). */
+  private orphanTimeoutMs = 60_000;
+
+  /** orphanSync: the owner went away mid-sync; the epoch is abandoned after a timeout, removing nothing. */
+  orphanSync(epoch: number): void {
+    const s = this.sync;
+    if (!s || s.epoch !== epoch || s.state !== 'open') return;
+    s.state = 'orphaned';
+    this.log.warn({ epoch, owner: s.owner, timeoutMs: this.orphanTimeoutMs }, 'sync owner disconnected mid-sync; nothing will be removed');
+    s.timer = setTimeout(() => {
+      if (this.sync === s) this.abandon(s, 'the agent disconnected before ending the sync');
+    }, this.orphanTimeoutMs);
+    s.timer.unref();
+  }
+
+  /** endSync: removes what the epoch did not see (routes, then next hops, then vifs). */
+  endSync(epoch: number): Promise<SyncState> {
+    return this.write(async (j) => {
+      const s = this.sync;
+      if (!s || s.epoch !== epoch || s.state !== 'open') throw precondition(`sync epoch ${epoch} is not open`, 'epoch');
+      const routes = await this.routes.sweep(s.routes, j);
+      let nextHops = 0;
+      for (const id of [...this.nhs.ids()])
+        if (!s.nhs.has(id)) {
+          if (this.nhs.refCount(id) > 0) this.log.warn({ nh: id }, 'sync: next hop not re-sent but still used by re-sent routes; kept');
+          else {
+            this.nhs.delete(id, j);
+            nextHops++;
+          }
+        }
+      let vifs = 0;
+      for (const v of this.vifs.list())
+        if (!s.vifs.has(v.index)) {
+          if (this.nhs.usersOf(v.index).length) this.log.warn({ vif: v.index }, 'sync: interface not re-sent but still used; kept');
+          else {
+            this.vifs.remove(v.index, j);
+            vifs++;
+          }
+        }
+      s.state = 'completed';
+      s.endedAt = Date.now();
+      s.removed = { vifs, nextHops, routes };
+      this.finish(s);
+      this.log.info({ epoch, removed: s.removed }, 'sync epoch completed');
+      return publicSync(s);
+    });
+  }
+
+  private abandon(s: SyncEpoch, reason: string): void {
+    s.state = 'abandoned';
+    s.endedAt = Date.now();
+    s.reason = reason;
+    this.finish(s);
+    this.log.warn({ epoch: s.epoch, owner: s.owner, reason }, 'sync epoch abandoned; nothing removed');
+  }
+
+  private finish(s: SyncEpoch): void {
+    if (s.timer) clearTimeout(s.timer);
+    this.lastSync = publicSync(s);
+    if (this.sync === s) this.sync = undefined;
+  }
+
+  /** syncStatus: the open epoch, if any, and the last one that ended. */
+  syncStatus(): { current: SyncState | undefined; last: SyncState | undefined } {
+    return { current: this.sync && publicSync(this.sync), last: this.lastSync };
+  }
+
+  // ------------------------------------------------------------ reads
+
   mapUsage(): Record<MapName, number> {
     return {
       vr_meta: 1,
       vr_vifs: this.vifs.size,
-      vr_nexthops: this.nexthops.size,
-      vr_rt4: this.routeCount[4],
-      vr_rt6: this.routeCount[6],
+      vr_nexthops: this.nhs.size,
+      vr_rt4: this.routes.count(4),
+      vr_rt6: this.routes.count(6),
       vr_vif_stats: this.vifs.size,
-      vr_drops: this.dp.maps.vr_drops.info.maxEntries,
+      vr_drops: this.kernel.maps.vr_drops.maxEntries,
     };
   }
 
-  // ------------------------------------------------------------ counters
-
   dropStats(): DropCount[] {
-    const map = this.dp.maps.vr_drops;
+    const map = this.kernel.maps.vr_drops;
     return DROP_REASONS.map((name, reason) => {
       const raw = map.lookup(u32Key(reason));
       const perCpu = raw ? perCpuU64(raw) : [];
@@ -564,27 +375,23 @@ export class DatapathManager {
   }
 
   interfaceStats(index: number): VifStats {
-    this.getInterface(index);
-    const raw = this.dp.maps.vr_vif_stats.lookup(u32Key(index));
-    if (!raw || raw.length < VIF_STATS_SIZE) throw new DatapathError('internal', `no counters for interface ${index}`);
-    return decodeVifStats(raw);
+    this.vifs.get(index);
+    const s = this.vifs.readStats(index);
+    if (!s) throw new DatapathError('internal', `no counters for interface ${index}`);
+    return s;
   }
+}
 
-  // ------------------------------------------------------------ helpers
+function publicSync(s: SyncState): SyncState {
+  return { epoch: s.epoch, owner: s.owner, state: s.state, startedAt: s.startedAt, endedAt: s.endedAt, removed: s.removed, reason: s.reason };
+}
 
-  /** writeMap: a map write whose "table full" errno becomes RESOURCE_EXHAUSTED. */
-  private writeMap(write: () => void, what: string): void {
-    try {
-      write();
-    } catch (err) {
-      throw this.mapWriteError(err, what);
-    }
-  }
+function domain(err: unknown): DatapathError {
+  return err instanceof DatapathError ? err : new DatapathError('internal', err instanceof Error ? err.message : String(err), { cause: err });
+}
 
-  private mapWriteError(err: unknown, what: string): Error {
-    if (err instanceof BpfError && (err.code === 'E2BIG' || err.code === 'ENOSPC' || err.code === 'ENOMEM'))
-      return new DatapathError('resource_exhausted', `${what} table is full (${err.code})`, { cause: err });
-    if (err instanceof DatapathError) return err;
-    return new DatapathError('internal', `writing ${what}: ${(err as Error).message}`, { cause: err });
-  }
+/** relocate: an item error of a sub-batch, placed at its operation's index. */
+function relocate(e: DatapathError, index: number): DatapathError {
+  e.index = index;
+  return e;
 }

@@ -1,11 +1,13 @@
 /**
- * The manager's domain types: what the daemon knows of each datapath object.
- * Addresses are bytes; the API layer formats them.
+ * The manager's domain types: typed specs (addresses, prefixes and MACs
+ * already parsed by the API edge) and what the daemon reports of each
+ * datapath object.
  */
 import type { XdpMode } from '../bpf/link.ts';
 
 export type VifTypeName = 'host' | 'agent' | 'fabric' | 'virtual';
 export type NhKind = 'encap' | 'receive' | 'discard';
+export type Family = 4 | 6;
 
 export interface Vif {
   index: number;
@@ -22,26 +24,28 @@ export interface Vif {
   attachMode: XdpMode;
 }
 
-/** VifSpec: a vif as asked for (strings still unparsed). */
+/** VifSpec: a vif as asked for; mac, ip4, ip6 and mtu 0 mean "from the kernel interface" / none. */
 export interface VifSpec {
   index: number;
   type: VifTypeName | undefined;
   name: string;
   vrf: number;
-  mac: string;
-  ipv4: string;
-  ipv6: string;
+  mac: Buffer | undefined;
+  ip4: Buffer | undefined;
+  ip6: Buffer | undefined;
   mtu: number;
   policyEnabled: boolean;
   disabled: boolean;
+  /** undefined: native, falling back to generic */
   attachMode: XdpMode | undefined;
 }
 
+/** VifChange: the fields an update sets (undefined: unchanged; an empty ip buffer clears it). */
 export interface VifChange {
   vrf?: number | undefined;
-  mac?: string | undefined;
-  ipv4?: string | undefined;
-  ipv6?: string | undefined;
+  mac?: Buffer | undefined;
+  ip4?: Buffer | undefined;
+  ip6?: Buffer | undefined;
   mtu?: number | undefined;
   policyEnabled?: boolean | undefined;
   disabled?: boolean | undefined;
@@ -59,26 +63,39 @@ export interface NextHopSpec {
   id: number;
   vrf: number;
   kind: NhKind | undefined;
-  encap?: { vifIndex: number; dstMac: string; srcMac: string };
+  /** encap only; smac undefined: the output vif's MAC */
+  encap?: { vifIndex: number; dmac: Buffer | undefined; smac: Buffer | undefined };
 }
 
-export interface Route {
+/** RouteKey: a route's identity; addr has host bits zero, its length is the family. */
+export interface RouteKey {
   vrf: number;
-  family: 4 | 6;
   addr: Buffer;
   plen: number;
+}
+
+export interface Route extends RouteKey {
   nhId: number;
   proxyArp: boolean;
 }
 
-export interface RouteSpec {
-  vrf: number;
-  prefix: string;
-  nextHopId: number;
-  proxyArp: boolean;
-}
+export type RouteSpec = Route;
 
-/** vifSpec: a VifSpec with the API's defaults (an empty proto field) for what is not given. */
+export const familyOf = (addr: Buffer): Family => (addr.length === 4 ? 4 : 6);
+
+/** Op: one operation of a programming stream or transaction. */
+export type Op =
+  | { kind: 'vif'; action: 'add'; spec: VifSpec }
+  | { kind: 'vif'; action: 'update'; index: number; change: VifChange }
+  | { kind: 'vif'; action: 'delete'; index: number }
+  | { kind: 'nh'; action: 'add' | 'update'; spec: NextHopSpec }
+  | { kind: 'nh'; action: 'delete'; id: number }
+  | { kind: 'route'; action: 'add' | 'update'; spec: RouteSpec }
+  | { kind: 'route'; action: 'delete'; key: RouteKey };
+
+/** vifSpec: a VifSpec with the API's defaults for what is not given. */
 export function vifSpec(p: Pick<VifSpec, 'index' | 'name' | 'type'> & Partial<VifSpec>): VifSpec {
-  return { vrf: 0, mac: '', ipv4: '', ipv6: '', mtu: 0, policyEnabled: false, disabled: false, attachMode: undefined, ...p };
+  return {
+    vrf: 0, mac: undefined, ip4: undefined, ip6: undefined, mtu: 0, policyEnabled: false, disabled: false, attachMode: undefined, ...p,
+  };
 }

@@ -3,13 +3,14 @@
  * request field named in every error.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { invalid } from './errors.ts';
+import { invalid, quote } from './errors.ts';
+import { maskAddr } from '../maps/tables/route-table.ts';
 
 export const ZERO_MAC = Buffer.alloc(6);
 
 export function parseMac(s: string, field: string): Buffer {
   const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s.trim());
-  if (!m) throw invalid(field, `not a MAC address: ${JSON.stringify(s)} (want aa:bb:cc:dd:ee:ff)`);
+  if (!m) throw invalid(field, `not a MAC address: ${quote(s)} (want aa:bb:cc:dd:ee:ff)`);
   const mac = Buffer.from(m.slice(1).map((h) => parseInt(h, 16)));
   if (mac[0]! & 1) throw invalid(field, `${s} is a multicast MAC address`);
   if (mac.equals(ZERO_MAC)) throw invalid(field, 'the all-zero MAC address is not allowed');
@@ -79,7 +80,7 @@ export function parseIp(s: string, field: string): { family: Family; bytes: Buff
   const t = s.trim();
   if (isIPv4(t)) return { family: 4, bytes: Buffer.from(t.split('.').map(Number)) };
   if (isIPv6(t) && !t.includes('%')) return { family: 6, bytes: ipv6Bytes(t) };
-  throw invalid(field, `not an IP address: ${JSON.stringify(s)}`);
+  throw invalid(field, `not an IP address: ${quote(s)}`);
 }
 
 export function formatIp(b: Buffer): string {
@@ -116,15 +117,15 @@ export interface Prefix {
 /** parsePrefix: "10.1.0.0/16" or "fd00::/64"; host bits must be zero. */
 export function parsePrefix(s: string, field: string): Prefix {
   const slash = s.indexOf('/');
-  if (slash < 0) throw invalid(field, `not a prefix: ${JSON.stringify(s)} (want address/length, e.g. 10.1.0.0/16)`);
+  if (slash < 0) throw invalid(field, `not a prefix: ${quote(s)} (want address/length, e.g. 10.1.0.0/16)`);
   const { family, bytes } = parseIp(s.slice(0, slash), field);
   const lenText = s.slice(slash + 1).trim();
   const max = family === 4 ? 32 : 128;
   if (!/^\d{1,3}$/.test(lenText) || Number(lenText) > max)
-    throw invalid(field, `bad prefix length ${JSON.stringify(lenText)} (0..${max} for IPv${family})`);
+    throw invalid(field, `bad prefix length ${quote(lenText)} (0..${max} for IPv${family})`);
   const plen = Number(lenText);
   if (hostBitsSet(bytes, plen))
-    throw invalid(field, `host bits set in ${s} (did you mean ${formatIp(maskBytes(bytes, plen))}/${plen}?)`);
+    throw invalid(field, `host bits set in ${quote(s)} (did you mean ${formatIp(maskBytes(bytes, plen))}/${plen}?)`);
   return { family, addr: bytes, plen };
 }
 
@@ -136,14 +137,7 @@ function hostBitsSet(b: Buffer, plen: number): boolean {
   return false;
 }
 
-export function maskBytes(b: Buffer, plen: number): Buffer {
-  const out = Buffer.from(b);
-  for (let i = 0; i < out.length; i++) {
-    const bits = Math.max(0, Math.min(8, plen - i * 8));
-    out[i]! &= bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
-  }
-  return out;
-}
+export const maskBytes = maskAddr;
 
 export function formatPrefix(p: { addr: Buffer; plen: number }): string {
   return `${formatIp(p.addr)}/${p.plen}`;

@@ -1,9 +1,11 @@
 /**
- * Codecs: the key/value structs of bpf/shared/vr_kern_user.h as bytes.
- * Offsets are written out so that a reader can hold them against the C
- * struct; map-layout.test.ts holds them against BTF.
+ * Codecs: the key/value structs of bpf/shared/vr_kern_user.h as field
+ * tables (struct.ts), one per C struct; map-layout.test.ts holds each table
+ * against the object's BTF. Helpers here shape what the tables need (route
+ * keys, per-CPU sums) and nothing else.
  */
 import { numPossibleCpus } from '../bpf/map.ts';
+import { Struct, type StructValue } from './struct.ts';
 
 /** u32 keys (vr_vifs by ifindex, vr_nexthops by id, arrays by index) */
 export function u32Key(n: number): Buffer {
@@ -16,95 +18,54 @@ export function decodeU32Key(b: Buffer): number {
   return b.readUInt32LE(0);
 }
 
-// ---------------------------------------------------------------- vr_vif
-export interface VifValue {
-  vifIdx: number;
-  vrf: number;
-  flags: number;
-  mtu: number;
-  type: number;
-  attachMode: number;
-  mac: Buffer; // 6 bytes
-  ip4: Buffer; // 4 bytes, network order; zero = none
-  ip6: Buffer; // 16 bytes; zero = none
-}
+export const VIF = new Struct('vr_vif', 44, {
+  vifIdx: { off: 0, type: 'u32' },
+  vrf: { off: 4, type: 'u32' },
+  flags: { off: 8, type: 'u32' },
+  mtu: { off: 12, type: 'u16' },
+  type: { off: 14, type: 'u8' },
+  attachMode: { off: 15, type: 'u8' },
+  mac: { off: 16, type: { bytes: 6 } },
+  ip4: { off: 24, type: { bytes: 4 } }, // network order; zero = none
+  ip6: { off: 28, type: { bytes: 16 } }, // zero = none
+});
+export type VifValue = StructValue<typeof VIF.fields>;
 
-export const VIF_VALUE_SIZE = 44;
-export const VifOffsets = { vif_idx: 0, vrf: 4, flags: 8, mtu: 12, type: 14, attach_mode: 15, mac: 16, ip4: 24, ip6: 28 };
+export const NH = new Struct('vr_nh', 32, {
+  type: { off: 0, type: 'u8' },
+  oifState: { off: 1, type: 'u8' },
+  flags: { off: 2, type: 'u16' },
+  oifIfindex: { off: 4, type: 'u32' },
+  oifVif: { off: 8, type: 'u32' },
+  dmac: { off: 12, type: { bytes: 6 } },
+  smac: { off: 18, type: { bytes: 6 } },
+  vrf: { off: 24, type: 'u32' },
+  oifMtu: { off: 28, type: 'u16' },
+});
+export type NhValue = StructValue<typeof NH.fields>;
 
-export function encodeVif(v: VifValue): Buffer {
-  const b = Buffer.alloc(VIF_VALUE_SIZE);
-  b.writeUInt32LE(v.vifIdx, 0);
-  b.writeUInt32LE(v.vrf, 4);
-  b.writeUInt32LE(v.flags, 8);
-  b.writeUInt16LE(v.mtu, 12);
-  b.writeUInt8(v.type, 14);
-  b.writeUInt8(v.attachMode, 15);
-  v.mac.copy(b, 16, 0, 6);
-  v.ip4.copy(b, 24, 0, 4);
-  v.ip6.copy(b, 28, 0, 16);
-  return b;
-}
+export const RT4_KEY = new Struct('vr_rt4_key', 12, {
+  prefixlen: { off: 0, type: 'u32' },
+  vrf: { off: 4, type: 'u32be' },
+  addr: { off: 8, type: { bytes: 4 } },
+});
+export const RT6_KEY = new Struct('vr_rt6_key', 24, {
+  prefixlen: { off: 0, type: 'u32' },
+  vrf: { off: 4, type: 'u32be' },
+  addr: { off: 8, type: { bytes: 16 } },
+});
+export const RT4_KEY_SIZE = RT4_KEY.size;
+export const RT6_KEY_SIZE = RT6_KEY.size;
 
-export function decodeVif(b: Buffer): VifValue {
-  return {
-    vifIdx: b.readUInt32LE(0),
-    vrf: b.readUInt32LE(4),
-    flags: b.readUInt32LE(8),
-    mtu: b.readUInt16LE(12),
-    type: b.readUInt8(14),
-    attachMode: b.readUInt8(15),
-    mac: Buffer.from(b.subarray(16, 22)),
-    ip4: Buffer.from(b.subarray(24, 28)),
-    ip6: Buffer.from(b.subarray(28, 44)),
-  };
-}
+export const RT = new Struct('vr_rt', 12, {
+  nhId: { off: 0, type: 'u32' },
+  flags: { off: 4, type: 'u16' },
+  plen: { off: 6, type: 'u8' }, // the route's own prefix length (layout v2)
+  label: { off: 8, type: 'u32' },
+});
+export type RtValue = StructValue<typeof RT.fields>;
+export const RT_VALUE_SIZE = RT.size;
 
-// ---------------------------------------------------------------- vr_nh
-export interface NhValue {
-  type: number;
-  oifState: number;
-  flags: number;
-  oifIfindex: number;
-  oifVif: number;
-  dmac: Buffer;
-  smac: Buffer;
-  vrf: number;
-  oifMtu: number;
-}
-
-export const NH_VALUE_SIZE = 32;
-export const NhOffsets = { type: 0, oif_state: 1, flags: 2, oif_ifindex: 4, oif_vif: 8, dmac: 12, smac: 18, vrf: 24, oif_mtu: 28 };
-
-export function encodeNh(v: NhValue): Buffer {
-  const b = Buffer.alloc(NH_VALUE_SIZE);
-  b.writeUInt8(v.type, 0);
-  b.writeUInt8(v.oifState, 1);
-  b.writeUInt16LE(v.flags, 2);
-  b.writeUInt32LE(v.oifIfindex, 4);
-  b.writeUInt32LE(v.oifVif, 8);
-  v.dmac.copy(b, 12, 0, 6);
-  v.smac.copy(b, 18, 0, 6);
-  b.writeUInt32LE(v.vrf, 24);
-  b.writeUInt16LE(v.oifMtu, 28);
-  return b;
-}
-
-export function decodeNh(b: Buffer): NhValue {
-  return {
-    type: b.readUInt8(0),
-    oifState: b.readUInt8(1),
-    flags: b.readUInt16LE(2),
-    oifIfindex: b.readUInt32LE(4),
-    oifVif: b.readUInt32LE(8),
-    dmac: Buffer.from(b.subarray(12, 18)),
-    smac: Buffer.from(b.subarray(18, 24)),
-    vrf: b.readUInt32LE(24),
-    oifMtu: b.readUInt16LE(28),
-  };
-}
-
-// ---------------------------------------------------------------- routes
 /** A route key: vrf + address bytes (4 or 16) + prefix length. */
 export interface RouteKeyValue {
   vrf: number;
@@ -112,51 +73,33 @@ export interface RouteKeyValue {
   plen: number;
 }
 
-export const RT4_KEY_SIZE = 12;
-export const RT6_KEY_SIZE = 24;
-export const RtKeyOffsets = { prefixlen: 0, vrf: 4, addr: 8 };
-
 /** encodeRouteKey: LPM key; prefixlen counts the 32 VRF bits, vrf is big-endian. */
 export function encodeRouteKey(k: RouteKeyValue, into?: Buffer, at = 0): Buffer {
-  const size = k.addr.length === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE;
-  const b = into ?? Buffer.alloc(size);
-  b.writeUInt32LE(32 + k.plen, at);
-  b.writeUInt32BE(k.vrf, at + 4);
-  k.addr.copy(b, at + 8);
-  return b;
+  const s = k.addr.length === 4 ? RT4_KEY : RT6_KEY;
+  return s.encode({ prefixlen: 32 + k.plen, vrf: k.vrf, addr: k.addr }, into, at);
 }
 
-export function decodeRouteKey(b: Buffer): RouteKeyValue {
-  return { plen: b.readUInt32LE(0) - 32, vrf: b.readUInt32BE(4), addr: Buffer.from(b.subarray(8)) };
+export function decodeRouteKey(b: Buffer, at = 0, size = b.length - at): RouteKeyValue {
+  const k = (size === RT4_KEY_SIZE ? RT4_KEY : RT6_KEY).decode(b, at);
+  return { plen: k.prefixlen - 32, vrf: k.vrf, addr: k.addr };
 }
 
-export interface RtValue {
-  nhId: number;
-  flags: number;
-  label: number;
-}
+export const encodeRt = (v: RtValue, into?: Buffer, at = 0) => RT.encode(v, into, at);
+export const decodeRt = (b: Buffer, at = 0) => RT.decode(b, at);
 
-export const RT_VALUE_SIZE = 12;
-export const RtOffsets = { nh_id: 0, flags: 4, label: 8 };
-
-export function encodeRt(v: RtValue, into?: Buffer, at = 0): Buffer {
-  const b = into ?? Buffer.alloc(RT_VALUE_SIZE);
-  b.writeUInt32LE(v.nhId, at);
-  b.writeUInt32LE(v.flags, at + 4);
-  b.writeUInt32LE(v.label, at + 8);
-  return b;
-}
-
-export function decodeRt(b: Buffer): RtValue {
-  return { nhId: b.readUInt32LE(0), flags: b.readUInt32LE(4), label: b.readUInt32LE(8) };
-}
-
-// ---------------------------------------------------------------- stats
 export const VIF_STATS_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'drops', 'toHost', 'proxied'] as const;
 export type VifStats = Record<(typeof VIF_STATS_FIELDS)[number], bigint>;
-export const VIF_STATS_SIZE = VIF_STATS_FIELDS.length * 8;
+export const VIF_STATS = new Struct(
+  'vr_vif_stats',
+  VIF_STATS_FIELDS.length * 8,
+  Object.fromEntries(VIF_STATS_FIELDS.map((f, i) => [f, { off: i * 8, type: 'u64' as const }])) as Record<
+    (typeof VIF_STATS_FIELDS)[number],
+    { off: number; type: 'u64' }
+  >,
+);
+export const VIF_STATS_SIZE = VIF_STATS.size;
 
-/** sumPerCpuU64s: a per-CPU lookup buffer summed field by field. */
+/** sumPerCpu: a per-CPU lookup buffer summed u64 by u64. */
 export function sumPerCpu(buf: Buffer, valueSize: number): bigint[] {
   const stride = Math.ceil(valueSize / 8) * 8;
   const n = valueSize / 8;
@@ -179,23 +122,14 @@ export function decodeVifStats(buf: Buffer): VifStats {
   return Object.fromEntries(VIF_STATS_FIELDS.map((f, i) => [f, s[i] ?? 0n])) as VifStats;
 }
 
-// ---------------------------------------------------------------- meta
-export interface MetaValue {
-  magic: number;
-  layoutVersion: number;
-  loadedAtNs: bigint;
-}
+export const META = new Struct('vr_meta', 16, {
+  magic: { off: 0, type: 'u32' },
+  layoutVersion: { off: 4, type: 'u32' },
+  loadedAtNs: { off: 8, type: 'u64' },
+});
+export type MetaValue = StructValue<typeof META.fields>;
+export const encodeMeta = (v: MetaValue) => META.encode(v);
+export const decodeMeta = (b: Buffer) => META.decode(b);
 
-export const META_VALUE_SIZE = 16;
-
-export function encodeMeta(v: MetaValue): Buffer {
-  const b = Buffer.alloc(META_VALUE_SIZE);
-  b.writeUInt32LE(v.magic, 0);
-  b.writeUInt32LE(v.layoutVersion, 4);
-  b.writeBigUInt64LE(v.loadedAtNs, 8);
-  return b;
-}
-
-export function decodeMeta(b: Buffer): MetaValue {
-  return { magic: b.readUInt32LE(0), layoutVersion: b.readUInt32LE(4), loadedAtNs: b.readBigUInt64LE(8) };
-}
+/** every struct shared with C, for the BTF check */
+export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, RT, VIF_STATS, META] as const;

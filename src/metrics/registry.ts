@@ -19,13 +19,13 @@ export class DatapathMetrics {
   private vifRows: { vif: Vif; stats: VifStats }[] | undefined;
   private readonly mgr: DatapathManager;
 
-  constructor(mgr: DatapathManager) {
+  constructor(mgr: DatapathManager, adopted: boolean) {
     this.mgr = mgr;
-    this.registry = datapathRegistry(mgr, () => this.vifRows ?? this.readVifs());
+    this.registry = datapathRegistry(mgr, adopted, () => this.vifRows ?? this.readVifs());
   }
 
   private readVifs(): { vif: Vif; stats: VifStats }[] {
-    return this.mgr.listInterfaces().map((vif) => ({ vif, stats: this.mgr.interfaceStats(vif.index) }));
+    return this.mgr.vifs.list().map((vif) => ({ vif, stats: this.mgr.interfaceStats(vif.index) }));
   }
 
   /** scrape: the exposition text, from one read of the maps. */
@@ -39,7 +39,7 @@ export class DatapathMetrics {
   }
 }
 
-function datapathRegistry(mgr: DatapathManager, vifRows: () => { vif: Vif; stats: VifStats }[]): Registry {
+function datapathRegistry(mgr: DatapathManager, adopted: boolean, vifRows: () => { vif: Vif; stats: VifStats }[]): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vrouter_ebpfd_' });
 
@@ -93,7 +93,7 @@ function datapathRegistry(mgr: DatapathManager, vifRows: () => { vif: Vif; stats
     registers: [registry],
     collect() {
       this.reset();
-      for (const [map, m] of Object.entries(mgr.dp.maps)) this.set({ map: map as MapName }, m.info.maxEntries);
+      for (const [map, m] of Object.entries(mgr.kernel.maps)) this.set({ map: map as MapName }, m.maxEntries);
     },
   });
   new Gauge({
@@ -101,7 +101,7 @@ function datapathRegistry(mgr: DatapathManager, vifRows: () => { vif: Vif; stats
     help: '1 when this daemon adopted a pinned datapath, 0 when it loaded it.',
     registers: [registry],
     collect() {
-      this.set(mgr.dp.adopted ? 1 : 0);
+      this.set(adopted ? 1 : 0);
     },
   });
   return registry;

@@ -12,11 +12,11 @@ import {
   arpReply, arpRequest, eth, icmpEcho, ip, ipv4, ipv6, neighborAdvert, neighborSolicitation, udp,
 } from '../helpers/packets.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
-import { encodeNh, encodeRouteKey, encodeRt, u32Key } from '../../src/maps/codecs.ts';
+import { NH, encodeRouteKey, encodeRt, u32Key } from '../../src/maps/codecs.ts';
 import { NhType } from '../../src/maps/layout.ts';
 import type { DropReasonName } from '../../src/maps/drop-reasons.ts';
 import type { DatapathManager } from '../../src/manager/datapath-manager.ts';
-import { vifSpec } from '../../src/manager/model.ts';
+import { encapNh, route as rt, vif as vifOf } from '../helpers/specs.ts';
 import type { PinnedDatapath } from '../../src/maps/pinned-datapath.ts';
 
 const POD1 = '02:aa:00:00:00:01';
@@ -34,8 +34,8 @@ interface Case {
   drop?: DropReasonName;
   out?: Frame;
   txVif?: number;
-  setup?: () => void;
-  teardown?: () => void;
+  setup?: () => unknown;
+  teardown?: () => unknown;
 }
 
 let t: ReturnType<typeof openTestDatapath>;
@@ -54,33 +54,34 @@ function udp6(src: string, dst: string, hop = 64): Frame {
   return eth(VIF1_MAC, POD1, 0x86dd, ipv6(src, dst, 17, udp(1000, 2000, Buffer.alloc(18)), hop));
 }
 
-before(() => {
+before(async () => {
   privateNetns();
   for (const [a, b] of [['p1', 'q1'], ['p2', 'q2'], ['p3', 'q3'], ['p4', 'q4']]) vethPair(a!, b!);
   t = openTestDatapath();
   mgr = t.mgr;
   dp = t.dp;
   const vif = (index: number, name: string, type: 'virtual' | 'fabric', vrf: number, mac: string, extra: { mtu?: number; disabled?: boolean } = {}) =>
-    mgr.addInterface(vifSpec({ index, type, name, vrf, mac, ...extra }));
-  vif(1, 'p1', 'virtual', 1, VIF1_MAC);
-  vif(2, 'p2', 'virtual', 1, VIF2_MAC, { mtu: 1400 });
-  vif(3, 'p3', 'fabric', 0, FAB_MAC);
-  vif(4, 'p4', 'virtual', 1, '02:00:00:00:04:01', { disabled: true });
-  mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
-  mgr.addNextHop({ id: 11, vrf: 1, kind: 'encap', encap: { vifIndex: 1, dstMac: POD1, srcMac: '' } });
-  mgr.addNextHop({ id: 12, vrf: 1, kind: 'encap', encap: { vifIndex: 2, dstMac: POD2, srcMac: '' } });
-  const route = (prefix: string, nextHopId: number, proxyArp = false) => mgr.addRoute({ vrf: 1, prefix, nextHopId, proxyArp });
-  route('10.1.0.1/32', 1, true);
-  route('10.1.1.2/32', 11, true);
-  route('10.1.2.0/24', 12);
-  route('10.1.2.128/25', 0);
-  route('fd00:1::1/128', 1, true);
-  route('fd00:1:1::2/128', 11, true);
-  route('fd00:1:2::/64', 12);
+    mgr.addInterface(vifOf({ index, type, name, vrf, mac, ...extra }));
+  await vif(1, 'p1', 'virtual', 1, VIF1_MAC);
+  await vif(2, 'p2', 'virtual', 1, VIF2_MAC, { mtu: 1400 });
+  await vif(3, 'p3', 'fabric', 0, FAB_MAC);
+  await vif(4, 'p4', 'virtual', 1, '02:00:00:00:04:01', { disabled: true });
+  await mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
+  await mgr.addNextHop(encapNh(11, 1, 1, POD1));
+  await mgr.addNextHop(encapNh(12, 1, 2, POD2));
+  await mgr.addRoutes([
+    rt(1, '10.1.0.1/32', 1, true),
+    rt(1, '10.1.1.2/32', 11, true),
+    rt(1, '10.1.2.0/24', 12),
+    rt(1, '10.1.2.128/25', 0),
+    rt(1, 'fd00:1::1/128', 1, true),
+    rt(1, 'fd00:1:1::2/128', 11, true),
+    rt(1, 'fd00:1:2::/64', 12),
+  ]);
   // states the API refuses to create, written straight into the maps
-  dp.maps.vr_nexthops.update(u32Key(50), encodeNh({ type: NhType.TUNNEL, oifState: 0, flags: 0, oifIfindex: 0, oifVif: 0, dmac: Buffer.alloc(6), smac: Buffer.alloc(6), vrf: 1, oifMtu: 0 }));
-  dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.50.0'), plen: 24 }), encodeRt({ nhId: 50, flags: 0, label: 0 }));
-  dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.77.0'), plen: 24 }), encodeRt({ nhId: 77, flags: 0, label: 0 }));
+  dp.maps.vr_nexthops.update(u32Key(50), NH.encode({ type: NhType.TUNNEL, oifState: 0, flags: 0, oifIfindex: 0, oifVif: 0, dmac: Buffer.alloc(6), smac: Buffer.alloc(6), vrf: 1, oifMtu: 0 }));
+  dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.50.0'), plen: 24 }), encodeRt({ nhId: 50, flags: 0, plen: 24, label: 0 }));
+  dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.77.0'), plen: 24 }), encodeRt({ nhId: 77, flags: 0, plen: 24, label: 0 }));
 });
 
 // the private namespace, its veths and the XDP links on them vanish with the process
@@ -187,8 +188,8 @@ const cases: Case[] = [
 
 describe('XDP datapath (BPF_PROG_TEST_RUN)', () => {
   for (const c of cases) {
-    it(c.name, () => {
-      c.setup?.();
+    it(c.name, async () => {
+      await c.setup?.();
       try {
         const before = drops();
         const txBefore = c.txVif ? mgr.interfaceStats(c.txVif).txPackets : 0n;
@@ -202,7 +203,7 @@ describe('XDP datapath (BPF_PROG_TEST_RUN)', () => {
         if (c.out) assert.equal(r.data.toString('hex'), c.out.toString('hex'), 'output frame');
         if (c.txVif) assert.equal(mgr.interfaceStats(c.txVif).txPackets - txBefore, 1n, `tx counter of vif ${c.txVif}`);
       } finally {
-        c.teardown?.();
+        await c.teardown?.();
       }
     });
   }

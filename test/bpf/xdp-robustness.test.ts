@@ -10,25 +10,25 @@ import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { openTestDatapath, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/datapath.ts';
 import { arpRequest, eth, ipv4, ipv6, neighborSolicitation, udp } from '../helpers/packets.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
-import { vifSpec } from '../../src/manager/model.ts';
+import { encapNh, route as rt, vif as vifOf } from '../helpers/specs.ts';
 
 const POD1 = '02:aa:00:00:00:01';
 const VIF1 = '02:00:00:00:01:01';
 let t: ReturnType<typeof openTestDatapath>;
 
-before(() => {
+before(async () => {
   privateNetns();
   vethPair('p1', 'q1');
   vethPair('p2', 'q2');
   t = openTestDatapath();
   const vif = (index: number, name: string, mac: string) =>
-    t.mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac }));
-  vif(1, 'p1', VIF1);
-  vif(2, 'p2', '02:00:00:00:02:01');
-  t.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
-  t.mgr.addNextHop({ id: 12, vrf: 1, kind: 'encap', encap: { vifIndex: 2, dstMac: '02:aa:00:00:00:02', srcMac: '' } });
-  for (const [prefix, nh, proxy] of [['10.1.0.1/32', 1, true], ['10.1.2.0/24', 12, true], ['fd00:1::1/128', 1, true], ['fd00:1:2::/64', 12, true]] as const)
-    t.mgr.addRoute({ vrf: 1, prefix, nextHopId: nh, proxyArp: proxy });
+    t.mgr.addInterface(vifOf({ index, type: 'virtual', name, vrf: 1, mac }));
+  await vif(1, 'p1', VIF1);
+  await vif(2, 'p2', '02:00:00:00:02:01');
+  await t.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
+  await t.mgr.addNextHop(encapNh(12, 1, 2, '02:aa:00:00:00:02'));
+  const routes = [['10.1.0.1/32', 1, true], ['10.1.2.0/24', 12, true], ['fd00:1::1/128', 1, true], ['fd00:1:2::/64', 12, true]] as const;
+  await t.mgr.addRoutes(routes.map(([prefix, nh, proxy]) => rt(1, prefix, nh, proxy)));
 });
 after(() => t.dispose());
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { openDatapath, type PinnedDatapath } from '../../src/maps/pinned-datapath.ts';
 import { DatapathManager } from '../../src/manager/datapath-manager.ts';
+import { kernelOf } from '../../src/maps/kernel.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const OBJECT = join(ROOT, 'bpf/build/vr_xdp.o');
@@ -41,7 +42,7 @@ export function openTestDatapath(sizes = { maxInterfaces: 64, maxNextHops: 256, 
   removeStale();
   const instance = `t${process.pid}-${n++}`;
   const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes });
-  const mgr = new DatapathManager(dp, { ...sizes, maxVrfs: 4096 }, pino({ level: 'silent' }));
+  const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: 4096 }, pino({ level: 'silent' }));
   mgr.load();
   return {
     dp,

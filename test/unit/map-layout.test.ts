@@ -8,10 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { OBJECT } from '../helpers/datapath.ts';
-import {
-  META_VALUE_SIZE, NH_VALUE_SIZE, NhOffsets, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, RtKeyOffsets, RtOffsets,
-  VIF_STATS_FIELDS, VIF_STATS_SIZE, VIF_VALUE_SIZE, VifOffsets,
-} from '../../src/maps/codecs.ts';
+import { STRUCTS } from '../../src/maps/codecs.ts';
 import { DROP_REASONS } from '../../src/maps/drop-reasons.ts';
 import { MAP_NAMES, NhType, VR_LAYOUT_VERSION, VR_MAGIC, VifType } from '../../src/maps/layout.ts';
 import { DropReason } from '../../src/gen/vrouter/ebpf/v1/stats_pb.js';
@@ -57,18 +54,12 @@ function cEnum(name: string): Map<string, number> {
 }
 
 describe('map layout', () => {
-  it('struct vr_vif', () => checkStruct('vr_vif', VIF_VALUE_SIZE, VifOffsets));
-  it('struct vr_nh', () => checkStruct('vr_nh', NH_VALUE_SIZE, NhOffsets));
-  it('struct vr_rt4_key / vr_rt6_key', () => {
-    checkStruct('vr_rt4_key', RT4_KEY_SIZE, RtKeyOffsets);
-    checkStruct('vr_rt6_key', RT6_KEY_SIZE, RtKeyOffsets);
-  });
-  it('struct vr_rt', () => checkStruct('vr_rt', RT_VALUE_SIZE, RtOffsets));
-  it('struct vr_meta', () => checkStruct('vr_meta', META_VALUE_SIZE, { magic: 0, layout_version: 4, loaded_at_ns: 8 }));
-  it('struct vr_vif_stats: u64 fields in codec order', () => {
-    const snake = VIF_STATS_FIELDS.map((f) => f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
-    checkStruct('vr_vif_stats', VIF_STATS_SIZE, Object.fromEntries(snake.map((f, i) => [f, i * 8])));
-  });
+  for (const s of STRUCTS)
+    it(`struct ${s.cName}: size and every field's offset`, () => {
+      checkStruct(s.cName, s.size, s.cOffsets());
+      const members = Object.keys(struct(s.cName).offsets).filter((m) => !m.startsWith('pad'));
+      assert.deepEqual(Object.keys(s.cOffsets()).sort(), members.sort(), `every member of struct ${s.cName} has a field`);
+    });
   it('every map the daemon pins is in the object', () => {
     const secs = execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT], { encoding: 'utf8' });
     for (const name of MAP_NAMES) assert.match(secs, new RegExp(`"name":\\s*"${name}"`), name);

@@ -2,50 +2,28 @@
 import type { Handlers } from '../grpc-adapter.ts';
 import { InterfaceService } from '../../gen/vrouter/ebpf/v1/interface_pb.js';
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
-import { invalid } from '../../manager/errors.ts';
-import { attachModeFromProto, vifToProto, vifTypeFromProto } from '../convert.ts';
+import { locate } from '../convert/locate.ts';
+import { VIF_RENAMES, vifChangeFromProto, vifSpecFromProto, vifToProto } from '../convert/interface.ts';
 
 export function interfaceHandlers(mgr: DatapathManager): Handlers<typeof InterfaceService> {
   return {
-    addInterface(req) {
-      const i = req.interface;
-      if (!i) throw invalid('interface', 'the interface is required');
-      const vif = mgr.addInterface({
-        index: i.index,
-        type: vifTypeFromProto(i.type, 'interface.type'),
-        name: i.name,
-        vrf: i.vrf,
-        mac: i.mac,
-        ipv4: i.ipv4Address,
-        ipv6: i.ipv6Address,
-        mtu: i.mtu,
-        policyEnabled: i.policyEnabled,
-        disabled: i.disabled,
-        attachMode: attachModeFromProto(req.attachMode, 'attach_mode'),
-      });
-      return { interface: vifToProto(vif) };
+    async addInterface(req) {
+      const spec = vifSpecFromProto(req.interface, req.attachMode, 'interface.', 'attach_mode');
+      return { interface: vifToProto(await locate(() => mgr.addInterface(spec), () => 'interface.', VIF_RENAMES)) };
     },
-    updateInterface(req) {
-      const vif = mgr.updateInterface(req.index, {
-        vrf: req.vrf,
-        mac: req.mac,
-        ipv4: req.ipv4Address,
-        ipv6: req.ipv6Address,
-        mtu: req.mtu,
-        policyEnabled: req.policyEnabled,
-        disabled: req.disabled,
-      });
-      return { interface: vifToProto(vif) };
+    async updateInterface(req) {
+      const change = vifChangeFromProto(req);
+      return { interface: vifToProto(await locate(() => mgr.updateInterface(req.index, change), () => '', VIF_RENAMES)) };
     },
-    deleteInterface(req) {
-      mgr.deleteInterface(req.index);
+    async deleteInterface(req) {
+      await locate(() => mgr.deleteInterface(req.index), () => '', VIF_RENAMES);
       return {};
     },
     getInterface(req) {
-      return { interface: vifToProto(mgr.getInterface(req.index)) };
+      return { interface: vifToProto(mgr.vifs.get(req.index)) };
     },
     *listInterfaces() {
-      for (const vif of mgr.listInterfaces()) yield { interface: vifToProto(vif) };
+      for (const vif of mgr.vifs.list()) yield { interface: vifToProto(vif) };
     },
   };
 }

@@ -3,40 +3,54 @@ import type { Handlers } from '../grpc-adapter.ts';
 import { RouteService } from '../../gen/vrouter/ebpf/v1/route_pb.js';
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
 import { invalid } from '../../manager/errors.ts';
-import { routeToProto } from '../convert.ts';
+import { parseIp } from '../../manager/net-addr.ts';
+import { locate } from '../convert/locate.ts';
+import { ROUTE_RENAMES, routeFromProto, routeKeyFromProto, routeToProto } from '../convert/route.ts';
+
+const MAX_CHUNK = 10_000;
 
 export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteService> {
+  const at = (path: string) => () => path;
   return {
-    addRoute(req) {
-      if (!req.route) throw invalid('route', 'the route is required');
-      mgr.addRoute(req.route);
+    async addRoute(req) {
+      const r = routeFromProto(req.route, 'route.');
+      await locate(() => mgr.addRoutes([r]), at('route.'), ROUTE_RENAMES);
       return {};
     },
-    addRoutes(req) {
+    async addRoutes(req) {
       if (!req.routes.length) throw invalid('routes', 'at least one route is required');
-      return { added: mgr.addRoutes(req.routes).length };
+      const specs = req.routes.map((r, i) => routeFromProto(r, `routes[${i}].`));
+      return { added: await locate(() => mgr.addRoutes(specs), (i) => `routes[${i ?? 0}].`, ROUTE_RENAMES) };
     },
-    updateRoute(req) {
-      if (!req.route) throw invalid('route', 'the route is required');
-      mgr.updateRoute(req.route);
+    async updateRoute(req) {
+      const r = routeFromProto(req.route, 'route.');
+      await locate(() => mgr.updateRoute(r), at('route.'), ROUTE_RENAMES);
       return {};
     },
-    deleteRoute(req) {
-      mgr.deleteRoute(req.vrf, req.prefix);
+    async deleteRoute(req) {
+      const k = routeKeyFromProto(req, '');
+      await locate(() => mgr.deleteRoutes([k]), at(''), ROUTE_RENAMES);
       return {};
     },
-    deleteRoutes(req) {
+    async deleteRoutes(req) {
       if (!req.keys.length) throw invalid('keys', 'at least one key is required');
-      return { deleted: mgr.deleteRoutes(req.keys) };
+      const keys = req.keys.map((k, i) => routeKeyFromProto(k, `keys[${i}].`));
+      return { deleted: await locate(() => mgr.deleteRoutes(keys), (i) => `keys[${i ?? 0}].`, ROUTE_RENAMES) };
     },
     getRoute(req) {
-      return { route: routeToProto(mgr.getRoute(req.vrf, req.prefix)) };
+      const k = routeKeyFromProto(req, '');
+      return { route: routeToProto(locate(() => mgr.routes.get(k), at(''), ROUTE_RENAMES)) };
     },
     lookupRoute(req) {
-      return { route: routeToProto(mgr.lookupRoute(req.vrf, req.address)) };
+      const ip = parseIp(req.address, 'address');
+      return { route: routeToProto(locate(() => mgr.routes.lookup(req.vrf, ip.bytes), at(''), ROUTE_RENAMES)) };
     },
     *listRoutes(req) {
-      for (const r of mgr.listRoutes(req.vrf)) yield { route: routeToProto(r) };
+      if (req.chunkSize > MAX_CHUNK) throw invalid('chunk_size', `${req.chunkSize} is out of range (0..${MAX_CHUNK})`);
+      for (const chunk of mgr.routes.list(req.vrf, req.chunkSize || 1024)) {
+        if (req.chunkSize) yield { routes: chunk.map(routeToProto) };
+        else for (const r of chunk) yield { route: routeToProto(r) };
+      }
     },
   };
 }

@@ -5,7 +5,7 @@ import { StatsService, type InterfaceStatsSchema } from '../../gen/vrouter/ebpf/
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
 
 function vifStats(mgr: DatapathManager, index: number): MessageInitShape<typeof InterfaceStatsSchema> {
-  return { index, name: mgr.getInterface(index).name, ...mgr.interfaceStats(index) };
+  return { index, name: mgr.vifs.get(index).name, ...mgr.interfaceStats(index) };
 }
 
 export function statsHandlers(mgr: DatapathManager): Handlers<typeof StatsService> {
@@ -26,7 +26,7 @@ export function statsHandlers(mgr: DatapathManager): Handlers<typeof StatsServic
       return { stats: vifStats(mgr, req.index) };
     },
     *listInterfaceStats() {
-      for (const vif of mgr.listInterfaces()) yield { stats: vifStats(mgr, vif.index) };
+      for (const vif of mgr.vifs.list()) yield { stats: vifStats(mgr, vif.index) };
     },
   };
 }

@@ -5,18 +5,20 @@ import { SystemService } from '../../gen/vrouter/ebpf/v1/system_pb.js';
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
 import { MAP_TYPE_NAMES, numPossibleCpus } from '../../bpf/map.ts';
 import { VR_LAYOUT_VERSION, type MapName } from '../../maps/layout.ts';
-import { attachModeToProto } from '../convert.ts';
+import { attachModeToProto } from '../convert/interface.ts';
+import type { PinnedDatapath } from '../../maps/pinned-datapath.ts';
 
 export interface DaemonInfo {
   version: string;
   instance: string;
   startedAt: number;
+  dp: PinnedDatapath;
 }
 
 export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers<typeof SystemService> {
   return {
     getSystemInfo() {
-      const dp = mgr.dp;
+      const dp = info.dp;
       const prog = dp.xdp.info();
       const used = mgr.mapUsage();
       return {
@@ -42,8 +44,8 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
           used: used[name],
           pinPath: m.pinPath,
         })),
-        attachments: mgr.listInterfaces().map((v) => {
-          const link = mgr.linkOf(v.index)?.info();
+        attachments: mgr.vifs.list().map((v) => {
+          const link = mgr.vifs.linkOf(v.index)?.info();
           return {
             interfaceIndex: v.index,
             name: v.name,

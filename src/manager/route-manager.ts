@@ -1,0 +1,301 @@
+/**
+ * RouteManager: the per-VRF IPv4 / IPv6 routes. The tries are the only copy
+ * of the routes: the daemon keeps a count per family and, in the next-hop
+ * manager, a reference count per next hop. Batches are validated whole,
+ * then written in chunks with bpf_map_update_batch, breathing between
+ * chunks so that reads are answered meanwhile; every write is journaled.
+ */
+import type { Logger } from 'pino';
+import { BpfError } from '../bpf/errors.ts';
+import { BPF_EXIST } from '../bpf/map.ts';
+import { RT, RT_VALUE_SIZE, decodeRouteKey } from '../maps/codecs.ts';
+import { RoutePack, RouteTable, routeOf, rtValue } from '../maps/tables/route-table.ts';
+import { CHUNK, breathe } from './command-queue.ts';
+import { DatapathError, exhausted, exists, invalid, notFound } from './errors.ts';
+import type { Journal } from './journal.ts';
+import { KeySet } from './key-set.ts';
+import { familyOf, type Family, type Route, type RouteKey } from './model.ts';
+import type { NextHopManager } from './nexthop-manager.ts';
+import type { VifManager } from './vif-manager.ts';
+import { formatPrefix } from './net-addr.ts';
+
+/** How a batch treats its items: all or nothing, or each on its own (stream operations). */
+export type BatchMode = 'atomic' | 'each';
+
+/** Marks: the routes a sync epoch has seen, per family. */
+export type RouteMarks = Record<Family, KeySet>;
+
+export interface RouteBatchOptions {
+  mode: BatchMode;
+  journal: Journal;
+  /** in a sync epoch: an add of an existing route updates it (or leaves it, if equal) and marks it */
+  marks?: RouteMarks | undefined;
+}
+
+/** BatchOutcome: per item, undefined (done) or the error; atomic batches throw instead. */
+export type BatchOutcome = (DatapathError | undefined)[];
+
+export class RouteManager {
+  readonly table: RouteTable;
+  private readonly nhs: NextHopManager;
+  private readonly vifs: VifManager;
+  private readonly log: Logger;
+  private readonly counts: Record<Family, number> = { 4: 0, 6: 0 };
+
+  constructor(table: RouteTable, nhs: NextHopManager, vifs: VifManager, log: Logger) {
+    this.table = table;
+    this.nhs = nhs;
+    this.vifs = vifs;
+    this.log = log;
+  }
+
+  count(family: Family): number {
+    return this.counts[family];
+  }
+
+  capacity(family: Family): number {
+    return this.table.capacity(family);
+  }
+
+  /** load: counts the routes and the references to each next hop (one pass over each trie). */
+  load(): void {
+    for (const family of [4, 6] as const)
+      for (const [, v] of this.table.scan(family)) {
+        this.counts[family]++;
+        this.nhs.ref(v.readUInt32LE(0), 1);
+      }
+  }
+
+  get(k: RouteKey): Route {
+    const r = this.table.exact(k);
+    if (!r) throw notFound('prefix', `no route ${fmt(k)} in vrf ${k.vrf}`);
+    return r;
+  }
+
+  lookup(vrf: number, addr: Buffer): Route {
+    const r = this.table.match(vrf, addr);
+    if (!r) throw notFound('address', `no route for the address in vrf ${vrf}`);
+    return r;
+  }
+
+  /** list: the routes in the tries' own order, a chunk at a time (no sort, no copy of the table). */
+  *list(vrf?: number, chunk = 1024): Generator<Route[]> {
+    for (const family of [4, 6] as const) {
+      let out: Route[] = [];
+      for (const [k, v] of this.table.scan(family, chunk)) {
+        const key = decodeRouteKey(k);
+        if (vrf !== undefined && key.vrf !== vrf) continue;
+        out.push(routeOf(key, RT.decode(v)));
+        if (out.length >= chunk) {
+          yield out;
+          out = [];
+        }
+      }
+      if (out.length) yield out;
+    }
+  }
+
+  /**
+   * add: creates routes. Atomic: any invalid item fails the whole batch
+   * before anything is written, and a failed write undoes the batch.
+   * Each: invalid items get their own error and the rest are written.
+   */
+  async add(specs: Route[], opts: RouteBatchOptions): Promise<BatchOutcome> {
+    const out: BatchOutcome = new Array(specs.length);
+    const fail = (i: number, err: unknown) => {
+      const e = err instanceof DatapathError ? err : internal(err);
+      if (opts.mode === 'atomic') throw e.at(i);
+      out[i] = e.at(i);
+    };
+    const packs: Record<Family, RoutePack> = { 4: new RoutePack(4, 0), 6: new RoutePack(6, 0) };
+    const index: Record<Family, number[]> = { 4: [], 6: [] };
+    const updates: { i: number; spec: Route; old: Buffer }[] = [];
+    const seen: Record<Family, KeySet> = { 4: new KeySet(12, 16), 6: new KeySet(24, 16) };
+    for (let i = 0; i < specs.length; i++) {
+      if (i % CHUNK === CHUNK - 1) await breathe();
+      const s = specs[i]!;
+      const family = familyOf(s.addr);
+      try {
+        this.vifs.checkVrf(s.vrf, 'vrf');
+        if (!this.nhs.has(s.nhId)) throw notFound('nhId', `no next hop with id ${s.nhId}`);
+        const p = packs[family];
+        p.push(s);
+        const key = p.key(p.count - 1);
+        if (!seen[family].add(key)) {
+          p.count--;
+          throw invalid('prefix', 'duplicate of an earlier route in the same batch');
+        }
+        const old = this.table.exactRaw(family, key);
+        if (old) {
+          p.count--;
+          if (!opts.marks) throw exists('prefix', `route ${fmt(s)} already exists in vrf ${s.vrf}`);
+          opts.marks[family].add(key);
+          if (!old.equals(RT.encode(rtValue(s)))) updates.push({ i, spec: s, old: Buffer.from(old) });
+          continue;
+        }
+        index[family].push(i);
+      } catch (err) {
+        fail(i, err);
+      }
+    }
+    for (const family of [4, 6] as const) {
+      const n = packs[family].count;
+      if (n && this.counts[family] + n > this.table.capacity(family)) {
+        const e = exhausted(`IPv${family} route table full: ${this.counts[family]} of ${this.table.capacity(family)} used, ${n} asked for`);
+        if (opts.mode === 'atomic') throw e;
+        for (const i of index[family]) out[i] = e;
+        packs[family].count = 0;
+      }
+    }
+    for (const family of [4, 6] as const) await this.writeAdds(packs[family], index[family], opts, out);
+    for (const u of updates) {
+      try {
+        this.replace(u.spec, u.old, opts.journal);
+      } catch (err) {
+        fail(u.i, err);
+      }
+    }
+    const added = packs[4].count + packs[6].count;
+    if (added > 1) this.log.info({ count: added, updated: updates.length }, 'routes added');
+    return out;
+  }
+
+  private async writeAdds(p: RoutePack, index: number[], opts: RouteBatchOptions, out: BatchOutcome): Promise<void> {
+    for (let from = 0; from < p.count; from += CHUNK) {
+      const part = p.slice(from, Math.min(p.count, from + CHUNK));
+      try {
+        this.table.writePack(part);
+      } catch (err) {
+        const written = (err as { written?: number }).written ?? 0;
+        if (written) this.table.deleteKeys(p.family, part.keys, written);
+        const e = writeError(err, `IPv${p.family} routes`);
+        if (opts.mode === 'atomic') throw e.at(index[from]!);
+        for (let i = from; i < from + part.count; i++) out[index[i]!] = e;
+        continue;
+      }
+      this.account(part, +1);
+      if (opts.marks) for (let i = 0; i < part.count; i++) opts.marks[p.family].add(part.key(i));
+      opts.journal.record(`add ${part.count} IPv${p.family} routes`, () => {
+        this.table.deleteKeys(p.family, part.keys, part.count);
+        this.account(part, -1);
+      });
+      if (from + CHUNK < p.count) await breathe();
+    }
+  }
+
+  /** update: changes the next hop or flags of an existing route. */
+  update(spec: Route, j: Journal): void {
+    this.vifs.checkVrf(spec.vrf, 'vrf');
+    if (!this.nhs.has(spec.nhId)) throw notFound('nhId', `no next hop with id ${spec.nhId}`);
+    const family = familyOf(spec.addr);
+    const pack = new RoutePack(family, 1);
+    pack.push(spec);
+    const old = this.table.exactRaw(family, pack.key(0));
+    if (!old) throw notFound('prefix', `no route ${fmt(spec)} in vrf ${spec.vrf}`);
+    this.replace(spec, Buffer.from(old), j);
+  }
+
+  private replace(spec: Route, old: Buffer, j: Journal): void {
+    const family = familyOf(spec.addr);
+    const pack = new RoutePack(family, 1);
+    pack.push(spec);
+    const key = Buffer.from(pack.key(0));
+    const oldNh = old.readUInt32LE(0);
+    j.run('update route', () => this.table.putRaw(family, key, pack.value(0), BPF_EXIST), () => this.table.putRaw(family, key, old, BPF_EXIST));
+    this.nhs.ref(oldNh, -1);
+    this.nhs.ref(spec.nhId, 1);
+    j.record('move route reference', () => {
+      this.nhs.ref(spec.nhId, -1);
+      this.nhs.ref(oldNh, 1);
+    });
+  }
+
+  /** delete: removes routes by key; atomic batches need every key to exist. */
+  async delete(keys: RouteKey[], opts: RouteBatchOptions): Promise<BatchOutcome> {
+    const out: BatchOutcome = new Array(keys.length);
+    const packs: Record<Family, RoutePack> = { 4: new RoutePack(4, 0), 6: new RoutePack(6, 0) };
+    const index: Record<Family, number[]> = { 4: [], 6: [] };
+    const seen: Record<Family, KeySet> = { 4: new KeySet(12, 16), 6: new KeySet(24, 16) };
+    for (let i = 0; i < keys.length; i++) {
+      if (i % CHUNK === CHUNK - 1) await breathe();
+      const k = keys[i]!;
+      const family = familyOf(k.addr);
+      const p = packs[family];
+      p.push({ ...k, nhId: 0, proxyArp: false });
+      const key = p.key(p.count - 1);
+      let err: DatapathError | undefined;
+      const old = this.table.exactRaw(family, key);
+      if (!seen[family].add(key)) err = invalid('prefix', 'duplicate key in the same batch');
+      else if (!old) err = notFound('prefix', `no route ${fmt(k)} in vrf ${k.vrf}`);
+      if (err) {
+        p.count--;
+        if (opts.mode === 'atomic') throw err.at(i);
+        out[i] = err.at(i);
+        continue;
+      }
+      old!.copy(p.values, (p.count - 1) * RT_VALUE_SIZE); // the old value, for the undo and the references
+      index[family].push(i);
+    }
+    for (const family of [4, 6] as const) {
+      const p = packs[family];
+      for (let from = 0; from < p.count; from += CHUNK) {
+        const part = p.slice(from, Math.min(p.count, from + CHUNK));
+        try {
+          this.table.deleteKeys(family, part.keys, part.count);
+        } catch (err) {
+          const written = (err as { written?: number }).written ?? 0;
+          if (written) this.table.writePack(part.slice(0, written));
+          const e = writeError(err, `IPv${family} routes`);
+          if (opts.mode === 'atomic') throw e.at(index[family][from]!);
+          for (let i = from; i < from + part.count; i++) out[index[family][i]!] = e;
+          continue;
+        }
+        this.account(part, -1);
+        opts.journal.record(`delete ${part.count} IPv${family} routes`, () => {
+          this.table.writePack(part);
+          this.account(part, +1);
+        });
+        if (from + CHUNK < p.count) await breathe();
+      }
+    }
+    return out;
+  }
+
+  /**
+   * sweep: removes every route the marks do not hold (the end of a sync
+   * epoch); returns how many went.
+   */
+  async sweep(marks: RouteMarks, j: Journal): Promise<number> {
+    let removed = 0;
+    for (const family of [4, 6] as const) {
+      const stale: RouteKey[] = [];
+      let n = 0;
+      for (const [k] of this.table.scan(family)) {
+        if (!marks[family].has(k)) stale.push(decodeRouteKey(k));
+        if (++n % CHUNK === 0) await breathe();
+      }
+      if (stale.length) await this.delete(stale, { mode: 'atomic', journal: j });
+      removed += stale.length;
+    }
+    return removed;
+  }
+
+  private account(p: RoutePack, sign: 1 | -1): void {
+    this.counts[p.family] += sign * p.count;
+    for (let i = 0; i < p.count; i++) this.nhs.ref(p.nhId(i), sign);
+  }
+}
+
+const fmt = (k: RouteKey): string => formatPrefix(k);
+
+function internal(err: unknown): DatapathError {
+  return new DatapathError('internal', (err as Error).message ?? String(err), { cause: err });
+}
+
+/** writeError: a map write failure as a domain error ("table full" errnos: RESOURCE_EXHAUSTED). */
+export function writeError(err: unknown, what: string): DatapathError {
+  if (err instanceof DatapathError) return err;
+  if (err instanceof BpfError && (err.code === 'E2BIG' || err.code === 'ENOSPC' || err.code === 'ENOMEM'))
+    return new DatapathError('resource_exhausted', `${what} table is full (${err.code})`, { cause: err });
+  return new DatapathError('internal', `writing ${what}: ${(err as Error).message}`, { cause: err });
+}

@@ -1,0 +1,240 @@
+/**
+ * VifManager: the vifs (a few thousand at most, kept as objects) and their
+ * XDP attachments. Every write takes a journal and records its inverse.
+ */
+import type { Logger } from 'pino';
+import { BpfError } from '../bpf/errors.ts';
+import type { XdpMode } from '../bpf/link.ts';
+import { BPF_EXIST, BPF_NOEXIST } from '../bpf/map.ts';
+import type { DatapathKernel, XdpAttachment } from '../maps/kernel.ts';
+import type { VifValue } from '../maps/codecs.ts';
+import { AttachModeCode, VIF_F_ENABLED, VIF_F_POLICY, VifType } from '../maps/layout.ts';
+import type { VifTable } from '../maps/tables/vif-table.ts';
+import { DatapathError, exists, invalid, notFound, quote } from './errors.ts';
+import type { Journal } from './journal.ts';
+import type { Vif, VifChange, VifSpec, VifTypeName } from './model.ts';
+
+const IFNAMSIZ = 16;
+const VIF_TYPE_CODES: Record<VifTypeName, number> = {
+  host: VifType.HOST, agent: VifType.AGENT, fabric: VifType.FABRIC, virtual: VifType.VIRTUAL,
+};
+const VIF_TYPE_NAMES = new Map(Object.entries(VIF_TYPE_CODES).map(([k, v]) => [v, k as VifTypeName]));
+const ZERO4 = Buffer.alloc(4);
+const ZERO16 = Buffer.alloc(16);
+
+export class VifManager {
+  private readonly kernel: DatapathKernel;
+  private readonly table: VifTable;
+  private readonly log: Logger;
+  private readonly maxVrfs: number;
+  private readonly vifs = new Map<number, Vif>();
+  private readonly byIfindex = new Map<number, number>();
+  private readonly links = new Map<number, XdpAttachment>();
+
+  constructor(kernel: DatapathKernel, table: VifTable, maxVrfs: number, log: Logger) {
+    this.kernel = kernel;
+    this.table = table;
+    this.maxVrfs = maxVrfs;
+    this.log = log;
+  }
+
+  get capacity(): number {
+    return this.table.capacity;
+  }
+
+  get size(): number {
+    return this.vifs.size;
+  }
+
+  /** load: the vifs from the map, with their pinned links (re-attached if a pin is missing). */
+  load(): void {
+    for (const [ifindex, v] of this.table.all()) {
+      const vif: Vif = {
+        index: v.vifIdx,
+        type: VIF_TYPE_NAMES.get(v.type) ?? 'virtual',
+        name: this.kernel.nameOf(ifindex) ?? '',
+        ifindex,
+        vrf: v.vrf,
+        mac: v.mac,
+        ip4: v.ip4.equals(ZERO4) ? undefined : v.ip4,
+        ip6: v.ip6.equals(ZERO16) ? undefined : v.ip6,
+        mtu: v.mtu,
+        policyEnabled: (v.flags & VIF_F_POLICY) !== 0,
+        disabled: (v.flags & VIF_F_ENABLED) === 0,
+        attachMode: v.attachMode === AttachModeCode.GENERIC ? 'generic' : 'native',
+      };
+      this.vifs.set(vif.index, vif);
+      this.byIfindex.set(ifindex, vif.index);
+      const link = this.kernel.openXdp(ifindex);
+      if (link) this.links.set(vif.index, link);
+      else if (vif.name) {
+        this.log.warn({ vif: vif.index, name: vif.name }, 'pinned link missing; attaching again');
+        this.links.set(vif.index, this.kernel.attachXdp(ifindex, vif.attachMode));
+      } else this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
+    }
+  }
+
+  has(index: number): boolean {
+    return this.vifs.has(index);
+  }
+
+  find(index: number): Vif | undefined {
+    return this.vifs.get(index);
+  }
+
+  get(index: number, field = 'index'): Vif {
+    const vif = this.vifs.get(index);
+    if (!vif) throw notFound(field, `no interface with index ${index}`);
+    return vif;
+  }
+
+  list(): Vif[] {
+    return [...this.vifs.values()].sort((a, b) => a.index - b.index);
+  }
+
+  linkOf(index: number): XdpAttachment | undefined {
+    return this.links.get(index);
+  }
+
+  checkVrf(vrf: number, field: string): number {
+    if (vrf >= this.maxVrfs) throw invalid(field, `vrf ${vrf} is out of range (max_vrfs is ${this.maxVrfs})`);
+    return vrf;
+  }
+
+  /** add: validates, writes the vif's entry, then attaches (the entry is in place before the program runs). */
+  add(spec: VifSpec, j: Journal): Vif {
+    if (spec.index >= this.table.capacity)
+      throw invalid('index', `${spec.index} is out of range (max_interfaces is ${this.table.capacity})`);
+    if (!spec.type) throw invalid('type', 'an interface type is required');
+    if (!spec.name) throw invalid('name', 'the kernel interface name is required');
+    if (Buffer.byteLength(spec.name) >= IFNAMSIZ)
+      throw invalid('name', `${quote(spec.name)} is not a kernel interface name (at most ${IFNAMSIZ - 1} bytes)`);
+    this.checkVrf(spec.vrf, 'vrf');
+    if (spec.mtu) checkMtu(spec.mtu, 'mtu');
+    if (this.vifs.has(spec.index)) throw exists('index', `interface ${spec.index} already exists`);
+    const dev = this.kernel.netdev(spec.name);
+    if (!dev) throw notFound('name', `no kernel interface named ${quote(spec.name)}`);
+    const owner = this.byIfindex.get(dev.ifindex);
+    if (owner !== undefined) throw exists('name', `${spec.name} is already interface ${owner}`);
+    const vif: Vif = {
+      index: spec.index,
+      type: spec.type,
+      name: spec.name,
+      ifindex: dev.ifindex,
+      vrf: spec.vrf,
+      mac: spec.mac ?? dev.mac,
+      ip4: spec.ip4,
+      ip6: spec.ip6,
+      mtu: spec.mtu || Math.min(dev.mtu, 65535),
+      policyEnabled: spec.policyEnabled,
+      disabled: spec.disabled,
+      attachMode: spec.attachMode ?? 'native',
+    };
+    this.table.zeroStats(vif.index);
+    j.run('write vif', () => this.table.put(vif.ifindex, valueOf(vif), BPF_NOEXIST), () => this.table.remove(vif.ifindex));
+    const link = j.run('attach xdp', () => this.attach(vif, spec.attachMode), (l) => l.detach());
+    this.table.put(vif.ifindex, valueOf(vif), BPF_EXIST); // the attach mode that took
+    this.remember(vif, link);
+    j.record('remember vif', () => this.forget(vif));
+    this.log.info({ vif: vif.index, name: vif.name, ifindex: vif.ifindex, mode: vif.attachMode }, 'interface added');
+    return vif;
+  }
+
+  private attach(vif: Vif, asked: XdpMode | undefined): XdpAttachment {
+    const modes: XdpMode[] = asked ? [asked] : ['native', 'generic'];
+    let last: unknown;
+    for (const mode of modes) {
+      try {
+        const link = this.kernel.attachXdp(vif.ifindex, mode);
+        vif.attachMode = mode;
+        return link;
+      } catch (err) {
+        last = err;
+        this.log.debug({ err, name: vif.name, mode }, 'XDP attach failed');
+      }
+    }
+    const why = last instanceof BpfError ? last.code : String(last);
+    const hint = last instanceof BpfError && last.code === 'EBUSY' ? ' (another XDP program is attached)' : '';
+    throw new DatapathError('failed_precondition', `cannot attach XDP to ${vif.name} (${modes.join(', then ')}): ${why}${hint}`, {
+      field: 'name',
+      cause: last,
+    });
+  }
+
+  /** next: the vif a change would make (validated), without writing. */
+  next(index: number, change: VifChange): Vif {
+    const cur = this.get(index);
+    const n: Vif = { ...cur };
+    if (change.vrf !== undefined) n.vrf = this.checkVrf(change.vrf, 'vrf');
+    if (change.mac !== undefined) n.mac = change.mac;
+    if (change.ip4 !== undefined) n.ip4 = change.ip4.length ? change.ip4 : undefined;
+    if (change.ip6 !== undefined) n.ip6 = change.ip6.length ? change.ip6 : undefined;
+    if (change.mtu !== undefined) n.mtu = checkMtu(change.mtu, 'mtu');
+    if (change.policyEnabled !== undefined) n.policyEnabled = change.policyEnabled;
+    if (change.disabled !== undefined) n.disabled = change.disabled;
+    return n;
+  }
+
+  /** replace: writes an updated vif (same index and kernel interface). */
+  replace(next: Vif, j: Journal): void {
+    const cur = this.get(next.index);
+    j.run('update vif', () => this.table.put(cur.ifindex, valueOf(next), BPF_EXIST), () => this.table.put(cur.ifindex, valueOf(cur), BPF_EXIST));
+    this.vifs.set(next.index, next);
+    j.record('remember vif', () => this.vifs.set(cur.index, cur));
+  }
+
+  /** remove: detaches first (no packet arrives on a vif whose entry is gone), then deletes the entry. */
+  remove(index: number, j: Journal): Vif {
+    const vif = this.get(index);
+    const link = this.links.get(index);
+    if (link) {
+      link.detach();
+      j.record('detach xdp', () => this.links.set(index, this.kernel.attachXdp(vif.ifindex, vif.attachMode)));
+    }
+    this.links.delete(index);
+    j.run('delete vif', () => this.table.remove(vif.ifindex), () => this.table.put(vif.ifindex, valueOf(vif), BPF_NOEXIST));
+    this.vifs.delete(index);
+    this.byIfindex.delete(vif.ifindex);
+    j.record('forget vif', () => {
+      this.vifs.set(index, vif);
+      this.byIfindex.set(vif.ifindex, index);
+    });
+    this.log.info({ vif: index, name: vif.name }, 'interface deleted');
+    return vif;
+  }
+
+  readStats(index: number) {
+    return this.table.readStats(index);
+  }
+
+  private remember(vif: Vif, link: XdpAttachment): void {
+    this.vifs.set(vif.index, vif);
+    this.byIfindex.set(vif.ifindex, vif.index);
+    this.links.set(vif.index, link);
+  }
+
+  private forget(vif: Vif): void {
+    this.vifs.delete(vif.index);
+    this.byIfindex.delete(vif.ifindex);
+    this.links.delete(vif.index);
+  }
+}
+
+function checkMtu(mtu: number, field: string): number {
+  if (mtu < 68 || mtu > 65535) throw invalid(field, `${mtu} is out of range (68..65535)`);
+  return mtu;
+}
+
+export function valueOf(v: Vif): VifValue {
+  return {
+    vifIdx: v.index,
+    vrf: v.vrf,
+    flags: (v.disabled ? 0 : VIF_F_ENABLED) | (v.policyEnabled ? VIF_F_POLICY : 0),
+    mtu: v.mtu,
+    type: VIF_TYPE_CODES[v.type],
+    attachMode: v.attachMode === 'generic' ? AttachModeCode.GENERIC : AttachModeCode.NATIVE,
+    mac: v.mac,
+    ip4: v.ip4 ?? ZERO4,
+    ip6: v.ip6 ?? ZERO16,
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * DatapathKernel: everything the manager asks of the kernel, as an
+ * interface: the datapath's maps, XDP attachments and network devices.
+ * `kernelOf(PinnedDatapath)` is the real one; test/helpers/fake-kernel.ts is
+ * an in-memory twin whose rules (flags, full tables, batch partial writes,
+ * LPM matching) the same tests pin against the real kernel.
+ */
+import { BpfLink, type LinkInfo, type XdpMode } from '../bpf/link.ts';
+import { netdev, nameOf, type NetDev } from '../bpf/netdev.ts';
+import type { MapName } from './layout.ts';
+import type { PinnedDatapath } from './pinned-datapath.ts';
+
+/** KernelMap: one map, moved as bytes. Errors are BpfErrors (errno codes). */
+export interface KernelMap {
+  readonly name: string;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  /** the size of one lookup buffer (per-CPU maps: every CPU's value) */
+  readonly valueBytes: number;
+  /** lookup: the value (LPM tries: of the longest match), or undefined. */
+  lookup(key: Buffer, into?: Buffer): Buffer | undefined;
+  update(key: Buffer, value: Buffer, flags?: number): void;
+  /** delete: false when the key was absent. */
+  delete(key: Buffer): boolean;
+  /** updateBatch: BPF_ANY writes; on failure the thrown error carries `written`. */
+  updateBatch(keys: Buffer, values: Buffer, count: number): void;
+  /** deleteBatch: every key must exist; on failure the thrown error carries `written`. */
+  deleteBatch(keys: Buffer, count: number): void;
+  /** entries: every key and value, in the kernel's order, read in chunks. */
+  entries(chunk?: number): Generator<[Buffer, Buffer]>;
+}
+
+/** XdpAttachment: a pinned XDP link. */
+export interface XdpAttachment {
+  info(): LinkInfo;
+  /** detach: detaches and removes the pin. */
+  detach(): void;
+  close(): void;
+}
+
+export interface DatapathKernel {
+  readonly maps: Record<MapName, KernelMap>;
+  /** attachXdp: attaches the datapath program to ifindex and pins the link. */
+  attachXdp(ifindex: number, mode: XdpMode): XdpAttachment;
+  /** openXdp: the pinned link of ifindex, if any. */
+  openXdp(ifindex: number): XdpAttachment | undefined;
+  netdev(name: string): NetDev | undefined;
+  nameOf(ifindex: number): string | undefined;
+}
+
+export function kernelOf(dp: PinnedDatapath): DatapathKernel {
+  return {
+    maps: dp.maps,
+    attachXdp: (ifindex, mode) => BpfLink.attachXdp(dp.xdp.fd, ifindex, mode, dp.linkPath(ifindex)),
+    openXdp: (ifindex) => BpfLink.open(dp.linkPath(ifindex)),
+    netdev,
+    nameOf,
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * RouteTable: the per-VRF LPM tries vr_rt4 / vr_rt6. A value names its own
+ * prefix length (layout v2), so one lookup tells an exact route from a
+ * covering one and the daemon keeps no copy of the table. Batches move as
+ * packed key/value buffers (`RoutePack`): at 1M routes, objects per route
+ * would cost more than the kernel's own table.
+ */
+import { BPF_ANY } from '../../bpf/map.ts';
+import type { KernelMap } from '../kernel.ts';
+import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey, encodeRouteKey, type RtValue } from '../codecs.ts';
+import type { Family, Route, RouteKey } from '../../manager/model.ts';
+import { RT_F_PROXY_ARP } from '../layout.ts';
+
+/** RoutePack: n routes of one family as packed LPM keys and values. */
+export class RoutePack {
+  readonly family: Family;
+  readonly keySize: number;
+  keys: Buffer;
+  values: Buffer;
+  count = 0;
+
+  constructor(family: Family, capacity: number) {
+    this.family = family;
+    this.keySize = family === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE;
+    this.keys = Buffer.alloc(this.keySize * Math.max(1, capacity));
+    this.values = Buffer.alloc(RT_VALUE_SIZE * Math.max(1, capacity));
+  }
+
+  push(r: Route): void {
+    if (this.count * this.keySize >= this.keys.length) this.growTo(this.count * 2);
+    encodeRouteKey(r, this.keys, this.count * this.keySize);
+    RT.encode(rtValue(r), this.values, this.count * RT_VALUE_SIZE);
+    this.count++;
+  }
+
+  key(i: number): Buffer {
+    return this.keys.subarray(i * this.keySize, (i + 1) * this.keySize);
+  }
+
+  value(i: number): Buffer {
+    return this.values.subarray(i * RT_VALUE_SIZE, (i + 1) * RT_VALUE_SIZE);
+  }
+
+  nhId(i: number): number {
+    return this.values.readUInt32LE(i * RT_VALUE_SIZE);
+  }
+
+  route(i: number): Route {
+    return routeOf(decodeRouteKey(this.keys, i * this.keySize, this.keySize), RT.decode(this.values, i * RT_VALUE_SIZE));
+  }
+
+  /** slice: routes [from, to) as a view (no copy). */
+  slice(from: number, to: number): RoutePack {
+    const p = new RoutePack(this.family, 0);
+    p.keys = this.keys.subarray(from * this.keySize, to * this.keySize);
+    p.values = this.values.subarray(from * RT_VALUE_SIZE, to * RT_VALUE_SIZE);
+    p.count = to - from;
+    return p;
+  }
+
+  private growTo(n: number): void {
+    const k = Buffer.alloc(n * this.keySize);
+    const v = Buffer.alloc(n * RT_VALUE_SIZE);
+    this.keys.copy(k);
+    this.values.copy(v);
+    this.keys = k;
+    this.values = v;
+  }
+}
+
+export function rtValue(r: Route): RtValue {
+  return { nhId: r.nhId, flags: r.proxyArp ? RT_F_PROXY_ARP : 0, plen: r.plen, label: 0 };
+}
+
+export function routeOf(k: RouteKey, v: RtValue): Route {
+  return { vrf: k.vrf, addr: k.addr, plen: k.plen, nhId: v.nhId, proxyArp: (v.flags & RT_F_PROXY_ARP) !== 0 };
+}
+
+export class RouteTable {
+  private readonly maps: Record<Family, KernelMap>;
+  private readonly scratch = Buffer.alloc(RT_VALUE_SIZE);
+
+  constructor(rt4: KernelMap, rt6: KernelMap) {
+    this.maps = { 4: rt4, 6: rt6 };
+  }
+
+  map(family: Family): KernelMap {
+    return this.maps[family];
+  }
+
+  capacity(family: Family): number {
+    return this.maps[family].maxEntries;
+  }
+
+  /**
+   * exactRaw: the value bytes of exactly this packed key, or undefined (the
+   * trie's answer is the longest match up to the key's length; it is this
+   * route only when the value names the same length). The buffer is reused.
+   */
+  exactRaw(family: Family, key: Buffer): Buffer | undefined {
+    const v = this.maps[family].lookup(key, this.scratch);
+    if (!v || v[6] !== key.readUInt32LE(0) - 32) return undefined;
+    return v;
+  }
+
+  exact(k: RouteKey): Route | undefined {
+    const raw = this.exactRaw(k.addr.length === 4 ? 4 : 6, encodeRouteKey(k));
+    return raw && routeOf(k, RT.decode(raw));
+  }
+
+  /** match: the longest-prefix match for an address, as the datapath sees it. */
+  match(vrf: number, addr: Buffer): Route | undefined {
+    const family: Family = addr.length === 4 ? 4 : 6;
+    const raw = this.maps[family].lookup(encodeRouteKey({ vrf, addr, plen: addr.length * 8 }));
+    if (!raw) return undefined;
+    const v = RT.decode(raw);
+    return routeOf({ vrf, addr: maskAddr(addr, v.plen), plen: v.plen }, v);
+  }
+
+  put(r: Route, flags = BPF_ANY): void {
+    const family: Family = r.addr.length === 4 ? 4 : 6;
+    this.maps[family].update(encodeRouteKey(r), RT.encode(rtValue(r)), flags);
+  }
+
+  putRaw(family: Family, key: Buffer, value: Buffer, flags = BPF_ANY): void {
+    this.maps[family].update(key, value, flags);
+  }
+
+  /** writePack: every route of the pack, in one syscall per kernel chunk; throws with `written`. */
+  writePack(p: RoutePack): void {
+    if (p.count === 1) this.maps[p.family].update(p.key(0), p.value(0), BPF_ANY);
+    else this.maps[p.family].updateBatch(p.keys, p.values, p.count);
+  }
+
+  /** deleteKeys: removes packed keys (all must exist); throws with `written`. */
+  deleteKeys(family: Family, keys: Buffer, count: number): void {
+    if (count === 1) {
+      if (!this.maps[family].delete(keys.subarray(0, this.maps[family].keySize)))
+        throw Object.assign(new Error('route vanished'), { written: 0 });
+    } else this.maps[family].deleteBatch(keys, count);
+  }
+
+  /** scan: every route of a family in the trie's own order, as raw key/value pairs. */
+  scan(family: Family, chunk = 8192): Generator<[Buffer, Buffer]> {
+    return this.maps[family].entries(chunk);
+  }
+}
+
+/** maskAddr: the address with its bits beyond plen cleared. */
+export function maskAddr(addr: Buffer, plen: number): Buffer {
+  const out = Buffer.from(addr);
+  for (let i = 0; i < out.length; i++) {
+    const keep = Math.max(0, Math.min(8, plen - i * 8));
+    out[i]! &= keep === 8 ? 0xff : (0xff << (8 - keep)) & 0xff;
+  }
+  return out;
+}
