@@ -58,7 +58,7 @@ try {
   for (const [x, y] of [['p1', 'q1'], ['p2', 'q2']]) execFileSync('ip', ['link', 'add', x!, 'type', 'veth', 'peer', 'name', y!]);
   const dp = openDatapath({ bpffsRoot: dir, instance: 'dp', objectPath: OBJECT, sizes: { maxInterfaces: 64, maxNextHops: 1024, maxRoutes: routes + 16 } });
   const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: 4096 }, pino({ level: 'silent' }));
-  mgr.load();
+  await mgr.load();
   const vif = (index: number, name: string) =>
     mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac: parseMac(`02:00:00:00:0${index}:01`, 'mac') }));
   await vif(1, 'p1');

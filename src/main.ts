@@ -52,13 +52,14 @@ async function run(cfg: Config): Promise<void> {
   if (dp.adopted && (pinned.maxInterfaces !== cfg.maxInterfaces || pinned.maxNextHops !== cfg.maxNextHops || pinned.maxRoutes !== cfg.maxRoutes))
     log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
   const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
-  mgr.load();
+  const loaded = mgr.load();
 
   const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp }, log.child({ component: 'api' }));
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
   if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted), cfg.metricsAddress, log.child({ component: 'metrics' }));
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
+  await loaded;
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

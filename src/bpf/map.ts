@@ -126,11 +126,11 @@ export class BpfMap {
   }
 
   /**
-   * entries: every key and value, read in chunks with bpf_map_lookup_batch
-   * (one syscall per chunk: an array of 64k next hops is read in a few ms);
-   * map types without batch lookup (LPM tries) are walked key by key.
+   * chunks: every key and value, read with bpf_map_lookup_batch, one
+   * syscall per chunk; each chunk's buffers are reused by the next (copy
+   * what you keep). Map types without batch lookup are walked key by key.
    */
-  *entries(chunk = 4096): Generator<[Buffer, Buffer]> {
+  *chunks(chunk = 4096): Generator<{ keys: Buffer; values: Buffer; count: number }> {
     const ks = this.info.keySize;
     const vs = this.valueBytes;
     const keys = Buffer.alloc(ks * chunk);
@@ -146,15 +146,23 @@ export class BpfMap {
         if (inBatch === null && (ret === -ERRNO.EINVAL || ret === -ERRNO.EOPNOTSUPP || ret === -524 /* ENOTSUPP */)) break;
         check(ret, 'bpf_map_lookup_batch', this.name);
       }
-      for (let i = 0; i < (n[0] ?? 0); i++)
-        yield [Buffer.from(keys.subarray(i * ks, (i + 1) * ks)), Buffer.from(values.subarray(i * vs, (i + 1) * vs))];
+      if (n[0]) yield { keys, values, count: n[0] };
       if (ret === -ERRNO.ENOENT) return;
       inBatch = Buffer.from(outBatch);
     }
     for (const k of this.keys()) {
       const v = this.lookup(k);
-      if (v) yield [k, v];
+      if (v) yield { keys: k, values: v, count: 1 };
     }
+  }
+
+  /** entries: every key and value (copies), in the kernel's order. */
+  *entries(chunk = 4096): Generator<[Buffer, Buffer]> {
+    const ks = this.info.keySize;
+    const vs = this.valueBytes;
+    for (const c of this.chunks(chunk))
+      for (let i = 0; i < c.count; i++)
+        yield [Buffer.from(c.keys.subarray(i * ks, (i + 1) * ks)), Buffer.from(c.values.subarray(i * vs, (i + 1) * vs))];
   }
 
   /** count: the number of keys (walks the map). */

@@ -79,16 +79,23 @@ export class DatapathManager {
     this.routes = new RouteManager(new RouteTable(m.vr_rt4, m.vr_rt6), this.nhs, this.vifs, log);
   }
 
-  /** load: what the daemon keeps beside the maps, rebuilt from them; installs next hop 0. */
-  load(): void {
+  /**
+   * load: what the daemon keeps beside the maps, rebuilt from them; installs
+   * next hop 0. Vifs and next hops are read at once; the route tries are
+   * counted by the first command of the queue, so reads (and health) are
+   * answered while it runs and writes wait for it. Resolves when all is read.
+   */
+  load(): Promise<void> {
     const t0 = performance.now();
     this.vifs.load();
     this.nhs.load();
-    this.routes.load();
-    this.log.info(
-      { vifs: this.vifs.size, nexthops: this.nhs.size, routes4: this.routes.count(4), routes6: this.routes.count(6), ms: Math.round(performance.now() - t0) },
-      'datapath state read from the maps',
-    );
+    return this.queue.run(async () => {
+      await this.routes.load();
+      this.log.info(
+        { vifs: this.vifs.size, nexthops: this.nhs.size, routes4: this.routes.count(4), routes6: this.routes.count(6), ms: Math.round(performance.now() - t0) },
+        'datapath state read from the maps',
+      );
+    });
   }
 
   // ------------------------------------------------------------ writes

@@ -29,6 +29,8 @@ export interface KernelMap {
   deleteBatch(keys: Buffer, count: number): void;
   /** entries: every key and value, in the kernel's order, read in chunks. */
   entries(chunk?: number): Generator<[Buffer, Buffer]>;
+  /** chunks: like entries, as packed chunks whose buffers the next chunk reuses (no copy per entry). */
+  chunks?(chunk?: number): Generator<{ keys: Buffer; values: Buffer; count: number }>;
 }
 
 /** XdpAttachment: a pinned XDP link. */

@@ -122,7 +122,7 @@ describe('manager writes', () => {
     }
     await t.mgr.addNextHop(encapNh(7, 2, 20, '02:00:00:00:00:07'));
     const again = new DatapathManager(kernelOf(t.dp), { maxVrfs: 4096 }, pino({ level: 'silent' }));
-    again.load();
+    await again.load();
     assert.deepEqual(again.vifs.list(), t.mgr.vifs.list());
     assert.deepEqual(all(again), all(t.mgr));
     assert.deepEqual([...again.nhs.ids()].map((id) => again.nhs.get(id)), [...t.mgr.nhs.ids()].map((id) => t.mgr.nhs.get(id)));

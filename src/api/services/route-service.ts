@@ -4,6 +4,8 @@ import { RouteService } from '../../gen/vrouter/ebpf/v1/route_pb.js';
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
 import { invalid } from '../../manager/errors.ts';
 import { parseIp } from '../../manager/net-addr.ts';
+import { CHUNK, breathe } from '../../manager/command-queue.ts';
+import type { Route, RouteKey } from '../../manager/model.ts';
 import { locate } from '../convert/locate.ts';
 import { ROUTE_RENAMES, routeFromProto, routeKeyFromProto, routeToProto } from '../convert/route.ts';
 
@@ -19,7 +21,12 @@ export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteServic
     },
     async addRoutes(req) {
       if (!req.routes.length) throw invalid('routes', 'at least one route is required');
-      const specs = req.routes.map((r, i) => routeFromProto(r, `routes[${i}].`));
+      // parsed a chunk at a time: a 100k-route batch does not hold the event loop for its whole parse
+      const specs: Route[] = new Array(req.routes.length);
+      for (let i = 0; i < specs.length; i++) {
+        specs[i] = routeFromProto(req.routes[i], `routes[${i}].`);
+        if (i % CHUNK === CHUNK - 1) await breathe();
+      }
       return { added: await locate(() => mgr.addRoutes(specs), (i) => `routes[${i ?? 0}].`, ROUTE_RENAMES) };
     },
     async updateRoute(req) {
@@ -34,7 +41,11 @@ export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteServic
     },
     async deleteRoutes(req) {
       if (!req.keys.length) throw invalid('keys', 'at least one key is required');
-      const keys = req.keys.map((k, i) => routeKeyFromProto(k, `keys[${i}].`));
+      const keys: RouteKey[] = new Array(req.keys.length);
+      for (let i = 0; i < keys.length; i++) {
+        keys[i] = routeKeyFromProto(req.keys[i]!, `keys[${i}].`);
+        if (i % CHUNK === CHUNK - 1) await breathe();
+      }
       return { deleted: await locate(() => mgr.deleteRoutes(keys), (i) => `keys[${i ?? 0}].`, ROUTE_RENAMES) };
     },
     getRoute(req) {

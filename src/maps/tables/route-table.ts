@@ -140,6 +140,22 @@ export class RouteTable {
     } else this.maps[family].deleteBatch(keys, count);
   }
 
+  /** scanValues: the next-hop id of every route of a family, a chunk at a time (start-up counts). */
+  *scanNextHops(family: Family, chunk = 65536): Generator<{ ids: number[] }> {
+    const m = this.maps[family];
+    if (!m.chunks) {
+      const ids: number[] = [];
+      for (const [, v] of m.entries(chunk)) ids.push(v.readUInt32LE(0));
+      yield { ids };
+      return;
+    }
+    for (const c of m.chunks(chunk)) {
+      const ids = new Array<number>(c.count);
+      for (let i = 0; i < c.count; i++) ids[i] = c.values.readUInt32LE(i * RT_VALUE_SIZE);
+      yield { ids };
+    }
+  }
+
   /** scan: every route of a family in the trie's own order, as raw key/value pairs. */
   scan(family: Family, chunk = 8192): Generator<[Buffer, Buffer]> {
     return this.maps[family].entries(chunk);
