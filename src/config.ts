@@ -63,9 +63,18 @@ export function usage(): string {
   ].join('\n');
 }
 
-function positiveInt(name: string, v: string): number {
+/** Upper bounds of the table sizes: what a map of that kind can hold here and the vRouter's own limits. */
+export const CAPACITY_LIMITS = {
+  'max-interfaces': 65_536, // vRouter VR_MAX_INTERFACES is 4096+259; vif indices are u32
+  'max-next-hops': 4_194_304, // an ARRAY of 32-byte next hops: 128 MiB at most
+  'max-routes': 16_777_216, // per family; LPM nodes are allocated as routes arrive
+  'max-vrfs': 65_536, // the vRouter's own maximum
+} as const;
+
+function positiveInt(name: string, v: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: want a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: want a positive integer, got ${JSON.stringify(v.slice(0, 32))}`);
+  if (n > max) throw new Error(`--${name}: ${n} is above the largest supported size, ${max}`);
   return n;
 }
 
@@ -95,10 +104,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     grpcTcp: get('grpc-tcp'),
     metricsAddress: get('metrics'),
     objectPath: get('object'),
-    maxInterfaces: positiveInt('max-interfaces', get('max-interfaces')),
-    maxNextHops: positiveInt('max-next-hops', get('max-next-hops')),
-    maxRoutes: positiveInt('max-routes', get('max-routes')),
-    maxVrfs: positiveInt('max-vrfs', get('max-vrfs')),
+    maxInterfaces: positiveInt('max-interfaces', get('max-interfaces'), CAPACITY_LIMITS['max-interfaces']),
+    maxNextHops: positiveInt('max-next-hops', get('max-next-hops'), CAPACITY_LIMITS['max-next-hops']),
+    maxRoutes: positiveInt('max-routes', get('max-routes'), CAPACITY_LIMITS['max-routes']),
+    maxVrfs: positiveInt('max-vrfs', get('max-vrfs'), CAPACITY_LIMITS['max-vrfs']),
     logLevel,
     destroy: flag('destroy'),
     help: flag('help'),

@@ -22,6 +22,11 @@ describe('config', () => {
     assert.throws(() => parseConfig(['--max-routes', 'many'], {}), /--max-routes/);
     assert.throws(() => parseConfig(['--instance', '../etc'], {}), /--instance/);
     assert.throws(() => parseConfig(['--no-such-flag'], {}), /no-such-flag/);
+    // a size the kernel would refuse with a bare EINVAL at load is refused here, by name
+    assert.throws(() => parseConfig(['--max-routes', String(2 ** 32)], {}), /--max-routes: 4294967296 is above the largest supported size, 16777216/);
+    assert.throws(() => parseConfig(['--max-next-hops', String(2 ** 23)], {}), /--max-next-hops: .* above/);
+    assert.throws(() => parseConfig([], { VROUTER_EBPFD_MAX_INTERFACES: '1000000' }), /--max-interfaces: .* above/);
+    assert.equal(parseConfig(['--max-routes', String(2 ** 24)], {}).maxRoutes, 2 ** 24);
   });
   it('documents every option in --help', () => {
     for (const f of ['--instance', '--bpffs-root', '--socket', '--grpc-tcp', '--metrics', '--max-routes', '--destroy']) assert.ok(usage().includes(f), f);
