@@ -213,6 +213,38 @@ describe('bad input: a precise status, nothing written', () => {
     assert.deepEqual((await collect(R.listRoutes({}))).map((r) => r.route!.prefix), ['10.10.1.0/24']);
   });
 
+  it('a 1 MB string in any field is quoted short: the client sees the real status, not a header error', async () => {
+    const huge = 'x'.repeat(1 << 20);
+    const short = (e: { details: string }) => assert.ok(e.details.length < 300, `status message of ${e.details.length} characters`);
+    short(await rejects(c.interfaces.addInterface(vif(2, huge)), status.INVALID_ARGUMENT, 'interface.name', /at most 15 bytes/));
+    short(await rejects(c.interfaces.addInterface(vif(2, 'veth-p2', { mac: huge })), status.INVALID_ARGUMENT, 'interface.mac', /1048576 characters/));
+    short(await rejects(c.interfaces.addInterface(vif(2, 'veth-p2', { ipv4Address: huge })), status.INVALID_ARGUMENT, 'interface.ipv4_address'));
+    short(await rejects(c.routes.addRoute({ route: { vrf: 1, prefix: huge, nextHopId: 11 } }), status.INVALID_ARGUMENT, 'route.prefix'));
+    short(await rejects(c.routes.lookupRoute({ vrf: 1, address: huge }), status.INVALID_ARGUMENT, 'address'));
+    // IFNAMSIZ: 16 bytes with the NUL, so a 16-character name is no kernel name at all
+    await rejects(c.interfaces.addInterface(vif(2, 'a'.repeat(16))), status.INVALID_ARGUMENT, 'interface.name');
+    await rejects(c.interfaces.addInterface(vif(2, 'a'.repeat(15))), status.NOT_FOUND, 'interface.name');
+  });
+
+  it('exact routes are told from covering ones, and ListRoutes streams in chunks', async () => {
+    const R = c.routes;
+    // 10.10.1.0/24 exists: its /25 does not, though the trie's longest match for it is the /24
+    await rejects(R.getRoute({ vrf: 1, prefix: '10.10.1.0/25' }), status.NOT_FOUND, 'prefix');
+    await rejects(R.deleteRoute({ vrf: 1, prefix: '10.10.1.0/25' }), status.NOT_FOUND, 'prefix');
+    assert.equal((await R.lookupRoute({ vrf: 1, address: '10.10.1.77' })).route!.prefix, '10.10.1.0/24');
+    await R.addRoute({ route: { vrf: 1, prefix: '10.10.1.0/25', nextHopId: 11 } });
+    assert.equal((await R.lookupRoute({ vrf: 1, address: '10.10.1.77' })).route!.prefix, '10.10.1.0/25');
+    assert.equal((await R.lookupRoute({ vrf: 1, address: '10.10.1.177' })).route!.prefix, '10.10.1.0/24');
+    const many = Array.from({ length: 25 }, (_, i) => ({ vrf: 1, prefix: `10.40.${i}.0/24`, nextHopId: 11 }));
+    await R.addRoutes({ routes: many });
+    const chunks = await collect(R.listRoutes({ chunkSize: 10 }));
+    assert.deepEqual(chunks.map((m) => m.routes.length), [10, 10, 7], 'chunks of 10: 27 routes');
+    assert.deepEqual(new Set(chunks.flatMap((m) => m.routes.map((r) => r.prefix))), new Set(['10.10.1.0/24', '10.10.1.0/25', ...many.map((r) => r.prefix)]));
+    await rejects(collect(R.listRoutes({ chunkSize: 10_001 })), status.INVALID_ARGUMENT, 'chunk_size');
+    await R.deleteRoutes({ keys: [...many, { vrf: 1, prefix: '10.10.1.0/25' }] });
+    assert.equal((await collect(R.listRoutes({}))).length, 1);
+  });
+
   it('a full route table answers RESOURCE_EXHAUSTED and writes nothing', async () => {
     const R = c.routes;
     const many = (n: number, third: number) => Array.from({ length: n }, (_, i) => ({ vrf: 1, prefix: `10.20.${third}.${i}/32`, nextHopId: 11 }));
