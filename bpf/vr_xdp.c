@@ -121,4 +121,8 @@ int vr_xdp_vif(struct xdp_md *ctx)
 	}
 }
 
+
+
+/* not attached: the daemon's bulk route lookup, run with BPF_PROG_TEST_RUN */
+#include "lib/route_probe.h"
 char _license[] SEC("license") = "GPL";

@@ -1,0 +1,72 @@
+/* route_probe.h: the daemon's bulk exact-route lookup.
+ *
+ * A bpf() syscall costs ~0.8 us here whatever it does, so checking 1M routes
+ * one lookup at a time costs ~1 s. The daemon instead runs this program with
+ * BPF_PROG_TEST_RUN on a "packet" that holds up to VR_PROBE_MAX route keys
+ * (xdp.frags: the packet may span pages) and reads the answers back from
+ * the output packet: one syscall per few thousand keys. Never attached. */
+#ifndef VR_ROUTE_PROBE_H
+#define VR_ROUTE_PROBE_H
+
+#include "maps.h"
+
+/* must stay in sync with src/maps/tables/route-probe.ts */
+#define VR_PROBE_MAX 1024
+
+struct vr_probe_hdr {
+	__u32 family; /* 4 or 6 */
+	__u32 count;
+};
+
+/* one record per key: the answer overwrites `plen`..`nh_id` */
+struct vr_probe_rec {
+	__u8  key[24];  /* struct vr_rt4_key (first 12 bytes) or vr_rt6_key */
+	__u32 nh_id;    /* out: the matched route's next hop */
+	__u8  plen;     /* out: the matched route's own prefix length; 0xff = no match */
+	__u8  flags;    /* out: low byte of the matched route's flags */
+	__u8  pad[2];
+};
+
+struct vr_probe_loop {
+	struct xdp_md *ctx;
+	__u32 family;
+	int err;
+};
+
+/* probe_one: answers record i (bpf_loop callback: verified once, not per key) */
+static long probe_one(__u32 i, void *data)
+{
+	struct vr_probe_loop *l = data;
+	__u32 off = sizeof(struct vr_probe_hdr) + i * sizeof(struct vr_probe_rec);
+	struct vr_probe_rec rec;
+	struct vr_rt *rt;
+
+	if (bpf_xdp_load_bytes(l->ctx, off, &rec, sizeof(rec))) {
+		l->err = 1;
+		return 1;
+	}
+	rt = l->family == 4 ? bpf_map_lookup_elem(&vr_rt4, rec.key) : bpf_map_lookup_elem(&vr_rt6, rec.key);
+	rec.nh_id = rt ? rt->nh_id : 0;
+	rec.plen = rt ? rt->plen : 0xff;
+	rec.flags = rt ? (__u8)rt->flags : 0;
+	if (bpf_xdp_store_bytes(l->ctx, off + 24, &rec.nh_id, 8)) {
+		l->err = 1;
+		return 1;
+	}
+	return 0;
+}
+
+SEC("xdp.frags")
+int vr_rt_probe(struct xdp_md *ctx)
+{
+	struct vr_probe_hdr hdr;
+	struct vr_probe_loop l = { .ctx = ctx };
+
+	if (bpf_xdp_load_bytes(ctx, 0, &hdr, sizeof(hdr)) || hdr.count > VR_PROBE_MAX)
+		return XDP_ABORTED;
+	l.family = hdr.family;
+	bpf_loop(hdr.count, probe_one, &l, 0);
+	return l.err ? XDP_ABORTED : XDP_PASS;
+}
+
+#endif /* VR_ROUTE_PROBE_H */
