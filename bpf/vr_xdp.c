@@ -94,6 +94,11 @@ int vr_xdp_vif(struct xdp_md *ctx)
 	struct vr_vif_stats *st;
 	struct vr_vif *vif;
 
+#ifdef VR_PROGRAM_VARIANT
+	/* other instructions, same behaviour: build/vr_xdp_alt.o, a second build
+	 * of the same layout with another tag for the upgrade tests */
+	asm volatile("%0 = %0" : "+r"(ifindex));
+#endif
 	vif = bpf_map_lookup_elem(&vr_vifs, &ifindex);
 	if (!vif)
 		return count_drop(0, VR_DROP_INVALID_INTERFACE);
