@@ -3,7 +3,7 @@
  * and checked against the object's BTF by test/unit/map-layout.test.ts.
  */
 export const VR_MAGIC = 0x76726562;
-export const VR_LAYOUT_VERSION = 1;
+export const VR_LAYOUT_VERSION = 2;
 
 export const MAP_NAMES = [
   'vr_meta', 'vr_vifs', 'vr_nexthops', 'vr_rt4', 'vr_rt6', 'vr_vif_stats', 'vr_drops',
