@@ -92,6 +92,7 @@ export const sys = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
   unshare: libc.func('int unshare(int flags)'),
+  setns: libc.func('int setns(int fd, int nstype)'),
   errno: (): number => koffi.errno(),
 };
 
