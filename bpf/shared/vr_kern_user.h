@@ -4,7 +4,9 @@
  * src/maps/ mirror them; test/unit/map-layout.test.ts checks sizes and
  * offsets against this object's BTF, so a change here that is not made there
  * fails the tests. Bump VR_LAYOUT_VERSION whenever a pinned map's key/value
- * layout changes: a daemon refuses to adopt pinned maps of another version.
+ * layout changes, and add the step from the previous version to the registry
+ * in src/maps/migrate.ts: a daemon migrates an older pinned layout it has a
+ * step for, and refuses any other version.
  */
 #ifndef VR_KERN_USER_H
 #define VR_KERN_USER_H

@@ -161,8 +161,20 @@ export function replaceProgram(
     const staged = join(stagingDir(dir), 'progs');
     mkdirSync(staged, { recursive: true });
     obj.pinProgram(progName, join(staged, progName));
-    const links = moveLinks(linkDir, fresh);
-    renameSync(join(staged, progName), join(dir, 'progs', progName));
+    let links: ReturnType<typeof moveLinks>;
+    try {
+      links = moveLinks(linkDir, fresh);
+      renameSync(join(staged, progName), join(dir, 'progs', progName));
+    } catch (err) {
+      // not committed: every link back on the pinned program (best effort: the next start does it anyway)
+      try {
+        moveLinks(linkDir, pinned);
+      } catch {
+        /* left for the next start */
+      }
+      clearStaging(dir);
+      throw err;
+    }
     clearStaging(dir);
     return {
       kind: 'program-replaced', fromLayout: layout, toLayout: layout, oldProgram: progRef(was), newProgram: progRef(now),
