@@ -94,6 +94,11 @@ int vr_xdp_vif(struct xdp_md *ctx)
 	struct vr_vif_stats *st;
 	struct vr_vif *vif;
 
+#ifdef VR_PROGRAM_VARIANT
+	/* other instructions, same behaviour: build/vr_xdp_alt.o, a second build
+	 * of the same layout with another tag for the upgrade tests */
+	asm volatile("%0 = %0" : "+r"(ifindex));
+#endif
 	vif = bpf_map_lookup_elem(&vr_vifs, &ifindex);
 	if (!vif)
 		return count_drop(0, VR_DROP_INVALID_INTERFACE);
@@ -123,6 +128,9 @@ int vr_xdp_vif(struct xdp_md *ctx)
 
 
 
-/* not attached: the daemon's bulk route lookup, run with BPF_PROG_TEST_RUN */
+/* not attached: the daemon's bulk route lookup, run with BPF_PROG_TEST_RUN
+ * (layout v2 and later: it reads the route's own plen) */
+#if VR_LAYOUT_VERSION >= 2
 #include "lib/route_probe.h"
+#endif
 char _license[] SEC("license") = "GPL";

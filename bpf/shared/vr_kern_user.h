@@ -4,7 +4,9 @@
  * src/maps/ mirror them; test/unit/map-layout.test.ts checks sizes and
  * offsets against this object's BTF, so a change here that is not made there
  * fails the tests. Bump VR_LAYOUT_VERSION whenever a pinned map's key/value
- * layout changes: a daemon refuses to adopt pinned maps of another version.
+ * layout changes, and add the step from the previous version to the registry
+ * in src/maps/migrate.ts: a daemon migrates an older pinned layout it has a
+ * step for, and refuses any other version.
  */
 #ifndef VR_KERN_USER_H
 #define VR_KERN_USER_H
@@ -12,7 +14,14 @@
 #include <linux/types.h>
 
 #define VR_MAGIC          0x76726562 /* "vreb" */
+#ifndef VR_LAYOUT_VERSION_OVERRIDE
 #define VR_LAYOUT_VERSION 2
+#else
+/* Older layouts are built from this same source for the upgrade tests
+ * (bpf/Makefile: build/vr_xdp_v1.o); only the structs that changed are
+ * guarded, below. */
+#define VR_LAYOUT_VERSION VR_LAYOUT_VERSION_OVERRIDE
+#endif
 
 /* Default table sizes; the daemon overrides them from its config at load. */
 #define VR_DEF_MAX_VIFS      4096
@@ -99,6 +108,7 @@ struct vr_rt6_key {
 /* vr_rt4 / vr_rt6 value. Layout v2 added plen: an LPM lookup returns only
  * the value, so the value names its own prefix; the daemon then needs no
  * copy of the table to tell an exact route from a covering one. */
+#if VR_LAYOUT_VERSION >= 2
 struct vr_rt {
 	__u32 nh_id;
 	__u16 flags;        /* VR_RT_F_* */
@@ -106,6 +116,13 @@ struct vr_rt {
 	__u8  pad;
 	__u32 label;        /* MPLS label / VNI (overlay issue); 0 = none */
 };
+#else /* layout v1 */
+struct vr_rt {
+	__u32 nh_id;
+	__u32 flags;        /* VR_RT_F_* */
+	__u32 label;
+};
+#endif
 
 /* vr_vif_stats: PERCPU_ARRAY indexed by vif_idx */
 struct vr_vif_stats {

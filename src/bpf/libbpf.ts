@@ -34,6 +34,15 @@ export const LinkCreateOpts = koffi.struct('bpf_link_create_opts_head', {
   flags: 'uint32_t',
 });
 
+/** bpf_link_update_opts (libbpf 1.x): sz (24 with its tail padding), flags,
+ * old_prog_fd (with BPF_F_REPLACE), old_map_fd (struct_ops links). */
+export const LinkUpdateOpts = koffi.struct('bpf_link_update_opts', {
+  sz: 'size_t',
+  flags: 'uint32_t',
+  old_prog_fd: 'uint32_t',
+  old_map_fd: 'uint32_t',
+});
+
 /** bpf_map_batch_opts (libbpf 1.x): sz, elem_flags, flags. */
 export const MapBatchOpts = koffi.struct('bpf_map_batch_opts', {
   sz: 'size_t',
@@ -53,6 +62,7 @@ export const sys = {
   bpf_object__find_program_by_name: libbpf.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
   bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t n)'),
   bpf_map__fd: libbpf.func('int bpf_map__fd(void *map)'),
+  bpf_map__reuse_fd: libbpf.func('int bpf_map__reuse_fd(void *map, int fd)'),
   bpf_program__fd: libbpf.func('int bpf_program__fd(void *prog)'),
   // fds and pins
   bpf_obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
@@ -70,22 +80,30 @@ export const sys = {
   bpf_prog_test_run_opts: libbpf.func('int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)'),
   bpf_link_create: libbpf.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const bpf_link_create_opts_head *opts)'),
   bpf_link_detach: libbpf.func('int bpf_link_detach(int fd)'),
+  bpf_link_update: libbpf.func('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
   libbpf_num_possible_cpus: libbpf.func('int libbpf_num_possible_cpus()'),
   libbpf_set_print: libbpf.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
   vsnprintf: libc.func('int vsnprintf(char *buf, size_t size, const char *fmt, void *ap)'),
   // libc
   close: libc.func('int close(int fd)'),
+  renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
   if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
   if_indextoname: libc.func('char *if_indextoname(uint32_t index, _Out_ char *buf)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
   unshare: libc.func('int unshare(int flags)'),
+  setns: libc.func('int setns(int fd, int nstype)'),
   errno: (): number => koffi.errno(),
 };
 
 /** registerCallback: a JS function as a C function pointer (kept alive by the caller). */
 export function registerCallback(fn: (...args: never[]) => unknown, type: ReturnType<typeof koffi.proto>): bigint {
   return koffi.register(fn, koffi.pointer(type));
+}
+
+/** addressOf: the address of a buffer's bytes, for pointers inside structs the kernel fills (keep the buffer alive). */
+export function addressOf(buf: Buffer): bigint {
+  return koffi.address(buf) as bigint;
 }
 
 /** sizeofStruct: the C size of a koffi struct type (for opts.sz). */

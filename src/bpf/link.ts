@@ -55,6 +55,15 @@ export class BpfLink {
     return { id: buf.readUInt32LE(4), progId: buf.readUInt32LE(8), ifindex: buf.readUInt32LE(16) };
   }
 
+  /**
+   * update: swaps the link's program for another in one step
+   * (bpf_link_update): the interface never runs without a program. ENOLINK:
+   * the interface is gone (the link is defunct).
+   */
+  update(newProgFd: number): void {
+    check(sys.bpf_link_update(this.fd, newProgFd, null), 'bpf_link_update', this.pinPath);
+  }
+
   /** detach: detaches from the interface and removes the pin. */
   detach(): void {
     const ret = sys.bpf_link_detach(this.fd);

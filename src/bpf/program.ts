@@ -3,7 +3,7 @@
  * (BPF_PROG_TEST_RUN), which packet tests, tracing and live-frame
  * injection use.
  */
-import { sys, TestRunOpts, sizeofStruct } from './libbpf.ts';
+import { sys, TestRunOpts, sizeofStruct, addressOf } from './libbpf.ts';
 import { check } from './errors.ts';
 
 export const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
@@ -65,6 +65,21 @@ export class BpfProgram {
       loadTimeNs: buf.readBigUInt64LE(40),
       name: buf.toString('latin1', 64, nameEnd > 64 && nameEnd < 80 ? nameEnd : 80),
     };
+  }
+
+  /** mapIds: the ids of the maps the program uses (bpf_prog_info.map_ids), sorted. */
+  mapIds(): number[] {
+    const buf = Buffer.alloc(256);
+    check(sys.bpf_obj_get_info_by_fd(this.fd, buf, [buf.length]), 'bpf_obj_get_info_by_fd', this.name);
+    const n = buf.readUInt32LE(52); // nr_map_ids
+    if (n === 0) return [];
+    const ids = Buffer.alloc(4 * n);
+    const ask = Buffer.alloc(256);
+    ask.writeUInt32LE(n, 52);
+    ask.writeBigUInt64LE(addressOf(ids), 56); // map_ids: a user pointer the kernel fills
+    check(sys.bpf_obj_get_info_by_fd(this.fd, ask, [ask.length]), 'bpf_obj_get_info_by_fd', this.name);
+    const got = Math.min(n, ask.readUInt32LE(52));
+    return Array.from({ length: got }, (_, i) => ids.readUInt32LE(4 * i)).sort((a, b) => a - b);
   }
 
   /**

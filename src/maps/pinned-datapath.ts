@@ -1,8 +1,10 @@
 /**
  * PinnedDatapath: the datapath as it lives in bpffs under
  * <root>/<instance>/{maps,progs,links}. openDatapath adopts what is pinned
- * (no reload, no re-attach) when its layout is ours, loads and pins
- * otherwise, and refuses an unknown layout or a half-pinned directory
+ * (no re-attach) when its layout is ours, and replaces the pinned program
+ * through its links if this daemon's build differs; migrates an older layout
+ * it has a migration for (src/maps/migrate.ts); loads and pins when nothing
+ * is pinned; and refuses an unknown layout or a half-pinned directory
  * without touching it.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -13,6 +15,11 @@ import { loadAndPin } from '../bpf/object.ts';
 import { MAP_NAMES, PROGRAM_NAMES, VR_LAYOUT_VERSION, VR_MAGIC, type MapName } from './layout.ts';
 import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
 import { VR_DROP_MAX } from './drop-reasons.ts';
+import {
+  clearStaging, migrateLayout, migrationPath, MigrationRefused, replaceProgram, type DatapathUpgrade,
+} from './migrate.ts';
+
+export type { DatapathUpgrade } from './migrate.ts';
 
 export interface TableSizes {
   maxInterfaces: number;
@@ -41,13 +48,28 @@ export class PinnedDatapath {
   readonly xdp: BpfProgram;
   readonly adopted: boolean;
   readonly loadedAtNs: bigint;
+  /** what openDatapath changed in an adopted datapath: its program replaced, or its layout migrated */
+  readonly upgrade: DatapathUpgrade | undefined;
 
-  constructor(dir: string, maps: Record<MapName, BpfMap>, xdp: BpfProgram, adopted: boolean, loadedAtNs: bigint) {
+  constructor(
+    dir: string,
+    maps: Record<MapName, BpfMap>,
+    xdp: BpfProgram,
+    adopted: boolean,
+    loadedAtNs: bigint,
+    upgrade?: DatapathUpgrade,
+  ) {
     this.dir = dir;
     this.maps = maps;
     this.xdp = xdp;
     this.adopted = adopted;
     this.loadedAtNs = loadedAtNs;
+    this.upgrade = upgrade;
+  }
+
+  /** programReplaced: the links now run another program than the one pinned before this start. */
+  get programReplaced(): boolean {
+    return this.upgrade !== undefined && this.upgrade.kind !== 'links-repaired';
   }
 
   get linkDir(): string {
@@ -71,6 +93,18 @@ function openPinned(dir: string): Record<MapName, BpfMap> {
   return maps;
 }
 
+/** tableSizes: max_entries per map for a new load. */
+function tableSizes(sizes: TableSizes): Record<string, number> {
+  return {
+    vr_vifs: sizes.maxInterfaces,
+    vr_vif_stats: sizes.maxInterfaces,
+    vr_nexthops: sizes.maxNextHops,
+    vr_rt4: sizes.maxRoutes,
+    vr_rt6: sizes.maxRoutes,
+    vr_drops: VR_DROP_MAX,
+  };
+}
+
 /** openDatapath: adopt the pinned datapath of this instance, or load it. */
 export function openDatapath(opts: OpenOptions): PinnedDatapath {
   const dir = join(opts.bpffsRoot, opts.instance);
@@ -88,15 +122,64 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
   if (m && m.magic !== 0) {
     if (m.magic !== VR_MAGIC)
       throw new DatapathLayoutError(`${metaPath}: not a vrouter-ebpf datapath (bad magic); refusing to touch it`);
-    if (m.layoutVersion !== VR_LAYOUT_VERSION)
+    if (m.layoutVersion > VR_LAYOUT_VERSION)
       throw new DatapathLayoutError(
         `${dir}: pinned map layout v${m.layoutVersion}, this daemon speaks v${VR_LAYOUT_VERSION}; ` +
           'refusing to adopt it (the running datapath is left alone)',
       );
+    let upgrade: DatapathUpgrade | undefined;
+    if (m.layoutVersion < VR_LAYOUT_VERSION) {
+      const steps = migrationPath(m.layoutVersion, VR_LAYOUT_VERSION);
+      if (!steps)
+        throw new DatapathLayoutError(
+          `${dir}: pinned map layout v${m.layoutVersion}, this daemon speaks v${VR_LAYOUT_VERSION} and has no migration ` +
+            'from it; refusing to adopt it (the running datapath is left alone)',
+        );
+      for (const p of PROGRAM_NAMES.map(progPath))
+        if (!existsSync(p)) throw new DatapathLayoutError(`${dir}: pinned datapath is missing ${p}`);
+      try {
+        upgrade = {
+          kind: 'layout-migrated',
+          ...migrateLayout({
+            dir,
+            objectPath: opts.objectPath,
+            progName: 'vr_xdp_vif',
+            mapNames: MAP_NAMES,
+            defaultSizes: tableSizes(opts.sizes),
+            layoutSized: ['vr_meta', 'vr_drops'],
+            steps,
+            meta: {
+              name: 'vr_meta',
+              key: u32Key(0),
+              value: encodeMeta({ magic: VR_MAGIC, layoutVersion: VR_LAYOUT_VERSION, loadedAtNs: m.loadedAtNs }),
+            },
+          }),
+        };
+      } catch (err) {
+        if (err instanceof MigrationRefused) throw new DatapathLayoutError(`${err.message}; refusing to migrate it (left alone)`);
+        throw err;
+      }
+    }
     for (const name of [...MAP_NAMES.map((n) => join(dir, 'maps', n)), ...PROGRAM_NAMES.map(progPath)])
       if (!existsSync(name)) throw new DatapathLayoutError(`${dir}: pinned datapath is missing ${name}`);
+    clearStaging(dir);
     const maps = openPinned(dir);
-    return new PinnedDatapath(dir, maps, BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif'), true, m.loadedAtNs);
+    let xdp = BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif');
+    if (!upgrade) {
+      // same layout: a different build of the program takes over every link
+      try {
+        upgrade = replaceProgram(dir, opts.objectPath, 'vr_xdp_vif', maps, xdp, VR_LAYOUT_VERSION);
+      } catch (err) {
+        xdp.close();
+        for (const mp of Object.values(maps)) mp.close();
+        throw err;
+      }
+      if (upgrade?.kind === 'program-replaced') {
+        xdp.close();
+        xdp = BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif');
+      }
+    }
+    return new PinnedDatapath(dir, maps, xdp, true, m.loadedAtNs, upgrade);
   }
 
   // No (finished) meta: the directory must hold nothing (a crash mid-load leaves maps
@@ -105,20 +188,14 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
     throw new DatapathLayoutError(`${dir}: links are pinned but no vr_meta; refusing to touch them`);
   rmSync(join(dir, 'maps'), { recursive: true, force: true });
   rmSync(join(dir, 'progs'), { recursive: true, force: true });
+  clearStaging(dir);
   mkdirSync(join(dir, 'links'), { recursive: true });
 
   // vr_meta is pinned last: its presence means the load completed
   const mapsWithoutMeta = MAP_NAMES.filter((n) => n !== 'vr_meta');
   loadAndPin({
     objectPath: opts.objectPath,
-    maxEntries: {
-      vr_vifs: opts.sizes.maxInterfaces,
-      vr_vif_stats: opts.sizes.maxInterfaces,
-      vr_nexthops: opts.sizes.maxNextHops,
-      vr_rt4: opts.sizes.maxRoutes,
-      vr_rt6: opts.sizes.maxRoutes,
-      vr_drops: VR_DROP_MAX,
-    },
+    maxEntries: tableSizes(opts.sizes),
     maps: [...mapsWithoutMeta, 'vr_meta'],
     programs: PROGRAM_NAMES,
     mapDir: join(dir, 'maps'),

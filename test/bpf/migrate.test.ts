@@ -1,0 +1,361 @@
+/**
+ * Upgrades of a pinned datapath, without traffic (the e2e test has the
+ * pings): the migration registry, a v1 → v2 migration of thousands of
+ * entries checked one by one, a failed migration that leaves everything as
+ * it was, and the states an interrupted upgrade leaves behind, which the next
+ * start must repair. XDP links go on veths of a private network namespace.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { privateNetns, vethPair } from '../helpers/private-netns.ts';
+import { OBJECT, TEST_BPFFS } from '../helpers/datapath.ts';
+import { BpfMap, numPossibleCpus } from '../../src/bpf/map.ts';
+import { BpfLink } from '../../src/bpf/link.ts';
+import { BpfProgram } from '../../src/bpf/program.ts';
+import { BpfObject, loadAndPin } from '../../src/bpf/object.ts';
+import { ifindexOf } from '../../src/bpf/netdev.ts';
+import { openDatapath } from '../../src/maps/pinned-datapath.ts';
+import { MAP_NAMES } from '../../src/maps/layout.ts';
+import { migrateLayout, migrationPath, type LayoutMigration } from '../../src/maps/migrate.ts';
+import { routeV1ToV2, V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
+
+const V1_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v1.o');
+const ALT_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_alt.o');
+const SIZES = { maxInterfaces: 64, maxNextHops: 512, maxRoutes: 8192 };
+const MAGIC = 0x76726562;
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+/** rng: a small deterministic generator (mulberry32), so that a failure can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+let n = 0;
+const dirs: string[] = [];
+/** newDir: a fresh instance directory; the previous test's goes (its links with it: one XDP link per veth) */
+function newDir(): string {
+  for (const old of dirs.splice(0)) rmSync(old, { recursive: true, force: true });
+  const d = join(TEST_BPFFS, `t${process.pid}-mig${n++}`);
+  rmSync(d, { recursive: true, force: true });
+  dirs.push(d);
+  return d;
+}
+
+function openAll(dir: string): Record<string, BpfMap> {
+  return Object.fromEntries(MAP_NAMES.map((name) => [name, BpfMap.open(join(dir, 'maps', name))]));
+}
+function closeAll(m: Record<string, BpfMap>): void {
+  for (const x of Object.values(m)) x.close();
+}
+
+/** pinV1: what a v1 daemon leaves: the v1 object pinned, vr_meta v1. */
+function pinV1(dir: string): void {
+  loadAndPin({
+    objectPath: V1_OBJECT,
+    maxEntries: {
+      vr_vifs: SIZES.maxInterfaces, vr_vif_stats: SIZES.maxInterfaces, vr_nexthops: SIZES.maxNextHops,
+      vr_rt4: SIZES.maxRoutes, vr_rt6: SIZES.maxRoutes,
+    },
+    maps: MAP_NAMES,
+    programs: ['vr_xdp_vif'],
+    mapDir: join(dir, 'maps'),
+    progDir: join(dir, 'progs'),
+  });
+  mkdirSync(join(dir, 'links'), { recursive: true });
+  const meta = BpfMap.open(join(dir, 'maps', 'vr_meta'));
+  const v = Buffer.alloc(16);
+  v.writeUInt32LE(MAGIC, 0);
+  v.writeUInt32LE(1, 4);
+  v.writeBigUInt64LE(123_456_789n, 8);
+  meta.update(u32(0), v);
+  meta.close();
+}
+
+interface Filled {
+  vifs: Map<string, Buffer>;
+  nhs: Map<string, Buffer>;
+  rt4: Map<string, Buffer>;
+  rt6: Map<string, Buffer>;
+  stats: Map<string, Buffer>;
+  drops: Map<string, Buffer>;
+}
+
+/** fillV1: random tables in v1 encodings; returns what was written, by key (hex). */
+function fillV1(dir: string, routesPerFamily: number): Filled {
+  const r = rng(42);
+  const m = openAll(dir);
+  const f: Filled = { vifs: new Map(), nhs: new Map(), rt4: new Map(), rt6: new Map(), stats: new Map(), drops: new Map() };
+  const put = (map: BpfMap, into: Map<string, Buffer>, k: Buffer, v: Buffer) => {
+    map.update(k, v);
+    into.set(k.toString('hex'), v);
+  };
+  const rand = (len: number) => Buffer.from(Array.from({ length: len }, () => Math.floor(r() * 256)));
+  for (let i = 0; i < 10; i++) put(m.vr_vifs!, f.vifs, u32(100 + i), rand(44));
+  for (let id = 1; id < SIZES.maxNextHops; id += 3) {
+    const v = rand(32);
+    v[0] = 2; // ENCAP: not an empty slot
+    put(m.vr_nexthops!, f.nhs, u32(id), v);
+  }
+  for (const [map, into, bytes] of [[m.vr_rt4!, f.rt4, 4], [m.vr_rt6!, f.rt6, 16]] as const) {
+    while (into.size < routesPerFamily) {
+      const plen = Math.floor(r() * (bytes * 8 + 1));
+      const addr = rand(bytes);
+      for (let bit = plen; bit < bytes * 8; bit++) addr[bit >> 3]! &= ~(0x80 >> (bit & 7)); // no host bits
+      const k = Buffer.alloc(8 + bytes);
+      k.writeUInt32LE(32 + plen, 0);
+      k.writeUInt32BE(1 + Math.floor(r() * 5), 4);
+      addr.copy(k, 8);
+      const v = Buffer.alloc(12);
+      v.writeUInt32LE(Math.floor(r() * SIZES.maxNextHops), 0);
+      v.writeUInt32LE(r() < 0.5 ? 1 : 0, 4);
+      v.writeUInt32LE(Math.floor(r() * 0xfffff), 8);
+      put(map, into, k, v);
+    }
+  }
+  const cpus = numPossibleCpus();
+  for (let i = 0; i < 10; i++) put(m.vr_vif_stats!, f.stats, u32(i), rand(56 * cpus));
+  for (let i = 1; i < 5; i++) put(m.vr_drops!, f.drops, u32(i), rand(8 * cpus));
+  closeAll(m);
+  return f;
+}
+
+function attach(progFd: number, ifname: string, dir: string): BpfLink {
+  const ifindex = ifindexOf(ifname)!;
+  return BpfLink.attachXdp(progFd, ifindex, 'native', join(dir, 'links', `xdp_${ifindex}`));
+}
+
+function linkProgs(dir: string): number[] {
+  return readdirSync(join(dir, 'links')).sort().map((name) => {
+    const l = BpfLink.open(join(dir, 'links', name))!;
+    const id = l.info().progId;
+    l.close();
+    return id;
+  });
+}
+
+before(() => {
+  privateNetns();
+  vethPair('mig0a', 'mig0b');
+  vethPair('mig1a', 'mig1b');
+});
+
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('migration registry', () => {
+  const step = (from: number, to: number): LayoutMigration => ({ from, to, shapes: {}, convert: {} });
+
+  it('finds the chain of steps from a pinned layout to ours, or none', () => {
+    assert.deepEqual(migrationPath(1, 2), [V1_TO_V2]);
+    assert.equal(migrationPath(0, 2), undefined, 'no step from v0');
+    assert.equal(migrationPath(3, 2), undefined, 'no way down');
+    const reg = [step(1, 2), step(2, 3)];
+    assert.deepEqual(migrationPath(1, 3, reg)?.map((s) => s.to), [2, 3]);
+    assert.equal(migrationPath(1, 4, [step(1, 2), step(3, 4)]), undefined, 'a gap');
+  });
+
+  it('a v1 route value gets its prefix length from its key', () => {
+    const k = Buffer.alloc(12);
+    k.writeUInt32LE(32 + 24, 0);
+    const v = Buffer.from([7, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0]);
+    assert.deepEqual([...routeV1ToV2(k, v, 4)], [7, 0, 0, 0, 1, 0, 24, 0, 9, 0, 0, 0]);
+    k.writeUInt32LE(32, 0);
+    assert.equal(routeV1ToV2(k, v, 4)[6], 0, '/0');
+    k.writeUInt32LE(32 + 33, 0);
+    assert.throws(() => routeV1ToV2(k, v, 4), /out of range/);
+    k.writeUInt32LE(40, 0);
+    v.writeUInt32LE(0x10000, 4);
+    assert.throws(() => routeV1ToV2(k, v, 4), /do not fit/);
+  });
+});
+
+describe('v1 -> v2 migration', () => {
+  it('converts every entry, keeps capacities, links and counters, and leaves no staging', () => {
+    const dir = newDir();
+    pinV1(dir);
+    const f = fillV1(dir, 3000);
+    const v1 = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    attach(v1.fd, 'mig0a', dir).close();
+    attach(v1.fd, 'mig1a', dir).close();
+    const v1Id = v1.info().id;
+    v1.close();
+    // leftovers of an earlier, interrupted attempt: cleared, not used
+    mkdirSync(join(dir, 'next', 'maps'), { recursive: true });
+    loadAndPin({ objectPath: V1_OBJECT, maxEntries: {}, maps: ['vr_meta'], programs: [], mapDir: join(dir, 'next', 'maps'), progDir: join(dir, 'next', 'progs') });
+
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance: dir.split('/').pop()!, objectPath: OBJECT, sizes: { maxInterfaces: 8, maxNextHops: 8, maxRoutes: 8 } });
+    try {
+      const up = dp.upgrade!;
+      assert.equal(up.kind, 'layout-migrated');
+      assert.equal(dp.programReplaced, true);
+      assert.deepEqual([up.fromLayout, up.toLayout], [1, 2]);
+      assert.equal(up.linksMoved, 2);
+      assert.deepEqual(up.entries, { vr_vifs: 10, vr_nexthops: f.nhs.size, vr_rt4: 3000, vr_rt6: 3000, vr_vif_stats: 10, vr_drops: 4 });
+      assert.equal(dp.loadedAtNs, 123_456_789n, 'the datapath keeps its load time');
+      const newId = dp.xdp.info().id;
+      assert.notEqual(newId, v1Id);
+      assert.deepEqual(linkProgs(dir), [newId, newId]);
+      assert.equal(existsSync(join(dir, 'next')), false);
+
+      const m = dp.maps;
+      assert.equal(m.vr_vifs.info.maxEntries, SIZES.maxInterfaces, 'pinned capacities, not the new config');
+      assert.equal(m.vr_nexthops.info.maxEntries, SIZES.maxNextHops);
+      assert.equal(m.vr_rt4.info.maxEntries, SIZES.maxRoutes);
+      assert.equal(m.vr_rt6.info.maxEntries, SIZES.maxRoutes);
+      assert.equal(m.vr_vif_stats.info.maxEntries, SIZES.maxInterfaces);
+      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 2);
+
+      const same = (map: BpfMap, want: Map<string, Buffer>, what: string) => {
+        let count = 0;
+        for (const [k, v] of map.entries()) {
+          if (map.info.type === 2 || map.info.type === 6) if (v.every((b) => b === 0)) continue;
+          const w = want.get(k.toString('hex'));
+          assert.ok(w, `${what}: key ${k.toString('hex')} was written`);
+          assert.ok(v.equals(w), `${what}: ${k.toString('hex')} copied as is`);
+          count++;
+        }
+        assert.equal(count, want.size, `${what}: every entry`);
+      };
+      same(m.vr_vifs, f.vifs, 'vr_vifs');
+      same(m.vr_nexthops, f.nhs, 'vr_nexthops');
+      same(m.vr_vif_stats, f.stats, 'vr_vif_stats (per CPU)');
+      same(m.vr_drops, f.drops, 'vr_drops (per CPU)');
+      for (const [map, want] of [[m.vr_rt4, f.rt4], [m.vr_rt6, f.rt6]] as const) {
+        let count = 0;
+        for (const [k, v] of map.entries()) {
+          const old = want.get(k.toString('hex'))!;
+          assert.ok(old, `route ${k.toString('hex')} was written`);
+          assert.equal(v.readUInt32LE(0), old.readUInt32LE(0), 'nh_id');
+          assert.equal(v.readUInt16LE(4), old.readUInt32LE(4), 'flags');
+          assert.equal(v.readUInt8(6), k.readUInt32LE(0) - 32, 'plen');
+          assert.equal(v.readUInt8(7), 0, 'pad');
+          assert.equal(v.readUInt32LE(8), old.readUInt32LE(8), 'label');
+          count++;
+        }
+        assert.equal(count, want.size);
+      }
+    } finally {
+      dp.close();
+    }
+  });
+
+  it('a migration that fails before its commit leaves the pinned datapath as it was', () => {
+    const dir = newDir();
+    pinV1(dir);
+    fillV1(dir, 50);
+    const v1 = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    attach(v1.fd, 'mig0a', dir).close();
+    const v1Id = v1.info().id;
+    v1.close();
+    const before = openAll(dir);
+    const ids = Object.fromEntries(Object.entries(before).map(([k, m]) => [k, m.info.id]));
+    closeAll(before);
+    const broken: LayoutMigration = {
+      ...V1_TO_V2,
+      convert: { ...V1_TO_V2.convert, vr_rt6: () => { throw new Error('converter failed'); } },
+    };
+    assert.throws(
+      () => migrateLayout({
+        dir, objectPath: OBJECT, progName: 'vr_xdp_vif', mapNames: MAP_NAMES, defaultSizes: {}, layoutSized: ['vr_meta', 'vr_drops'],
+        steps: [broken], meta: { name: 'vr_meta', key: u32(0), value: Buffer.alloc(16) },
+      }),
+      /converter failed/,
+    );
+    const afterMaps = openAll(dir);
+    try {
+      for (const [k, m] of Object.entries(afterMaps)) assert.equal(m.info.id, ids[k], `${k}: still the pinned v1 map`);
+      assert.equal(afterMaps.vr_meta!.lookup(u32(0))!.readUInt32LE(4), 1, 'still v1');
+    } finally {
+      closeAll(afterMaps);
+    }
+    assert.deepEqual(linkProgs(dir), [v1Id], 'the link still runs v1');
+    assert.equal(existsSync(join(dir, 'next')), false, 'staging removed');
+    // and a daemon migrates it afterwards
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance: dir.split('/').pop()!, objectPath: OBJECT, sizes: SIZES });
+    assert.equal(dp.upgrade?.kind, 'layout-migrated');
+    dp.close();
+  });
+
+  it('refuses pinned maps whose shapes are not the layout they claim, touching nothing', () => {
+    const dir = newDir();
+    pinV1(dir);
+    // a vr_rt4 of other sizes pinned in place of the v1 one
+    rmSync(join(dir, 'maps', 'vr_rt4'));
+    loadAndPin({ objectPath: V1_OBJECT, maxEntries: {}, maps: ['vr_rt6'], programs: [], mapDir: join(dir, 'odd'), progDir: join(dir, 'odd') });
+    renameSync(join(dir, 'odd', 'vr_rt6'), join(dir, 'maps', 'vr_rt4'));
+    assert.throws(
+      () => openDatapath({ bpffsRoot: TEST_BPFFS, instance: dir.split('/').pop()!, objectPath: OBJECT, sizes: SIZES }),
+      /vr_rt4: key\/value 24\/12 bytes, layout v1 has 12\/12; refusing to migrate it/,
+    );
+    const meta = BpfMap.open(join(dir, 'maps', 'vr_meta'));
+    assert.equal(meta.lookup(u32(0))!.readUInt32LE(4), 1);
+    meta.close();
+  });
+});
+
+describe('interrupted upgrades are repaired by the next start', () => {
+  it('maps committed, program pin not: the pinned program is replaced by one on the pinned maps', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    attach(dp0.xdp.fd, 'mig0a', dir).close();
+    const runningId = dp0.xdp.info().id;
+    const rt4Id = dp0.maps.vr_rt4.info.id;
+    dp0.close();
+    // progs/ names another program on other maps (the old one, as before the program directory swap)
+    loadAndPin({ objectPath: V1_OBJECT, maxEntries: {}, maps: [], programs: ['vr_xdp_vif'], mapDir: join(dir, 'old'), progDir: join(dir, 'old') });
+    renameSync(join(dir, 'old', 'vr_xdp_vif'), join(dir, 'progs', 'vr_xdp_vif'));
+    rmSync(join(dir, 'old'), { recursive: true });
+
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.upgrade?.kind, 'program-replaced');
+      assert.ok(dp.xdp.mapIds().includes(rt4Id), 'the pinned program uses the pinned maps');
+      assert.deepEqual(linkProgs(dir), [dp.xdp.info().id]);
+      assert.notEqual(dp.xdp.info().id, runningId);
+    } finally {
+      dp.close();
+    }
+  });
+
+  it('links left on another build of the same program go back to the pinned one', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    const pinnedId = dp0.xdp.info().id;
+    const alt = BpfObject.load(ALT_OBJECT, { reuseFds: Object.fromEntries(Object.entries(dp0.maps).map(([k, m]) => [k, m.fd])) });
+    attach(dp0.xdp.fd, 'mig0a', dir).close();
+    attach(alt.progFd('vr_xdp_vif'), 'mig1a', dir).close();
+    alt.close();
+    dp0.close();
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.upgrade?.kind, 'links-repaired');
+      assert.equal(dp.upgrade?.linksMoved, 1);
+      assert.equal(dp.programReplaced, false);
+      assert.equal(dp.xdp.info().id, pinnedId, 'the pinned program stays');
+      assert.deepEqual(linkProgs(dir), [pinnedId, pinnedId]);
+    } finally {
+      dp.close();
+    }
+    // and the same build again changes nothing
+    const dp2 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    assert.equal(dp2.upgrade, undefined);
+    assert.equal(dp2.xdp.info().id, pinnedId);
+    dp2.close();
+  });
+});

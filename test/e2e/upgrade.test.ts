@@ -1,0 +1,419 @@
+/**
+ * Upgrades without loss, with real pods and the real daemon:
+ * - a daemon started with another build of the program (same layout)
+ *   switches every pinned link to it (bpf_link_update): same links, new
+ *   program, not one ping lost;
+ * - a v2 daemon started on a v1 datapath (built here by hand from the v1
+ *   object, as a v1 daemon would have left it) migrates it while it forwards:
+ *   not one ping lost, routes converted, old maps gone;
+ * - a layout it cannot migrate (newer, no migration, bad magic) is refused
+ *   and left forwarding.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Lab } from '../../lab/topology.ts';
+import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
+import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
+import { collect, type VrouterClient } from '../../src/client/client.ts';
+import { BpfMap } from '../../src/bpf/map.ts';
+import { BpfLink } from '../../src/bpf/link.ts';
+import { BpfProgram } from '../../src/bpf/program.ts';
+import { loadAndPin } from '../../src/bpf/object.ts';
+import { withNetns } from '../../src/bpf/netns.ts';
+import { MAP_NAMES } from '../../src/maps/layout.ts';
+
+const BUILD = fileURLToPath(new URL('../../bpf/build/', import.meta.url));
+const ALT_OBJECT = join(BUILD, 'vr_xdp_alt.o');
+const V1_OBJECT = join(BUILD, 'vr_xdp_v1.o');
+const MAGIC = 0x76726562;
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+function meta(magic: number, version: number, loadedAtNs: bigint): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt32LE(magic, 0);
+  b.writeUInt32LE(version, 4);
+  b.writeBigUInt64LE(loadedAtNs, 8);
+  return b;
+}
+
+/** fastPing: `count` pings 10 ms apart from pod 1 to pod 2 (bounded: count × 10 ms plus 1 s). */
+function fastPing(lab: Lab, topo: TwoPods, count: number, dst = topo.pods[1].ip4) {
+  const p = lab.spawnIn(topo.pods[0].ns, 'ping', ['-c', String(count), '-i', '0.01', '-W', '1', dst]);
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise<{ transmitted: number; received: number }>((resolve) =>
+    p.once('exit', () => {
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+      resolve({ transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
+    }),
+  );
+}
+
+/** upgradeLine: the daemon's log line about the upgrade it made, for the test output. */
+function upgradeLine(log: string): string {
+  return log.split('\n').find((l) => l.includes('pinned datapath upgraded')) ?? '(no upgrade logged)';
+}
+
+function linkProgIds(dir: string): Map<string, { id: number; progId: number }> {
+  const out = new Map<string, { id: number; progId: number }>();
+  for (const name of readdirSync(join(dir, 'links')).sort()) {
+    const l = BpfLink.open(join(dir, 'links', name))!;
+    const i = l.info();
+    out.set(name, { id: i.id, progId: i.progId });
+    l.close();
+  }
+  return out;
+}
+
+function mapExists(id: number): boolean {
+  try {
+    execFileSync('bpftool', ['map', 'show', 'id', String(id)], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('program replace (same layout)', () => {
+  let lab: Lab;
+  let topo: TwoPods;
+  let daemon: LabDaemon;
+  let client: VrouterClient;
+
+  before(async () => {
+    lab = new Lab('vrupg');
+    topo = buildTwoPods(lab);
+    daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host });
+    client = await daemon.start();
+    await programTwoPods(client, topo);
+    lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 1);
+  });
+
+  after(async () => {
+    await daemon?.destroy();
+    lab?.cleanup();
+  });
+
+  it('a daemon with another build switches every link to it: same links, new program, no ping lost', async () => {
+    const dir = join(BPFFS_LAB_ROOT, lab.prefix);
+    const info0 = await client.system.getSystemInfo({});
+    const links0 = linkProgIds(dir);
+    assert.equal(links0.size, 2);
+    for (const l of links0.values()) assert.equal(l.progId, info0.programs[0]!.id);
+
+    const ping = fastPing(lab, topo, 400); // 4 s at 100/s
+    let pingDone = false;
+    void ping.then(() => (pingDone = true));
+    await sleep(300);
+    await daemon.stop('SIGTERM');
+    daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host, extraArgs: ['--object', ALT_OBJECT] });
+    client = await daemon.start();
+    assert.equal(pingDone, false, 'the ping spans the replacement');
+    const result = await ping;
+    console.log(upgradeLine(daemon.log));
+    console.log(`program replace: ${result.transmitted} sent, ${result.received} received`);
+    assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the replacement');
+
+    const info1 = await client.system.getSystemInfo({});
+    const p0 = info0.programs[0]!;
+    const p1 = info1.programs[0]!;
+    assert.equal(info1.adopted, true);
+    assert.notEqual(p1.id, p0.id, 'a new program');
+    assert.notEqual(p1.tag, p0.tag, 'of another build');
+    const pinned = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    assert.equal(pinned.info().id, p1.id, "pinned in the old one's place");
+    pinned.close();
+    assert.deepEqual(info1.attachments.map((a) => a.linkId), info0.attachments.map((a) => a.linkId), 'same links');
+    const links1 = linkProgIds(dir);
+    assert.deepEqual([...links1.values()].map((l) => l.id), [...links0.values()].map((l) => l.id));
+    for (const l of links1.values()) assert.equal(l.progId, p1.id, 'every link runs the new program');
+    assert.match(daemon.log, /"kind":"program-replaced"/);
+    assert.match(daemon.log, /"linksMoved":2/);
+    assert.equal(existsSync(join(dir, 'next')), false, 'no staging left');
+
+    // the same build again: nothing to replace
+    await daemon.stop('SIGTERM');
+    client = await daemon.start();
+    const info2 = await client.system.getSystemInfo({});
+    assert.equal(info2.programs[0]!.id, p1.id, 'same build: the pinned program is kept');
+    assert.doesNotMatch(daemon.log, /program-replaced/);
+
+    // and back to the default build
+    await daemon.stop('SIGTERM');
+    daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host });
+    client = await daemon.start();
+    const info3 = await client.system.getSystemInfo({});
+    assert.equal(info3.programs[0]!.tag, p0.tag, 'the default build again');
+    assert.notEqual(info3.programs[0]!.id, p1.id);
+    assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
+  });
+});
+
+// ---------------------------------------------------------------- v1 -> v2
+
+interface V1Route {
+  vrf: number;
+  addr: string; // IPv4 dotted or IPv6
+  plen: number;
+  nh: number;
+  proxy: boolean;
+}
+
+function addrBytes(a: string): Buffer {
+  if (a.includes(':')) {
+    const [head, tail] = a.split('::') as [string, string | undefined];
+    const h = head ? head.split(':') : [];
+    const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+    const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+    const b = Buffer.alloc(16);
+    groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), 2 * i));
+    return b;
+  }
+  return Buffer.from(a.split('.').map(Number));
+}
+
+function rtKey(r: V1Route): Buffer {
+  const a = addrBytes(r.addr);
+  const k = Buffer.alloc(8 + a.length);
+  k.writeUInt32LE(32 + r.plen, 0);
+  k.writeUInt32BE(r.vrf, 4);
+  a.copy(k, 8);
+  return k;
+}
+
+/** The v1 encoding of struct vr_rt: u32 nh_id, u32 flags, u32 label. */
+function rtValueV1(r: V1Route): Buffer {
+  const v = Buffer.alloc(12);
+  v.writeUInt32LE(r.nh, 0);
+  v.writeUInt32LE(r.proxy ? 1 : 0, 4);
+  return v;
+}
+
+describe('layout migration v1 -> v2', () => {
+  let lab: Lab;
+  let topo: TwoPods;
+  let daemon: LabDaemon;
+  let client: VrouterClient;
+  let dir: string;
+  const SIZES = { vifs: 64, nhs: 256, routes: 1024 };
+  const routes: V1Route[] = [];
+  const v1MapIds: Record<string, number> = {};
+  let v1ProgId = 0;
+  let linkIds: number[] = [];
+
+  before(() => {
+    lab = new Lab('vrmig');
+    topo = buildTwoPods(lab);
+    dir = join(BPFFS_LAB_ROOT, lab.prefix);
+    daemon = new LabDaemon(lab, {
+      instance: lab.prefix,
+      ns: topo.host,
+      extraArgs: ['--max-interfaces', '128', '--max-next-hops', '512', '--max-routes', '2048'], // the pinned sizes win
+    });
+
+    // what a v1 daemon would have pinned: the v1 object, vr_meta v1, tables in v1 encodings, links
+    loadAndPin({
+      objectPath: V1_OBJECT,
+      maxEntries: { vr_vifs: SIZES.vifs, vr_vif_stats: SIZES.vifs, vr_nexthops: SIZES.nhs, vr_rt4: SIZES.routes, vr_rt6: SIZES.routes },
+      maps: MAP_NAMES,
+      programs: ['vr_xdp_vif'],
+      mapDir: join(dir, 'maps'),
+      progDir: join(dir, 'progs'),
+    });
+    mkdirSync(join(dir, 'links'), { recursive: true });
+    const m = Object.fromEntries(MAP_NAMES.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
+    for (const [n, map] of Object.entries(m)) v1MapIds[n] = map.info.id;
+    m.vr_meta!.update(u32(0), meta(MAGIC, 1, BigInt(Date.now() - 60_000) * 1_000_000n));
+
+    const ifindex = (name: string) => (JSON.parse(lab.ip(topo.host, ['-j', 'link', 'show', name])) as { ifindex: number }[])[0]!.ifindex;
+    const hostIfs = topo.pods.map((p) => ifindex(p.hostIf));
+    // next hops: 0 discard, 1 receive, 11 / 12 encap to the pods (struct vr_nh, same in v1 and v2)
+    const nh = (type: number, f: (b: Buffer) => void = () => {}) => {
+      const b = Buffer.alloc(32);
+      b.writeUInt8(type, 0);
+      b.writeUInt32LE(1, 24); // vrf
+      f(b);
+      return b;
+    };
+    m.vr_nexthops!.update(u32(0), nh(5, (b) => b.writeUInt32LE(0, 24)));
+    m.vr_nexthops!.update(u32(1), nh(1));
+    topo.pods.forEach((pod, i) => {
+      m.vr_nexthops!.update(u32(11 + i), nh(2, (b) => {
+        b.writeUInt8(1, 1); // oif_state: enabled
+        b.writeUInt32LE(hostIfs[i]!, 4);
+        b.writeUInt32LE(i + 1, 8);
+        Buffer.from(pod.mac.split(':').map((x) => parseInt(x, 16))).copy(b, 12);
+        Buffer.from(pod.hostMac.split(':').map((x) => parseInt(x, 16))).copy(b, 18);
+        b.writeUInt16LE(1500, 28);
+      }));
+      // vifs 1 and 2 (struct vr_vif, same in v1 and v2)
+      const v = Buffer.alloc(44);
+      v.writeUInt32LE(i + 1, 0);
+      v.writeUInt32LE(1, 4); // vrf
+      v.writeUInt32LE(1, 8); // enabled
+      v.writeUInt16LE(1500, 12);
+      v.writeUInt8(4, 14); // virtual
+      v.writeUInt8(1, 15); // native
+      Buffer.from(pod.hostMac.split(':').map((x) => parseInt(x, 16))).copy(v, 16);
+      addrBytes(pod.ip4).copy(v, 24);
+      addrBytes(pod.ip6).copy(v, 28);
+      m.vr_vifs!.update(u32(hostIfs[i]!), v);
+    });
+    // the demo's routes, and more of every prefix length class (0 included), in two VRFs
+    routes.push(
+      { vrf: 1, addr: topo.pods[0].ip4, plen: 32, nh: 11, proxy: true },
+      { vrf: 1, addr: topo.pods[1].ip4, plen: 32, nh: 12, proxy: true },
+      { vrf: 1, addr: topo.pods[0].ip6, plen: 128, nh: 11, proxy: true },
+      { vrf: 1, addr: topo.pods[1].ip6, plen: 128, nh: 12, proxy: true },
+      { vrf: 1, addr: '10.10.1.1', plen: 32, nh: 1, proxy: true },
+      { vrf: 1, addr: '10.10.2.1', plen: 32, nh: 1, proxy: true },
+      { vrf: 1, addr: 'fd00:10:1::1', plen: 128, nh: 1, proxy: true },
+      { vrf: 1, addr: 'fd00:10:2::1', plen: 128, nh: 1, proxy: true },
+      { vrf: 1, addr: '10.20.0.0', plen: 16, nh: 12, proxy: false },
+      { vrf: 1, addr: '10.30.4.0', plen: 24, nh: 11, proxy: false },
+      { vrf: 1, addr: 'fd00:20::', plen: 64, nh: 12, proxy: false },
+      { vrf: 2, addr: '0.0.0.0', plen: 0, nh: 0, proxy: false },
+      { vrf: 2, addr: '::', plen: 0, nh: 0, proxy: false },
+      { vrf: 2, addr: '192.168.0.0', plen: 17, nh: 1, proxy: false },
+    );
+    for (const r of routes) (r.addr.includes(':') ? m.vr_rt6! : m.vr_rt4!).update(rtKey(r), rtValueV1(r));
+    for (const map of Object.values(m)) map.close();
+
+    const prog = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    v1ProgId = prog.info().id;
+    withNetns(`/run/netns/${topo.host}`, () => {
+      for (const i of hostIfs) BpfLink.attachXdp(prog.fd, i, 'native', join(dir, 'links', `xdp_${i}`)).close();
+    });
+    prog.close();
+    linkIds = [...linkProgIds(dir).values()].map((l) => l.id);
+  });
+
+  after(async () => {
+    await daemon?.destroy();
+    lab?.cleanup();
+  });
+
+  it('the hand-built v1 datapath forwards on its own', () => {
+    assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2);
+    assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
+  });
+
+  it('a v2 daemon migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
+    const ping = fastPing(lab, topo, 400);
+    let pingDone = false;
+    void ping.then(() => (pingDone = true));
+    await sleep(300);
+    client = await daemon.start();
+    assert.equal(pingDone, false, 'the ping spans the migration');
+    const result = await ping;
+    console.log(upgradeLine(daemon.log));
+    console.log(`layout migration: ${result.transmitted} sent, ${result.received} received`);
+    assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the migration');
+
+    assert.match(daemon.log, /"kind":"layout-migrated"/);
+    assert.match(daemon.log, /"fromLayout":1,"toLayout":2/);
+    const info = await client.system.getSystemInfo({});
+    assert.equal(info.layoutVersion, 2);
+    assert.equal(info.adopted, true);
+    assert.notEqual(info.programs[0]!.id, v1ProgId, 'a new program');
+    assert.deepEqual(info.attachments.map((a) => a.linkId).sort(), [...linkIds].sort(), 'same links');
+    assert.ok(info.datapathUptimeSeconds >= 60, `the datapath keeps its load time (${info.datapathUptimeSeconds}s)`);
+    for (const l of linkProgIds(dir).values()) assert.equal(l.progId, info.programs[0]!.id, 'every link on the new program');
+
+    // the maps as pinned now: new ones, same capacities, v2 contents
+    const m = Object.fromEntries(MAP_NAMES.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
+    try {
+      for (const n of MAP_NAMES) assert.notEqual(m[n]!.info.id, v1MapIds[n], `${n}: a new map`);
+      assert.equal(m.vr_vifs!.info.maxEntries, SIZES.vifs);
+      assert.equal(m.vr_vif_stats!.info.maxEntries, SIZES.vifs);
+      assert.equal(m.vr_nexthops!.info.maxEntries, SIZES.nhs);
+      assert.equal(m.vr_rt4!.info.maxEntries, SIZES.routes);
+      assert.equal(m.vr_rt6!.info.maxEntries, SIZES.routes);
+      const mv = m.vr_meta!.lookup(u32(0))!;
+      assert.equal(mv.readUInt32LE(0), MAGIC);
+      assert.equal(mv.readUInt32LE(4), 2, 'vr_meta says v2');
+      const seen = new Set<string>();
+      for (const [map, fam] of [[m.vr_rt4!, 4], [m.vr_rt6!, 6]] as const)
+        for (const [k, v] of map.entries()) {
+          const r = routes.find((x) => (x.addr.includes(':') ? 6 : 4) === fam && rtKey(x).equals(k));
+          assert.ok(r, `route key ${k.toString('hex')} was written`);
+          seen.add(`${r.vrf}|${r.addr}/${r.plen}`);
+          assert.equal(v.readUInt32LE(0), r.nh, `${r.addr}/${r.plen}: next hop`);
+          assert.equal(v.readUInt16LE(4), r.proxy ? 1 : 0, `${r.addr}/${r.plen}: flags`);
+          assert.equal(v.readUInt8(6), r.plen, `${r.addr}/${r.plen}: plen`);
+          assert.equal(v.readUInt8(7), 0, 'pad');
+          assert.equal(v.readUInt32LE(8), 0, 'label');
+        }
+      assert.equal(seen.size, routes.length, 'every route migrated');
+      assert.equal(m.vr_vifs!.count(), 2);
+      // per-CPU counters came along and went on: at least the 400 pings (and the 4 before) on vif 1
+      let rx = 0n;
+      const buf = m.vr_vif_stats!.lookup(u32(1))!;
+      for (let off = 0; off < buf.length; off += 56) rx += buf.readBigUInt64LE(off);
+      assert.ok(rx >= 404n, `vif 1 rx counted across the migration (${rx})`);
+    } finally {
+      for (const map of Object.values(m)) map.close();
+    }
+    assert.equal(existsSync(join(dir, 'next')), false, 'no staging left');
+    // the old maps are freed once nothing holds them (their program went with its last link)
+    const deadline = Date.now() + 5000;
+    while (Object.values(v1MapIds).some(mapExists) && Date.now() < deadline) await sleep(100);
+    for (const [n, id] of Object.entries(v1MapIds)) assert.equal(mapExists(id), false, `old ${n} (id ${id}) is gone`);
+
+    // the daemon's API answers the migrated routes
+    const listed = (await collect(client.routes.listRoutes({}))).map((x) => x.route!);
+    assert.equal(listed.length, routes.length);
+    for (const r of routes)
+      assert.ok(listed.some((l) => l.vrf === r.vrf && l.prefix === `${r.addr}/${r.plen}` && l.nextHopId === r.nh && l.proxyArp === r.proxy), `listed ${r.addr}/${r.plen}`);
+    const got = await client.routes.getRoute({ vrf: 1, prefix: '10.20.0.0/16' });
+    assert.equal(got.route!.nextHopId, 12);
+    const lk = await client.routes.lookupRoute({ vrf: 1, address: '10.20.7.9' });
+    assert.equal(lk.route!.prefix, '10.20.0.0/16');
+    const lk6 = await client.routes.lookupRoute({ vrf: 2, address: '2001:db8::1' });
+    assert.equal(lk6.route!.prefix, '::/0');
+    // and it programs on top of it
+    await client.routes.addRoute({ route: { vrf: 1, prefix: '10.10.9.0/24', nextHopId: 12 } });
+    await client.routes.deleteRoute({ vrf: 1, prefix: '10.10.9.0/24' });
+    assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
+
+    // a restart now adopts v2 as it is
+    await daemon.stop('SIGTERM');
+    client = await daemon.start();
+    assert.doesNotMatch(daemon.log, /layout-migrated|program-replaced/);
+    assert.equal((await client.system.getSystemInfo({})).programs[0]!.id, info.programs[0]!.id);
+  });
+
+  it('refuses what it cannot migrate (newer layout, no migration, bad magic) and leaves it forwarding', async () => {
+    await daemon.stop('SIGTERM');
+    const metaMap = BpfMap.open(join(dir, 'maps', 'vr_meta'));
+    const good = metaMap.lookup(u32(0))!;
+    const loadedAt = good.readBigUInt64LE(8);
+    try {
+      for (const [bad, re] of [
+        [meta(MAGIC, 3, loadedAt), /pinned map layout v3, this daemon speaks v2; refusing to adopt it/],
+        [meta(MAGIC, 0, loadedAt), /pinned map layout v0, this daemon speaks v2 and has no migration from it; refusing/],
+        [meta(0x12345678, 2, loadedAt), /not a vrouter-ebpf datapath \(bad magic\); refusing to touch it/],
+      ] as const) {
+        metaMap.update(u32(0), bad);
+        await assert.rejects(daemon.start(), re);
+        assert.ok(metaMap.lookup(u32(0))!.equals(bad), 'vr_meta left as it was');
+        assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
+      }
+    } finally {
+      metaMap.update(u32(0), good);
+      metaMap.close();
+    }
+    client = await daemon.start();
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 2);
+  });
+});
