@@ -14,6 +14,7 @@ import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
 import { DatapathManager } from './manager/datapath-manager.ts';
 import { kernelOf } from './maps/kernel.ts';
+import { RouteProbe } from './maps/tables/route-probe.ts';
 import { ApiServer } from './api/server.ts';
 import { DatapathMetrics, serveMetrics } from './metrics/registry.ts';
 
@@ -51,7 +52,15 @@ async function run(cfg: Config): Promise<void> {
   const pinned = { maxInterfaces: dp.maps.vr_vifs.maxEntries, maxNextHops: dp.maps.vr_nexthops.maxEntries, maxRoutes: dp.maps.vr_rt4.maxEntries };
   if (dp.adopted && (pinned.maxInterfaces !== cfg.maxInterfaces || pinned.maxNextHops !== cfg.maxNextHops || pinned.maxRoutes !== cfg.maxRoutes))
     log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
-  const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
+  // the bulk route lookup: the object's probe program on the pinned maps (none: a lookup per key)
+  let probe: RouteProbe | undefined;
+  try {
+    probe = RouteProbe.open(cfg.objectPath, dp.maps);
+    if (!probe) log.warn({ object: cfg.objectPath }, 'the BPF object has no vr_rt_probe: route batches are checked one lookup at a time');
+  } catch (err) {
+    log.warn({ err }, 'route probe not loaded: route batches are checked one lookup at a time');
+  }
+  const mgr = new DatapathManager(kernelOf(dp, probe), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
   const loaded = mgr.load();
 
   const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp }, log.child({ component: 'api' }));
@@ -72,6 +81,7 @@ async function run(cfg: Config): Promise<void> {
   });
   await api.stop();
   metrics?.close();
+  probe?.close();
   dp.close();
 }
 

@@ -18,38 +18,43 @@ struct vr_probe_hdr {
 	__u32 count;
 };
 
-/* one record per key: the answer overwrites `plen`..`nh_id` */
+/* one record per key; the program fills in `value` and `found` */
 struct vr_probe_rec {
-	__u8  key[24];  /* struct vr_rt4_key (first 12 bytes) or vr_rt6_key */
-	__u32 nh_id;    /* out: the matched route's next hop */
-	__u8  plen;     /* out: the matched route's own prefix length; 0xff = no match */
-	__u8  flags;    /* out: low byte of the matched route's flags */
-	__u8  pad[2];
+	__u8  key[24];         /* struct vr_rt4_key (first 12 bytes) or vr_rt6_key */
+	struct vr_rt value;    /* out: the longest match's value (zero if none) */
+	__u32 found;           /* out: 1 when there is a match (exact or covering) */
 };
 
+/* the loop's state (the record is scratch space on the program's stack);
+ * its types reach the object's BTF through probe_one's signature, where the
+ * daemon's layout test checks them */
 struct vr_probe_loop {
 	struct xdp_md *ctx;
-	__u32 family;
+	struct vr_probe_hdr hdr;
+	struct vr_probe_rec rec;
 	int err;
 };
 
 /* probe_one: answers record i (bpf_loop callback: verified once, not per key) */
-static long probe_one(__u32 i, void *data)
+static long probe_one(__u32 i, struct vr_probe_loop *l)
 {
-	struct vr_probe_loop *l = data;
 	__u32 off = sizeof(struct vr_probe_hdr) + i * sizeof(struct vr_probe_rec);
-	struct vr_probe_rec rec;
+	struct vr_probe_rec *rec = &l->rec;
 	struct vr_rt *rt;
 
-	if (bpf_xdp_load_bytes(l->ctx, off, &rec, sizeof(rec))) {
+	if (bpf_xdp_load_bytes(l->ctx, off, rec, sizeof(*rec))) {
 		l->err = 1;
 		return 1;
 	}
-	rt = l->family == 4 ? bpf_map_lookup_elem(&vr_rt4, rec.key) : bpf_map_lookup_elem(&vr_rt6, rec.key);
-	rec.nh_id = rt ? rt->nh_id : 0;
-	rec.plen = rt ? rt->plen : 0xff;
-	rec.flags = rt ? (__u8)rt->flags : 0;
-	if (bpf_xdp_store_bytes(l->ctx, off + 24, &rec.nh_id, 8)) {
+	rt = l->hdr.family == 4 ? bpf_map_lookup_elem(&vr_rt4, rec->key) : bpf_map_lookup_elem(&vr_rt6, rec->key);
+	if (rt) {
+		rec->value = *rt;
+		rec->found = 1;
+	} else {
+		__builtin_memset(&rec->value, 0, sizeof(rec->value));
+		rec->found = 0;
+	}
+	if (bpf_xdp_store_bytes(l->ctx, off + 24, &rec->value, sizeof(rec->value) + sizeof(rec->found))) {
 		l->err = 1;
 		return 1;
 	}
@@ -59,13 +64,11 @@ static long probe_one(__u32 i, void *data)
 SEC("xdp.frags")
 int vr_rt_probe(struct xdp_md *ctx)
 {
-	struct vr_probe_hdr hdr;
 	struct vr_probe_loop l = { .ctx = ctx };
 
-	if (bpf_xdp_load_bytes(ctx, 0, &hdr, sizeof(hdr)) || hdr.count > VR_PROBE_MAX)
+	if (bpf_xdp_load_bytes(ctx, 0, &l.hdr, sizeof(l.hdr)) || l.hdr.count > VR_PROBE_MAX)
 		return XDP_ABORTED;
-	l.family = hdr.family;
-	bpf_loop(hdr.count, probe_one, &l, 0);
+	bpf_loop(l.hdr.count, probe_one, &l, 0);
 	return l.err ? XDP_ABORTED : XDP_PASS;
 }
 

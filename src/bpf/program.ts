@@ -4,7 +4,7 @@
  * injection use.
  */
 import { sys, TestRunOpts, sizeofStruct, addressOf } from './libbpf.ts';
-import { check } from './errors.ts';
+import { check, ERRNO } from './errors.ts';
 
 export const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
 
@@ -110,7 +110,10 @@ export class BpfProgram {
       cpu: 0,
       batch_size: input.batchSize ?? 0,
     };
-    check(sys.bpf_prog_test_run_opts(this.fd, opts), 'bpf_prog_test_run_opts', this.name);
+    // a signal interrupts a long run with EINTR (seen under profilers and in benches): run it again
+    let ret = sys.bpf_prog_test_run_opts(this.fd, opts);
+    for (let tries = 1; ret === -ERRNO.EINTR && tries < 5; tries++) ret = sys.bpf_prog_test_run_opts(this.fd, opts);
+    check(ret, 'bpf_prog_test_run_opts', this.name);
     return {
       retval: opts.retval,
       data: out ? out.subarray(0, opts.data_size_out) : Buffer.alloc(0),

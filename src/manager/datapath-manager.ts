@@ -76,7 +76,7 @@ export class DatapathManager {
     const m = kernel.maps;
     this.vifs = new VifManager(kernel, new VifTable(m.vr_vifs, m.vr_vif_stats), limits.maxVrfs, log);
     this.nhs = new NextHopManager(new NextHopTable(m.vr_nexthops), this.vifs, log);
-    this.routes = new RouteManager(new RouteTable(m.vr_rt4, m.vr_rt6), this.nhs, this.vifs, log);
+    this.routes = new RouteManager(new RouteTable(m.vr_rt4, m.vr_rt6, kernel.routeLookups), this.nhs, this.vifs, log);
   }
 
   /**

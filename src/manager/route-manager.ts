@@ -8,8 +8,8 @@
 import type { Logger } from 'pino';
 import { BpfError } from '../bpf/errors.ts';
 import { BPF_EXIST } from '../bpf/map.ts';
-import { RT, RT_VALUE_SIZE, decodeRouteKey } from '../maps/codecs.ts';
-import { RoutePack, RouteTable, routeOf, rtValue } from '../maps/tables/route-table.ts';
+import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey } from '../maps/codecs.ts';
+import { RoutePack, RouteTable, routeOf } from '../maps/tables/route-table.ts';
 import { CHUNK, breathe } from './command-queue.ts';
 import { DatapathError, exhausted, exists, invalid, notFound } from './errors.ts';
 import type { Journal } from './journal.ts';
@@ -105,6 +105,7 @@ export class RouteManager {
    * add: creates routes. Atomic: any invalid item fails the whole batch
    * before anything is written, and a failed write undoes the batch.
    * Each: invalid items get their own error and the rest are written.
+   * Existence is checked for a whole chunk at once (RouteTable.exactMany).
    */
   async add(specs: Route[], opts: RouteBatchOptions): Promise<BatchOutcome> {
     const out: BatchOutcome = new Array(specs.length);
@@ -113,10 +114,10 @@ export class RouteManager {
       if (opts.mode === 'atomic') throw e.at(i);
       out[i] = e.at(i);
     };
-    const packs: Record<Family, RoutePack> = { 4: new RoutePack(4, 0), 6: new RoutePack(6, 0) };
-    const index: Record<Family, number[]> = { 4: [], 6: [] };
-    const updates: { i: number; spec: Route; old: Buffer }[] = [];
-    const seen: Record<Family, KeySet> = { 4: new KeySet(12, 16), 6: new KeySet(24, 16) };
+    // pass 1: what can be told without the kernel (VRF, next hop, duplicates)
+    const cand: Record<Family, RoutePack> = { 4: new RoutePack(4, specs.length), 6: new RoutePack(6, 0) };
+    const candIdx: Record<Family, number[]> = { 4: [], 6: [] };
+    const seen: Record<Family, KeySet> = { 4: new KeySet(RT4_KEY_SIZE, specs.length), 6: new KeySet(RT6_KEY_SIZE, 16) };
     for (let i = 0; i < specs.length; i++) {
       if (i % CHUNK === CHUNK - 1) await breathe();
       const s = specs[i]!;
@@ -124,36 +125,53 @@ export class RouteManager {
       try {
         this.vifs.checkVrf(s.vrf, 'vrf');
         if (!this.nhs.has(s.nhId)) throw notFound('nhId', `no next hop with id ${s.nhId}`);
-        const p = packs[family];
+        const p = cand[family];
         p.push(s);
-        const key = p.key(p.count - 1);
-        if (!seen[family].add(key)) {
+        if (!seen[family].add(p.key(p.count - 1))) {
           p.count--;
           throw invalid('prefix', 'duplicate of an earlier route in the same batch');
         }
-        const old = this.table.exactRaw(family, key);
-        if (old) {
-          p.count--;
-          if (!opts.marks) throw exists('prefix', `route ${fmt(s)} already exists in vrf ${s.vrf}`);
-          opts.marks[family].add(key);
-          if (!old.equals(RT.encode(rtValue(s)))) updates.push({ i, spec: s, old: Buffer.from(old) });
-          continue;
-        }
-        index[family].push(i);
+        candIdx[family].push(i);
       } catch (err) {
         fail(i, err);
       }
     }
+    // pass 2: which exist already (in a sync epoch: update them if they differ)
+    const adds: Record<Family, RoutePack> = { 4: new RoutePack(4, cand[4].count), 6: new RoutePack(6, cand[6].count) };
+    const addIdx: Record<Family, number[]> = { 4: [], 6: [] };
+    const updates: { i: number; spec: Route; old: Buffer }[] = [];
     for (const family of [4, 6] as const) {
-      const n = packs[family].count;
+      const p = cand[family];
+      for (let from = 0; from < p.count; from += CHUNK) {
+        const to = Math.min(p.count, from + CHUNK);
+        const { values, found } = this.table.exactMany(p, from, to);
+        for (let k = from; k < to; k++) {
+          const i = candIdx[family][k]!;
+          if (!found[k - from]) {
+            adds[family].pushRaw(p.key(k), p.value(k));
+            addIdx[family].push(i);
+            continue;
+          }
+          const old = values.subarray((k - from) * RT_VALUE_SIZE, (k - from + 1) * RT_VALUE_SIZE);
+          if (!opts.marks) fail(i, exists('prefix', `route ${fmt(specs[i]!)} already exists in vrf ${specs[i]!.vrf}`));
+          else {
+            opts.marks[family].add(p.key(k));
+            if (!old.equals(p.value(k))) updates.push({ i, spec: specs[i]!, old: Buffer.from(old) });
+          }
+        }
+        await breathe();
+      }
+    }
+    for (const family of [4, 6] as const) {
+      const n = adds[family].count;
       if (n && this.counts[family] + n > this.table.capacity(family)) {
         const e = exhausted(`IPv${family} route table full: ${this.counts[family]} of ${this.table.capacity(family)} used, ${n} asked for`);
         if (opts.mode === 'atomic') throw e;
-        for (const i of index[family]) out[i] = e;
-        packs[family].count = 0;
+        for (const i of addIdx[family]) out[i] = e;
+        adds[family].count = 0;
       }
     }
-    for (const family of [4, 6] as const) await this.writeAdds(packs[family], index[family], opts, out);
+    for (const family of [4, 6] as const) await this.writeAdds(adds[family], addIdx[family], opts, out);
     for (const u of updates) {
       try {
         this.replace(u.spec, u.old, opts.journal);
@@ -161,7 +179,7 @@ export class RouteManager {
         fail(u.i, err);
       }
     }
-    const added = packs[4].count + packs[6].count;
+    const added = adds[4].count + adds[6].count;
     if (added > 1) this.log.info({ count: added, updated: updates.length }, 'routes added');
     return out;
   }
@@ -219,41 +237,54 @@ export class RouteManager {
   /** delete: removes routes by key; atomic batches need every key to exist. */
   async delete(keys: RouteKey[], opts: RouteBatchOptions): Promise<BatchOutcome> {
     const out: BatchOutcome = new Array(keys.length);
-    const packs: Record<Family, RoutePack> = { 4: new RoutePack(4, 0), 6: new RoutePack(6, 0) };
-    const index: Record<Family, number[]> = { 4: [], 6: [] };
-    const seen: Record<Family, KeySet> = { 4: new KeySet(12, 16), 6: new KeySet(24, 16) };
+    const fail = (i: number, e: DatapathError) => {
+      if (opts.mode === 'atomic') throw e.at(i);
+      out[i] = e.at(i);
+    };
+    const cand: Record<Family, RoutePack> = { 4: new RoutePack(4, keys.length), 6: new RoutePack(6, 0) };
+    const candIdx: Record<Family, number[]> = { 4: [], 6: [] };
+    const seen: Record<Family, KeySet> = { 4: new KeySet(RT4_KEY_SIZE, keys.length), 6: new KeySet(RT6_KEY_SIZE, 16) };
     for (let i = 0; i < keys.length; i++) {
       if (i % CHUNK === CHUNK - 1) await breathe();
       const k = keys[i]!;
       const family = familyOf(k.addr);
-      const p = packs[family];
+      const p = cand[family];
       p.push({ ...k, nhId: 0, proxyArp: false });
-      const key = p.key(p.count - 1);
-      let err: DatapathError | undefined;
-      const old = this.table.exactRaw(family, key);
-      if (!seen[family].add(key)) err = invalid('prefix', 'duplicate key in the same batch');
-      else if (!old) err = notFound('prefix', `no route ${fmt(k)} in vrf ${k.vrf}`);
-      if (err) {
+      if (!seen[family].add(p.key(p.count - 1))) {
         p.count--;
-        if (opts.mode === 'atomic') throw err.at(i);
-        out[i] = err.at(i);
+        fail(i, invalid('prefix', 'duplicate key in the same batch'));
         continue;
       }
-      old!.copy(p.values, (p.count - 1) * RT_VALUE_SIZE); // the old value, for the undo and the references
-      index[family].push(i);
+      candIdx[family].push(i);
     }
     for (const family of [4, 6] as const) {
-      const p = packs[family];
+      const p = cand[family];
+      // the routes that exist, with their current values (for the undo and the references)
+      const victims = new RoutePack(family, p.count);
+      const index: number[] = [];
       for (let from = 0; from < p.count; from += CHUNK) {
-        const part = p.slice(from, Math.min(p.count, from + CHUNK));
+        const to = Math.min(p.count, from + CHUNK);
+        const { values, found } = this.table.exactMany(p, from, to);
+        for (let k = from; k < to; k++) {
+          const i = candIdx[family][k]!;
+          if (!found[k - from]) fail(i, notFound('prefix', `no route ${fmt(keys[i]!)} in vrf ${keys[i]!.vrf}`));
+          else {
+            victims.pushRaw(p.key(k), values.subarray((k - from) * RT_VALUE_SIZE));
+            index.push(i);
+          }
+        }
+        await breathe();
+      }
+      for (let from = 0; from < victims.count; from += CHUNK) {
+        const part = victims.slice(from, Math.min(victims.count, from + CHUNK));
         try {
           this.table.deleteKeys(family, part.keys, part.count);
         } catch (err) {
           const written = (err as { written?: number }).written ?? 0;
           if (written) this.table.writePack(part.slice(0, written));
           const e = writeError(err, `IPv${family} routes`);
-          if (opts.mode === 'atomic') throw e.at(index[family][from]!);
-          for (let i = from; i < from + part.count; i++) out[index[family][i]!] = e;
+          if (opts.mode === 'atomic') throw e.at(index[from]!);
+          for (let i = from; i < from + part.count; i++) out[index[i]!] = e;
           continue;
         }
         this.account(part, -1);
@@ -261,7 +292,7 @@ export class RouteManager {
           this.table.writePack(part);
           this.account(part, +1);
         });
-        if (from + CHUNK < p.count) await breathe();
+        if (from + CHUNK < victims.count) await breathe();
       }
     }
     return out;

@@ -131,5 +131,18 @@ export type MetaValue = StructValue<typeof META.fields>;
 export const encodeMeta = (v: MetaValue) => META.encode(v);
 export const decodeMeta = (b: Buffer) => META.decode(b);
 
+/** vr_rt_probe's packet: a header, then one record per key (bpf/lib/route_probe.h) */
+export const PROBE_HDR = new Struct('vr_probe_hdr', 8, {
+  family: { off: 0, type: 'u32' },
+  count: { off: 4, type: 'u32' },
+});
+export const PROBE_REC = new Struct('vr_probe_rec', 40, {
+  key: { off: 0, type: { bytes: 24 } },
+  value: { off: 24, type: { bytes: 12 } }, // a struct vr_rt
+  found: { off: 36, type: 'u32' },
+});
+/** VR_PROBE_MAX: keys per probe run */
+export const PROBE_MAX = 1024;
+
 /** every struct shared with C, for the BTF check */
-export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, RT, VIF_STATS, META] as const;
+export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC] as const;

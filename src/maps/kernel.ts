@@ -9,6 +9,7 @@ import { BpfLink, type LinkInfo, type XdpMode } from '../bpf/link.ts';
 import { netdev, nameOf, type NetDev } from '../bpf/netdev.ts';
 import type { MapName } from './layout.ts';
 import type { PinnedDatapath } from './pinned-datapath.ts';
+import type { RouteLookups } from './tables/route-probe.ts';
 
 /** KernelMap: one map, moved as bytes. Errors are BpfErrors (errno codes). */
 export interface KernelMap {
@@ -49,11 +50,15 @@ export interface DatapathKernel {
   openXdp(ifindex: number): XdpAttachment | undefined;
   netdev(name: string): NetDev | undefined;
   nameOf(ifindex: number): string | undefined;
+  /** many route lookups in one call, when the kernel side offers it (else one lookup per key) */
+  readonly routeLookups?: RouteLookups | undefined;
 }
 
-export function kernelOf(dp: PinnedDatapath): DatapathKernel {
+/** kernelOf: the real kernel under a pinned datapath; `routeLookups` from RouteProbe.open. */
+export function kernelOf(dp: PinnedDatapath, routeLookups?: RouteLookups): DatapathKernel {
   return {
     maps: dp.maps,
+    routeLookups,
     attachXdp: (ifindex, mode) => BpfLink.attachXdp(dp.xdp.fd, ifindex, mode, dp.linkPath(ifindex)),
     openXdp: (ifindex) => BpfLink.open(dp.linkPath(ifindex)),
     netdev,

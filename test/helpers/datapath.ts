@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { openDatapath, type PinnedDatapath } from '../../src/maps/pinned-datapath.ts';
 import { DatapathManager } from '../../src/manager/datapath-manager.ts';
 import { kernelOf } from '../../src/maps/kernel.ts';
+import { RouteProbe } from '../../src/maps/tables/route-probe.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const OBJECT = join(ROOT, 'bpf/build/vr_xdp.o');
@@ -42,13 +43,15 @@ export function openTestDatapath(sizes = { maxInterfaces: 64, maxNextHops: 256, 
   removeStale();
   const instance = `t${process.pid}-${n++}`;
   const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes });
-  const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: 4096 }, pino({ level: 'silent' }));
+  const probe = RouteProbe.open(OBJECT, dp.maps);
+  const mgr = new DatapathManager(kernelOf(dp, probe), { maxVrfs: 4096 }, pino({ level: 'silent' }));
   mgr.load();
   return {
     dp,
     mgr,
     instance,
     dispose: () => {
+      probe?.close();
       dp.close();
       rmSync(join(TEST_BPFFS, instance), { recursive: true, force: true });
     },

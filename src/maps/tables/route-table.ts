@@ -10,6 +10,7 @@ import type { KernelMap } from '../kernel.ts';
 import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey, encodeRouteKey, type RtValue } from '../codecs.ts';
 import type { Family, Route, RouteKey } from '../../manager/model.ts';
 import { RT_F_PROXY_ARP } from '../layout.ts';
+import type { RouteLookups } from './route-probe.ts';
 
 /** RoutePack: n routes of one family as packed LPM keys and values. */
 export class RoutePack {
@@ -27,9 +28,17 @@ export class RoutePack {
   }
 
   push(r: Route): void {
-    if (this.count * this.keySize >= this.keys.length) this.growTo(this.count * 2);
+    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
     encodeRouteKey(r, this.keys, this.count * this.keySize);
     RT.encode(rtValue(r), this.values, this.count * RT_VALUE_SIZE);
+    this.count++;
+  }
+
+  /** pushRaw: a route already packed (a key and a value of another pack). */
+  pushRaw(key: Buffer, value: Buffer): void {
+    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
+    key.copy(this.keys, this.count * this.keySize);
+    value.copy(this.values, this.count * RT_VALUE_SIZE, 0, RT_VALUE_SIZE);
     this.count++;
   }
 
@@ -78,10 +87,35 @@ export function routeOf(k: RouteKey, v: RtValue): Route {
 
 export class RouteTable {
   private readonly maps: Record<Family, KernelMap>;
+  private readonly lookups: RouteLookups | undefined;
   private readonly scratch = Buffer.alloc(RT_VALUE_SIZE);
 
-  constructor(rt4: KernelMap, rt6: KernelMap) {
+  constructor(rt4: KernelMap, rt6: KernelMap, lookups?: RouteLookups) {
     this.maps = { 4: rt4, 6: rt6 };
+    this.lookups = lookups;
+  }
+
+  /**
+   * exactMany: for routes [from, to) of a pack, which exist exactly
+   * (`found`) and their current values (12 bytes each, in `values`): one
+   * probe run per 1024 keys when the probe is there, else a lookup per key.
+   */
+  exactMany(p: RoutePack, from: number, to: number): { values: Buffer; found: Uint8Array } {
+    const n = to - from;
+    const keys = p.keys.subarray(from * p.keySize, to * p.keySize);
+    let values: Buffer;
+    let found: Uint8Array;
+    if (this.lookups) ({ values, found } = this.lookups.lookupMany(p.family, keys, p.keySize, n));
+    else {
+      values = Buffer.alloc(RT_VALUE_SIZE * n);
+      found = new Uint8Array(n);
+      for (let i = 0; i < n; i++)
+        if (this.maps[p.family].lookup(keys.subarray(i * p.keySize, (i + 1) * p.keySize), values.subarray(i * RT_VALUE_SIZE, (i + 1) * RT_VALUE_SIZE)))
+          found[i] = 1;
+    }
+    // a longest match is this route only when the value names the same length
+    for (let i = 0; i < n; i++) if (found[i] && values[i * RT_VALUE_SIZE + 6] !== keys.readUInt32LE(i * p.keySize) - 32) found[i] = 0;
+    return { values, found };
   }
 
   map(family: Family): KernelMap {
