@@ -46,6 +46,7 @@ export function managerBehaviour(make: HarnessFactory): void {
       ['next hop without a kind', (h) => h.mgr.addNextHop({ id: 3, vrf: 0, kind: undefined }), is('invalid_argument', 'kind')],
       ['encap on a missing vif', (h) => h.mgr.addNextHop(encapNh(3, 1, 9, '02:00:00:00:00:03')), is('not_found', 'encap.vifIndex')],
       ['encap without a destination MAC', (h) => h.mgr.addNextHop({ id: 3, vrf: 1, kind: 'encap', encap: { vifIndex: 1, dmac: undefined, smac: undefined } }), is('invalid_argument', 'encap.dmac')],
+      ['encap without its encap part', (h) => h.mgr.addNextHop({ id: 3, vrf: 1, kind: 'encap' }), is('invalid_argument', 'encap')],
       ['next hop id taken', (h) => h.mgr.addNextHop({ id: 1, vrf: 0, kind: 'receive' }), is('already_exists', 'id')],
       ['update of a missing next hop', (h) => h.mgr.updateNextHop({ id: 9, vrf: 0, kind: 'receive' }), is('not_found', 'id')],
       ['next hop kind change', (h) => h.mgr.updateNextHop({ id: 1, vrf: 1, kind: 'discard' }), is('failed_precondition', 'kind')],
