@@ -142,6 +142,19 @@ export function managerBehaviour(make: HarnessFactory): void {
       assert.deepEqual([...h.mgr.nhs.ids()], [0, 5, 6]);
       assert.deepEqual([...h.mgr.routes.list()].flat(), [route(0, '10.2.0.0/16', 5)]);
     }));
+
+    it('every failed op of a shared failure names its own position', using(make, async (h) => {
+      await h.mgr.addNextHop({ id: 1, vrf: 0, kind: 'receive' });
+      const ops = Array.from({ length: 70 }, (_, i) => ({ kind: 'route' as const, action: 'add' as const, spec: route(0, `10.5.${i}.0/24`, 1) }));
+      const out = await h.mgr.apply(ops, false);
+      out.forEach((e, i) => assert.ok(is('resource_exhausted', undefined, i)(e)));
+      assert.equal(h.mgr.routes.count(4), 0);
+      h.kernel.failNext('vr_rt4', 'updateBatch', 5 /* EIO */, 2);
+      const failed = await h.mgr.apply(ops.slice(0, 5), false);
+      failed.forEach((e, i) => assert.ok(is('internal', undefined, i)(e)));
+      assert.equal(h.mgr.routes.count(4), 0);
+      assert.deepEqual(dump(h).vr_rt4, [], 'the two written before the failure were removed');
+    }));
   });
 
   describe('sync epochs', () => {
