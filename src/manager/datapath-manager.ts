@@ -397,8 +397,8 @@ function domain(err: unknown): DatapathError {
   return err instanceof DatapathError ? err : new DatapathError('internal', err instanceof Error ? err.message : String(err), { cause: err });
 }
 
-/** relocate: an item error of a sub-batch, placed at its operation's index. */
+/** relocate: an item error of a sub-batch, as its own error at its operation's index. */
 function relocate(e: DatapathError, index: number): DatapathError {
-  e.index = index;
-  return e;
+  // one error object may stand for several items (a full table, a failed chunk): each operation gets its own
+  return new DatapathError(e.code, e.detail, { field: e.field, index, cause: e.cause });
 }

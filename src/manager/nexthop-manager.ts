@@ -92,7 +92,8 @@ export class NextHopManager {
     if (!spec.kind) throw invalid('kind', 'one of encap, receive or discard is required');
     const nh: NextHop = { id: spec.id, vrf: spec.vrf, kind: spec.kind };
     if (spec.kind === 'encap') {
-      const e = spec.encap!;
+      const e = spec.encap;
+      if (!e) throw invalid('encap', 'an encap next hop needs its output interface and destination MAC');
       const vif = this.vifs.find(e.vifIndex);
       if (!vif) throw notFound('encap.vifIndex', `no interface with index ${e.vifIndex}`);
       if (!e.dmac) throw invalid('encap.dmac', 'the destination MAC is required');

@@ -193,7 +193,7 @@ export class RouteManager {
         const written = (err as { written?: number }).written ?? 0;
         if (written) this.table.deleteKeys(p.family, part.keys, written);
         const e = writeError(err, `IPv${p.family} routes`);
-        if (opts.mode === 'atomic') throw e.at(index[from]!);
+        if (opts.mode === 'atomic') throw e.at(index[Math.min(from + written, p.count - 1)]!); // the item the kernel stopped at
         for (let i = from; i < from + part.count; i++) out[index[i]!] = e;
         continue;
       }
@@ -283,7 +283,7 @@ export class RouteManager {
           const written = (err as { written?: number }).written ?? 0;
           if (written) this.table.writePack(part.slice(0, written));
           const e = writeError(err, `IPv${family} routes`);
-          if (opts.mode === 'atomic') throw e.at(index[from]!);
+          if (opts.mode === 'atomic') throw e.at(index[Math.min(from + written, victims.count - 1)]!); // the item the kernel stopped at
           for (let i = from; i < from + part.count; i++) out[index[i]!] = e;
           continue;
         }
