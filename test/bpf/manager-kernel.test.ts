@@ -13,7 +13,7 @@ import { kernelOf } from '../../src/maps/kernel.ts';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { openTestDatapath } from '../helpers/datapath.ts';
 import { FaultyKernel } from '../helpers/fake-kernel.ts';
-import { DEFAULT_SIZES, newManager, type Harness, type HarnessFactory } from '../helpers/manager-harness.ts';
+import { DEFAULT_SIZES, newManager, restarted, type Harness, type HarnessFactory } from '../helpers/manager-harness.ts';
 import { kernelRules } from '../helpers/kernel-rules-suite.ts';
 import { managerBehaviour } from '../helpers/manager-suite.ts';
 import { managerUndo } from '../helpers/manager-undo-suite.ts';
@@ -40,7 +40,7 @@ const realHarness: HarnessFactory = (sizes = {}) => {
       const link = BpfLink.attachXdp(t.dp.xdp.fd, ifindex, mode, join(t.dp.dir, `foreign_${ifindex}`));
       return () => link.detach();
     },
-    restart: () => (h.mgr = newManager(kernel)),
+    restart: async () => (h.mgr = await restarted(kernel)),
     dispose: () => {
       for (const n of names) execFileSync('ip', ['link', 'del', n]);
       t.dispose();

@@ -45,7 +45,7 @@ export function openTestDatapath(sizes = { maxInterfaces: 64, maxNextHops: 256, 
   const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes });
   const probe = RouteProbe.open(OBJECT, dp.maps);
   const mgr = new DatapathManager(kernelOf(dp, probe), { maxVrfs: 4096 }, pino({ level: 'silent' }));
-  mgr.load();
+  void mgr.load(); // queued first: writes wait for it
   return {
     dp,
     mgr,

@@ -26,15 +26,23 @@ export interface Harness {
   /** occupy: another XDP program attached to the interface, as another tool would; returns its release */
   occupy(name: string, mode: XdpMode): () => void;
   /** restart: a new manager on the same kernel, loaded from the maps (becomes mgr) */
-  restart(): DatapathManager;
+  restart(): Promise<DatapathManager>;
   dispose(): void;
 }
 
 export type HarnessFactory = (sizes?: Partial<TableSizes>) => Harness;
 
+/** newManager: a manager on the kernel; its route count runs as its first queued command (writes wait for it). */
 export function newManager(kernel: FaultyKernel): DatapathManager {
   const mgr = new DatapathManager(kernel, { maxVrfs: MAX_VRFS }, pino({ level: 'silent' }));
-  mgr.load();
+  void mgr.load();
+  return mgr;
+}
+
+/** restarted: a new manager on the kernel, once it has read everything. */
+export async function restarted(kernel: FaultyKernel): Promise<DatapathManager> {
+  const mgr = new DatapathManager(kernel, { maxVrfs: MAX_VRFS }, pino({ level: 'silent' }));
+  await mgr.load();
   return mgr;
 }
 
@@ -50,7 +58,7 @@ export const fakeHarness: HarnessFactory = (sizes = {}) => {
       const link = kernel.fake.attachXdp(kernel.fake.netdev(name)!.ifindex, mode, true);
       return () => link.detach();
     },
-    restart: () => (h.mgr = newManager(kernel)),
+    restart: async () => (h.mgr = await restarted(kernel)),
     dispose: () => undefined,
   };
   return h;

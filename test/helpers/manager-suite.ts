@@ -243,7 +243,7 @@ export function managerBehaviour(make: HarnessFactory): void {
       await h.mgr.addRoutes([...v4(5, 7), route(2, 'fd00:2::/64', 7, true)]);
       const before = state(h);
       const routes = [...h.mgr.routes.list()].flat();
-      h.restart();
+      await h.restart();
       assert.deepEqual(state(h), before);
       assert.deepEqual([...h.mgr.routes.list()].flat(), routes);
       assert.ok(h.mgr.vifs.linkOf(4), 'the pinned link is adopted');
