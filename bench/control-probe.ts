@@ -126,7 +126,8 @@ await stopped;
 clearInterval(timer);
 clearTimeout(limit);
 await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 10_000))]);
-process.stdout.write(`${JSON.stringify(out)}\n`);
 health.close();
 client.close();
-process.exit(0);
+// rounded to µs; exit only once the (long) line is flushed into the pipe
+const round = (k: KindSamples) => ({ ...k, sent: k.sent.map((t) => +t.toFixed(3)), ms: k.ms.map((t) => +t.toFixed(3)) });
+process.stdout.write(`${JSON.stringify({ ...out, health: round(out.health), getRoute: round(out.getRoute) })}\n`, () => process.exit(0));

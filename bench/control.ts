@@ -46,6 +46,8 @@ import { table } from './report.ts';
 import { progress } from './util.ts';
 
 const PROBE = fileURLToPath(new URL('control-probe.ts', import.meta.url));
+/** the daemon's /metrics, inside the bench namespace (its own loopback) */
+const METRICS = '127.0.0.1:9478';
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url));
 
 // ------------------------------------------------------------------ options
@@ -108,6 +110,10 @@ interface Rate {
 interface MemPoint extends Mem {
   when: string;
   routes: number;
+  /** V8 heap used / total and external memory (MiB), from the daemon's own /metrics */
+  heapUsedMiB?: number;
+  heapTotalMiB?: number;
+  externalMiB?: number;
 }
 interface Restart {
   routes: number;
@@ -233,8 +239,19 @@ class ControlBench {
 
   private mem(when: string): void {
     const m = memOf(daemonPid(this.daemon!));
-    progress(`memory ${when}: VmRSS ${m.rssMiB.toFixed(0)} MiB (peak ${m.hwmMiB.toFixed(0)})`);
-    this.r.memory.push({ when, routes: this.tableSize, ...m });
+    const heap = this.heap();
+    progress(`memory ${when}: VmRSS ${m.rssMiB.toFixed(0)} MiB (peak ${m.hwmMiB.toFixed(0)}), heap used ${heap.heapUsedMiB?.toFixed(0)} of ${heap.heapTotalMiB?.toFixed(0)} MiB`);
+    this.r.memory.push({ when, routes: this.tableSize, ...m, ...heap });
+  }
+
+  /** heap: the V8 heap figures of the daemon's process metrics (prom-client defaults), scraped inside its namespace */
+  private heap(): Pick<MemPoint, 'heapUsedMiB' | 'heapTotalMiB' | 'externalMiB'> {
+    const text = this.lab.exec(this.ns, 'curl', ['-sf', '--max-time', '10', `http://${METRICS}/metrics`], { allowFail: true, timeoutMs: 15_000 });
+    const mib = (name: string) => {
+      const m = new RegExp(`^vrouter_ebpfd_${name} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) / 2 ** 20 : undefined;
+    };
+    return { heapUsedMiB: mib('nodejs_heap_size_used_bytes'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') };
   }
 
   private rate(name: string, routes: number, seconds: number, note?: string): Rate {
@@ -317,7 +334,7 @@ class ControlBench {
     this.daemon = new LabDaemon(this.lab, {
       instance: this.lab.prefix,
       ns: this.ns,
-      extraArgs: ['--max-routes', String(this.o.routes + 65_536), '--metrics', '', '--log-level', 'warn'],
+      extraArgs: ['--max-routes', String(this.o.routes + 65_536), '--metrics', METRICS, '--log-level', 'warn'],
     });
     const cold = await this.start();
     progress(`cold start (load, verify, pin): Health ${cold.readySeconds.toFixed(2)} s`);
@@ -513,8 +530,12 @@ function format(r: ControlResult): string {
   out.push('', 'Daemon memory (/proc/<pid>/status; peak = VmHWM of that process, reset by a restart)');
   const idle = r.memory[0]?.rssMiB ?? 0;
   out.push(table(
-    ['when', 'routes', 'VmRSS MiB', 'peak MiB', 'B/route over idle'],
-    r.memory.map((m) => [m.when, String(m.routes), m.rssMiB.toFixed(0), m.hwmMiB.toFixed(0), m.routes >= 50_000 ? (((m.rssMiB - idle) * 2 ** 20) / m.routes).toFixed(0) : '-']),
+    ['when', 'routes', 'VmRSS MiB', 'peak MiB', 'B/route over idle', 'V8 heap used/total MiB'],
+    r.memory.map((m) => [
+      m.when, String(m.routes), m.rssMiB.toFixed(0), m.hwmMiB.toFixed(0),
+      m.routes >= 50_000 ? (((m.rssMiB - idle) * 2 ** 20) / m.routes).toFixed(0) : '-',
+      m.heapUsedMiB === undefined ? '-' : `${m.heapUsedMiB.toFixed(0)} / ${m.heapTotalMiB?.toFixed(0)}`,
+    ]),
   ));
   out.push('', 'Restart to ready (SIGTERM; spawn -> first Health/Check SERVING; -> first GetSystemInfo)');
   out.push(table(
