@@ -63,7 +63,7 @@ const INTS = {
   step: { env: 'CONTROL_STEP', def: 100_000, min: 1000, max: 1_000_000, desc: 'the smaller table (100k): memory and restart are measured there too' },
   bigBatch: { env: 'CONTROL_BIG_BATCH', def: 100_000, min: 1000, max: 2_000_000, desc: 'routes per AddRoutes call in the big-batch case' },
   deleteBatch: { env: 'CONTROL_DELETE_BATCH', def: 100_000, min: 1000, max: 2_000_000, desc: 'keys per DeleteRoutes call' },
-  ipRoutes: { env: 'IP_ROUTES', def: 100_000, min: 1000, max: 1_000_000, desc: 'routes of the ip -batch baseline' },
+  ipRoutes: { env: 'IP_ROUTES', def: 1_000_000, min: 1000, max: 2_000_000, desc: 'routes of the ip -batch baseline (the ratios\' base; also run with CONTROL_STEP routes)' },
   probeMs: { env: 'PROBE_MS', def: 2, min: 1, max: 100, desc: 'ms between two probes of each kind (Health/Check, GetRoute)' },
   listMaxS: { env: 'LIST_MAX_S', def: 120, min: 5, max: 600, desc: 'ListRoutes is cut off after this many seconds (reported as truncated)' },
   streamMaxS: { env: 'STREAM_MAX_S', def: 30, min: 1, max: 300, desc: 'seconds per streaming-slot case at most' },
@@ -210,10 +210,12 @@ function window(s: KindSamples, from: number, to: number): number[] {
   return out;
 }
 
+/** gitCommit: the last commit of the daemon's own code (src, bpf, proto), "+dirty" if they have local changes, and the bench's HEAD */
 function gitCommit(): string {
-  const head = sh('git', ['-C', fileURLToPath(new URL('..', import.meta.url)), 'rev-parse', '--short', 'HEAD'], { allowFail: true }).trim();
-  const dirty = sh('git', ['-C', fileURLToPath(new URL('..', import.meta.url)), 'status', '--porcelain', '--', 'src', 'bpf', 'proto'], { allowFail: true }).trim();
-  return dirty ? `${head}+dirty` : head;
+  const git = (...a: string[]) => sh('git', ['-C', fileURLToPath(new URL('..', import.meta.url)), ...a], { allowFail: true }).trim();
+  const daemon = git('log', '-1', '--format=%h', '--', 'src', 'bpf', 'proto');
+  const dirty = git('status', '--porcelain', '--', 'src', 'bpf', 'proto');
+  return `daemon ${daemon}${dirty ? '+dirty' : ''} (HEAD ${git('rev-parse', '--short', 'HEAD')})`;
 }
 
 // ------------------------------------------------------------------ the bench
@@ -425,9 +427,11 @@ class ControlBench {
     // baselines: the raw LPM map, then the kernel FIB
     progress('raw kernel limit: bpf_map_update_batch on an LPM map like vr_rt4');
     this.r.raw = measureRaw(join(benchBpffsDir(this.lab), 'raw'), routes, [1000, o.bigBatch]);
-    progress(`ip -batch baseline: ${o.ipRoutes} routes`);
-    const ip = await ipBatch(this.lab, prefixes(80, o.ipRoutes));
-    this.rate(`ip -batch (kernel FIB), ${o.ipRoutes}`, ip.routes, ip.seconds);
+    progress(`ip -batch baselines: ${o.step} and ${o.ipRoutes} routes, each into a fresh namespace`);
+    const ipStep = await ipBatch(this.lab, prefixes(80, o.step), 'fib1');
+    this.rate(`ip -batch (kernel FIB), 0 -> ${o.step}`, ipStep.routes, ipStep.seconds);
+    const ip = await ipBatch(this.lab, prefixes(80, o.ipRoutes), 'fib2');
+    this.rate(`ip -batch (kernel FIB), 0 -> ${o.ipRoutes}`, ip.routes, ip.seconds);
     for (const x of this.r.raw.filter((x) => x.name.startsWith('bpf_map_update')))
       this.rate(`raw LPM ${x.name}`, x.routes, x.seconds);
 
@@ -512,7 +516,7 @@ function format(r: ControlResult): string {
   const ratio = (x: number | undefined) => (x === undefined ? '-' : x >= 0.1 ? `${x.toFixed(2)}x` : `${x.toFixed(3)}x`);
   const o = r.options;
   out.push(`Control plane at scale: vrouter-ebpfd ${r.commit}, ${r.host.kernel}, ${r.host.cpus} CPUs, node ${r.host.node}, ${r.startedAt}`);
-  out.push('', `Route programming: IPv4 routes (/32s, 1 in 64 a /24, 2 VRFs, 2 next hops); ratios to ip -batch and to the raw LPM map (best of its batch sizes)`);
+  out.push('', `Route programming: IPv4 routes (/32s, 1 in 64 a /24, 2 VRFs, 2 next hops); ratios to ip -batch of ${o.ipRoutes} routes and to the raw LPM map (best of its batch sizes)`);
   out.push(table(
     ['method', 'routes', 'seconds', 'routes/s', 'vs ip -batch', 'vs raw kernel'],
     r.rates.map((x) => [x.name, String(x.routes), x.seconds.toFixed(3), Math.round(x.perSecond).toString(), ratio(x.vsIpBatch), ratio(x.vsKernel)]),

@@ -65,8 +65,8 @@ async function apiCase(client: VrouterClient, name: string, ps: string[], add: (
 }
 
 /** ipBatch: the kernel FIB baseline, in a namespace of its own (a veth pair: the dummy module may be absent). */
-export async function ipBatch(lab: Lab, ps: string[]): Promise<RateResult> {
-  const ns = lab.ns('fib');
+export async function ipBatch(lab: Lab, ps: string[], nsName = 'fib'): Promise<RateResult> {
+  const ns = lab.ns(nsName);
   lab.ip(ns, ['link', 'add', 'bench0', 'type', 'veth', 'peer', 'name', 'bench1']);
   for (const dev of ['bench0', 'bench1']) lab.ip(ns, ['link', 'set', dev, 'up']);
   const input = `${ps.map((p) => `route add ${p} dev bench0`).join('\n')}\n`;
