@@ -113,7 +113,8 @@ process.stdout.write('ready\n');
 
 let stop!: () => void;
 const stopped = new Promise<void>((r) => (stop = r));
-createInterface({ input: process.stdin }).on('line', (l) => l.trim() === 'stop' && stop());
+// "stop", or the bench going away (stdin closed), ends the run
+createInterface({ input: process.stdin }).on('line', (l) => l.trim() === 'stop' && stop()).on('close', () => stop());
 const limit = setTimeout(stop, maxSeconds * 1000);
 // a drift-free schedule: tick k is due at start + k * interval; a late timer fires every tick that is due
 const start = now();

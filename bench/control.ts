@@ -23,7 +23,7 @@
  * map's bpffs directory) is removed at the end, also on failure, Ctrl-C or
  * when the time budget runs out.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { basename, join } from 'node:path';
@@ -228,6 +228,8 @@ class ControlBench {
   private ns = '';
   private readonly sentinel: RouteInit = { vrf: VRFS[0], prefix: '192.168.255.1/32', nextHopId: NHS[0], proxyArp: false };
   private tableSize = 0;
+  /** the probe process while it runs (killed by the clean-up if the run is stopped) */
+  probe: ChildProcess | undefined;
 
   constructor(lab: Lab, o: Opts, r: ControlResult) {
     this.lab = lab;
@@ -355,6 +357,7 @@ class ControlBench {
       PROBE, '--socket', this.daemon!.socketPath, '--vrf', String(this.sentinel.vrf), '--prefix', this.sentinel.prefix,
       '--interval-ms', String(this.o.probeMs), '--max-seconds', '300',
     ], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.probe = p;
     try {
       const lines = createInterface({ input: p.stdout! })[Symbol.asyncIterator]();
       const first = await Promise.race([lines.next(), sleep(30_000).then(() => ({ value: 'timeout' }))]);
@@ -633,6 +636,7 @@ clearTimeout(stopTimer);
 
 const errors: string[] = [];
 for (const [what, step] of [
+  ['probe', () => b.probe?.exitCode === null && b.probe.signalCode === null && b.probe.kill('SIGKILL')],
   ['client', () => b.api?.close()],
   // SIGTERM first: a profiled daemon writes its profile on a clean exit
   ['daemon stop', () => b.daemon?.stop('SIGTERM')],
