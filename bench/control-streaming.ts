@@ -36,8 +36,8 @@ export interface SenderSlot {
   routes: number;
   /** routes unacknowledged at most: the caller's own pipelining */
   window: number;
-  /** a sender on the daemon at `address` (unix:PATH), or undefined while the API does not exist */
-  make(address: string): StreamingSender | undefined;
+  /** a sender on the daemon at `address` (unix:PATH; may open its stream first), or undefined while the API does not exist */
+  make(address: string): StreamingSender | undefined | Promise<StreamingSender | undefined>;
 }
 
 export const STREAMING_SENDERS: SenderSlot[] = [

@@ -487,7 +487,7 @@ class ControlBench {
     // the streaming slot, on an empty table
     const streamRoutes = routeSet(Math.max(...STREAMING_SENDERS.map((s) => s.routes)), 1);
     for (const slot of STREAMING_SENDERS) {
-      const sender = slot.make(this.address);
+      const sender = await slot.make(this.address);
       if (!sender) {
         progress(`${slot.name}: not available yet (control-streaming.ts)`);
         this.r.streaming.push({ name: slot.name, available: false, routes: 0, seconds: 0, perSecond: 0, truncated: false });
