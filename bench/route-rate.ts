@@ -27,7 +27,7 @@ export interface RateResult {
 }
 
 /** prefixes: n distinct /32s in 10.<second>.0.0 and up (n < 2^24). */
-function prefixes(second: number, n: number): string[] {
+export function prefixes(second: number, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `10.${second + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}/32`);
 }
 
@@ -65,8 +65,8 @@ async function apiCase(client: VrouterClient, name: string, ps: string[], add: (
 }
 
 /** ipBatch: the kernel FIB baseline, in a namespace of its own (a veth pair: the dummy module may be absent). */
-async function ipBatch(lab: Lab, ps: string[]): Promise<RateResult> {
-  const ns = lab.ns('fib');
+export async function ipBatch(lab: Lab, ps: string[], nsName = 'fib'): Promise<RateResult> {
+  const ns = lab.ns(nsName);
   lab.ip(ns, ['link', 'add', 'bench0', 'type', 'veth', 'peer', 'name', 'bench1']);
   for (const dev of ['bench0', 'bench1']) lab.ip(ns, ['link', 'set', dev, 'up']);
   const input = `${ps.map((p) => `route add ${p} dev bench0`).join('\n')}\n`;
