@@ -33,8 +33,9 @@ export function encodeRoutes(routes: readonly RouteInit[]): { keys: Buffer; valu
   const keys = Buffer.alloc(RT4_KEY_SIZE * routes.length);
   const values = Buffer.alloc(RT_VALUE_SIZE * routes.length);
   routes.forEach((r, i) => {
-    encodeRouteKey({ vrf: r.vrf, ...v4(r.prefix) }, keys, i * RT4_KEY_SIZE);
-    encodeRt({ nhId: r.nextHopId, flags: 0, label: 0 }, values, i * RT_VALUE_SIZE);
+    const p = v4(r.prefix);
+    encodeRouteKey({ vrf: r.vrf, ...p }, keys, i * RT4_KEY_SIZE);
+    encodeRt({ nhId: r.nextHopId, flags: 0, plen: p.plen, label: 0 }, values, i * RT_VALUE_SIZE);
   });
   return { keys, values };
 }
