@@ -66,6 +66,7 @@ const INTS = {
   ipRoutes: { env: 'IP_ROUTES', def: 1_000_000, min: 1000, max: 2_000_000, desc: 'routes of the ip -batch baseline (the ratios\' base; also run with CONTROL_STEP routes)' },
   probeMs: { env: 'PROBE_MS', def: 2, min: 1, max: 100, desc: 'ms between two probes of each kind (Health/Check, GetRoute)' },
   listMaxS: { env: 'LIST_MAX_S', def: 120, min: 5, max: 600, desc: 'ListRoutes is cut off after this many seconds (reported as truncated)' },
+  listChunk: { env: 'LIST_CHUNK', def: 1000, min: 0, max: 10000, desc: 'routes per ListRoutes message (the chunk_size asked for; 0 = one route per message)' },
   streamMaxS: { env: 'STREAM_MAX_S', def: 30, min: 1, max: 300, desc: 'seconds per streaming-slot case at most' },
   singleCall: { env: 'SINGLE_CALL', def: 1, min: 0, max: 1, desc: '1: also write the whole table in one AddRoutes call (a 4th cycle, probed)' },
   budgetS: { env: 'CONTROL_BUDGET_S', def: 900, min: 60, max: 3600, desc: 'time budget of the whole run; stops and cleans up beyond it' },
@@ -395,14 +396,15 @@ class ControlBench {
     let firstMessageMs = NaN;
     let n = 0;
     let truncated = false;
-    const stream = this.api!.routes.listRoutes({}) as AsyncIterable<unknown> & { cancel?: () => void };
+    // chunked messages (the API's way for large tables); LIST_CHUNK=0 asks for one route per message
+    const stream = this.api!.routes.listRoutes({ chunkSize: this.o.listChunk }) as AsyncIterable<unknown> & { cancel?: () => void };
     const limit = t0 + this.o.listMaxS * 1000;
     try {
       for await (const m of stream) {
         if (Number.isNaN(firstMessageMs)) firstMessageMs = performance.now() - t0;
-        // one route per message today; a batched reply (routes: [...]) counts each
+        // chunked replies carry `routes`, unchunked ones `route`
         const x = m as { route?: unknown; routes?: unknown[] };
-        n += x.routes ? x.routes.length : x.route ? 1 : 0;
+        n += x.routes?.length ? x.routes.length : x.route ? 1 : 0;
         if (performance.now() > limit) {
           truncated = true;
           break; // ends the call (cancel)
