@@ -14,6 +14,7 @@ import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
 import { DatapathManager } from './manager/datapath-manager.ts';
 import { kernelOf } from './maps/kernel.ts';
+import { MemoryReclaimer } from './memory.ts';
 import { RouteProbe } from './maps/tables/route-probe.ts';
 import { ApiServer } from './api/server.ts';
 import { DatapathMetrics, serveMetrics } from './metrics/registry.ts';
@@ -61,6 +62,8 @@ async function run(cfg: Config): Promise<void> {
     log.warn({ err }, 'route probe not loaded: route batches are checked one lookup at a time');
   }
   const mgr = new DatapathManager(kernelOf(dp, probe), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
+  const reclaimer = new MemoryReclaimer(log.child({ component: 'memory' }));
+  mgr.onBulk = () => reclaimer.bulkDone();
   const loaded = mgr.load();
 
   const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp }, log.child({ component: 'api' }));
@@ -81,6 +84,7 @@ async function run(cfg: Config): Promise<void> {
   });
   await api.stop();
   metrics?.close();
+  reclaimer.stop();
   probe?.close();
   dp.close();
 }

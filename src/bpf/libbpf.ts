@@ -86,6 +86,8 @@ export const sys = {
   vsnprintf: libc.func('int vsnprintf(char *buf, size_t size, const char *fmt, void *ap)'),
   // libc
   close: libc.func('int close(int fd)'),
+  // returns the free memory of glibc's heaps to the kernel (see src/memory.ts)
+  malloc_trim: libc.func('int malloc_trim(size_t pad)'),
   renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
   if_nametoindex: libc.func('uint32_t if_nametoindex(const char *name)'),
   if_indextoname: libc.func('char *if_indextoname(uint32_t index, _Out_ char *buf)'),

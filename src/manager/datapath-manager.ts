@@ -52,6 +52,9 @@ interface SyncEpoch extends SyncState {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** BULK: a write of at least this many items counts as bulk (see onBulk) */
+const BULK = 10_000;
+
 /** the order a transaction applies its operations in: no dangling reference at any point */
 function phase(op: Op): number {
   if (op.kind === 'vif') return op.action === 'delete' ? 5 : 0;
@@ -66,6 +69,8 @@ export class DatapathManager {
   readonly routes: RouteManager;
   readonly queue = new CommandQueue();
   private readonly log: Logger;
+  /** onBulk: called after a write that touched many routes (the daemon reclaims memory then) */
+  onBulk: (() => void) | undefined;
   private sync: SyncEpoch | undefined;
   private lastSync: SyncState | undefined;
   private epochs = 0;
@@ -146,7 +151,17 @@ export class DatapathManager {
     return this.write(async (j) => {
       await this.routes.add(specs, { mode: 'atomic', journal: j });
       return specs.length;
-    });
+    }).finally(() => this.bulk(specs.length));
+  }
+
+  private bulkItems = 0;
+
+  /** bulk: counts written items; every BULK of them (in one call or many) calls onBulk. */
+  private bulk(items: number): void {
+    this.bulkItems += items;
+    if (this.bulkItems < BULK) return;
+    this.bulkItems = 0;
+    this.onBulk?.();
   }
 
   updateRoute(spec: Route): Promise<void> {
@@ -158,7 +173,7 @@ export class DatapathManager {
     return this.write(async (j) => {
       await this.routes.delete(keys, { mode: 'atomic', journal: j });
       return keys.length;
-    });
+    }).finally(() => this.bulk(keys.length));
   }
 
   private updateVif(index: number, change: VifChange, j: Journal): Vif {
@@ -184,7 +199,7 @@ export class DatapathManager {
    * each on its own. Consecutive route adds (or deletes) share batch writes.
    */
   apply(ops: Op[], atomic: boolean): Promise<BatchOutcome> {
-    return this.queue.run(() => this.applyNow(ops, atomic));
+    return this.queue.run(() => this.applyNow(ops, atomic)).finally(() => this.bulk(ops.length));
   }
 
   private async applyNow(ops: Op[], atomic: boolean): Promise<BatchOutcome> {
