@@ -11,7 +11,7 @@ import { RT4_KEY_SIZE, RT6_KEY_SIZE, perCpuU64, u32Key, type VifStats } from '..
 import { DROP_REASONS, type DropReasonName } from '../maps/drop-reasons.ts';
 import type { MapName } from '../maps/layout.ts';
 import { NextHopTable } from '../maps/tables/nexthop-table.ts';
-import { RouteTable } from '../maps/tables/route-table.ts';
+import { RouteBatch, RouteTable } from '../maps/tables/route-table.ts';
 import { VifTable } from '../maps/tables/vif-table.ts';
 import { CommandQueue } from './command-queue.ts';
 import { DatapathError, precondition } from './errors.ts';
@@ -147,11 +147,12 @@ export class DatapathManager {
   }
 
   /** addRoutes: all or nothing. */
-  addRoutes(specs: Route[]): Promise<number> {
+  addRoutes(specs: Route[] | RouteBatch): Promise<number> {
+    const b = specs instanceof RouteBatch ? specs : RouteBatch.of(specs);
     return this.write(async (j) => {
-      await this.routes.add(specs, { mode: 'atomic', journal: j });
-      return specs.length;
-    }).finally(() => this.bulk(specs.length));
+      await this.routes.addBatch(b, { mode: 'atomic', journal: j });
+      return b.size;
+    }).finally(() => this.bulk(b.size));
   }
 
   private bulkItems = 0;
@@ -168,12 +169,13 @@ export class DatapathManager {
     return this.write((j) => this.routes.update(spec, j));
   }
 
-  /** deleteRoutes: all or nothing; every key must exist. */
-  deleteRoutes(keys: RouteKey[]): Promise<number> {
+  /** deleteRoutes: all or nothing; every key must exist (a batch's next hops are ignored). */
+  deleteRoutes(keys: RouteKey[] | RouteBatch): Promise<number> {
+    const b = keys instanceof RouteBatch ? keys : RouteBatch.of(keys.map((k) => ({ ...k, nhId: 0, proxyArp: false })));
     return this.write(async (j) => {
-      await this.routes.delete(keys, { mode: 'atomic', journal: j });
-      return keys.length;
-    }).finally(() => this.bulk(keys.length));
+      await this.routes.deleteBatch(b, { mode: 'atomic', journal: j });
+      return b.size;
+    }).finally(() => this.bulk(b.size));
   }
 
   private updateVif(index: number, change: VifChange, j: Journal): Vif {

@@ -8,8 +8,8 @@
 import type { Logger } from 'pino';
 import { BpfError } from '../bpf/errors.ts';
 import { BPF_EXIST } from '../bpf/map.ts';
-import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey } from '../maps/codecs.ts';
-import { RoutePack, RouteTable, routeOf } from '../maps/tables/route-table.ts';
+import { RT, RT_VALUE_SIZE, decodeRouteKey } from '../maps/codecs.ts';
+import { RouteBatch, RoutePack, RouteTable, routeOf } from '../maps/tables/route-table.ts';
 import { CHUNK, breathe } from './command-queue.ts';
 import { DatapathError, exhausted, exists, invalid, notFound } from './errors.ts';
 import type { Journal } from './journal.ts';
@@ -101,62 +101,66 @@ export class RouteManager {
     }
   }
 
+  /** add: creates routes given as specs (see addBatch). */
+  add(specs: Route[], opts: RouteBatchOptions): Promise<BatchOutcome> {
+    return this.addBatch(RouteBatch.of(specs), opts);
+  }
+
   /**
-   * add: creates routes. Atomic: any invalid item fails the whole batch
+   * addBatch: creates routes. Atomic: any invalid item fails the whole batch
    * before anything is written, and a failed write undoes the batch.
    * Each: invalid items get their own error and the rest are written.
    * Existence is checked for a whole chunk at once (RouteTable.exactMany).
    */
-  async add(specs: Route[], opts: RouteBatchOptions): Promise<BatchOutcome> {
-    const out: BatchOutcome = new Array(specs.length);
+  async addBatch(b: RouteBatch, opts: RouteBatchOptions): Promise<BatchOutcome> {
+    const out: BatchOutcome = new Array(b.size);
     const fail = (i: number, err: unknown) => {
       const e = err instanceof DatapathError ? err : internal(err);
       if (opts.mode === 'atomic') throw e.at(i);
       out[i] = e.at(i);
     };
-    // pass 1: what can be told without the kernel (VRF, next hop, duplicates)
-    const cand: Record<Family, RoutePack> = { 4: new RoutePack(4, specs.length), 6: new RoutePack(6, 0) };
-    const candIdx: Record<Family, number[]> = { 4: [], 6: [] };
-    const seen: Record<Family, KeySet> = { 4: new KeySet(RT4_KEY_SIZE, specs.length), 6: new KeySet(RT6_KEY_SIZE, 16) };
-    for (let i = 0; i < specs.length; i++) {
-      if (i % CHUNK === CHUNK - 1) await breathe();
-      const s = specs[i]!;
-      const family = familyOf(s.addr);
-      try {
-        this.vifs.checkVrf(s.vrf, 'vrf');
-        if (!this.nhs.has(s.nhId)) throw notFound('nhId', `no next hop with id ${s.nhId}`);
-        const p = cand[family];
-        p.push(s);
-        if (!seen[family].add(p.key(p.count - 1))) {
-          p.count--;
-          throw invalid('prefix', 'duplicate of an earlier route in the same batch');
-        }
-        candIdx[family].push(i);
-      } catch (err) {
-        fail(i, err);
-      }
-    }
-    // pass 2: which exist already (in a sync epoch: update them if they differ)
-    const adds: Record<Family, RoutePack> = { 4: new RoutePack(4, cand[4].count), 6: new RoutePack(6, cand[6].count) };
+    const adds: Record<Family, RoutePack> = { 4: new RoutePack(4, b.packs[4].count), 6: new RoutePack(6, b.packs[6].count) };
     const addIdx: Record<Family, number[]> = { 4: [], 6: [] };
-    const updates: { i: number; spec: Route; old: Buffer }[] = [];
+    const updates: { i: number; family: Family; key: Buffer; value: Buffer; old: Buffer }[] = [];
     for (const family of [4, 6] as const) {
-      const p = cand[family];
-      for (let from = 0; from < p.count; from += CHUNK) {
-        const to = Math.min(p.count, from + CHUNK);
-        const { values, found } = this.table.exactMany(p, from, to);
+      const all = b.packs[family];
+      // pass 1: what can be told without the kernel (VRF, next hop, duplicates)
+      const cand = new RoutePack(family, all.count);
+      const candIdx: number[] = [];
+      const seen = new KeySet(cand.keySize, all.count);
+      for (let k = 0; k < all.count; k++) {
+        if (k % CHUNK === CHUNK - 1) await breathe();
+        const i = b.index[family][k]!;
+        const key = all.key(k);
+        const nhId = all.nhId(k);
+        try {
+          this.vifs.checkVrf(key.readUInt32BE(4), 'vrf');
+          if (!this.nhs.has(nhId)) throw notFound('nhId', `no next hop with id ${nhId}`);
+          if (!seen.add(key)) throw invalid('prefix', 'duplicate of an earlier route in the same batch');
+          cand.pushRaw(key, all.value(k));
+          candIdx.push(i);
+        } catch (err) {
+          fail(i, err);
+        }
+      }
+      // pass 2: which exist already (in a sync epoch: update them if they differ)
+      for (let from = 0; from < cand.count; from += CHUNK) {
+        const to = Math.min(cand.count, from + CHUNK);
+        const { values, found } = this.table.exactMany(cand, from, to);
         for (let k = from; k < to; k++) {
-          const i = candIdx[family][k]!;
+          const i = candIdx[k]!;
           if (!found[k - from]) {
-            adds[family].pushRaw(p.key(k), p.value(k));
+            adds[family].pushRaw(cand.key(k), cand.value(k));
             addIdx[family].push(i);
             continue;
           }
           const old = values.subarray((k - from) * RT_VALUE_SIZE, (k - from + 1) * RT_VALUE_SIZE);
-          if (!opts.marks) fail(i, exists('prefix', `route ${fmt(specs[i]!)} already exists in vrf ${specs[i]!.vrf}`));
-          else {
-            opts.marks[family].add(p.key(k));
-            if (!old.equals(p.value(k))) updates.push({ i, spec: specs[i]!, old: Buffer.from(old) });
+          if (!opts.marks) {
+            const r = cand.route(k);
+            fail(i, exists('prefix', `route ${fmt(r)} already exists in vrf ${r.vrf}`));
+          } else {
+            opts.marks[family].add(cand.key(k));
+            if (!old.equals(cand.value(k))) updates.push({ i, family, key: Buffer.from(cand.key(k)), value: Buffer.from(cand.value(k)), old: Buffer.from(old) });
           }
         }
         await breathe();
@@ -174,7 +178,7 @@ export class RouteManager {
     for (const family of [4, 6] as const) await this.writeAdds(adds[family], addIdx[family], opts, out);
     for (const u of updates) {
       try {
-        this.replace(u.spec, u.old, opts.journal);
+        this.replace(u.family, u.key, u.value, u.old, opts.journal);
       } catch (err) {
         fail(u.i, err);
       }
@@ -216,60 +220,60 @@ export class RouteManager {
     pack.push(spec);
     const old = this.table.exactRaw(family, pack.key(0));
     if (!old) throw notFound('prefix', `no route ${fmt(spec)} in vrf ${spec.vrf}`);
-    this.replace(spec, Buffer.from(old), j);
+    this.replace(family, Buffer.from(pack.key(0)), Buffer.from(pack.value(0)), Buffer.from(old), j);
   }
 
-  private replace(spec: Route, old: Buffer, j: Journal): void {
-    const family = familyOf(spec.addr);
-    const pack = new RoutePack(family, 1);
-    pack.push(spec);
-    const key = Buffer.from(pack.key(0));
+  /** replace: writes a route's new value over its old one (same key), moving its next-hop reference. */
+  private replace(family: Family, key: Buffer, value: Buffer, old: Buffer, j: Journal): void {
     const oldNh = old.readUInt32LE(0);
-    j.run('update route', () => this.table.putRaw(family, key, pack.value(0), BPF_EXIST), () => this.table.putRaw(family, key, old, BPF_EXIST));
+    const newNh = value.readUInt32LE(0);
+    j.run('update route', () => this.table.putRaw(family, key, value, BPF_EXIST), () => this.table.putRaw(family, key, old, BPF_EXIST));
     this.nhs.ref(oldNh, -1);
-    this.nhs.ref(spec.nhId, 1);
+    this.nhs.ref(newNh, 1);
     j.record('move route reference', () => {
-      this.nhs.ref(spec.nhId, -1);
+      this.nhs.ref(newNh, -1);
       this.nhs.ref(oldNh, 1);
     });
   }
 
-  /** delete: removes routes by key; atomic batches need every key to exist. */
-  async delete(keys: RouteKey[], opts: RouteBatchOptions): Promise<BatchOutcome> {
-    const out: BatchOutcome = new Array(keys.length);
+  /** delete: removes routes by key (see deleteBatch). */
+  delete(keys: RouteKey[], opts: RouteBatchOptions): Promise<BatchOutcome> {
+    return this.deleteBatch(RouteBatch.of(keys.map((k) => ({ ...k, nhId: 0, proxyArp: false }))), opts);
+  }
+
+  /** deleteBatch: removes the routes of a batch by key (values ignored); atomic batches need every key to exist. */
+  async deleteBatch(b: RouteBatch, opts: RouteBatchOptions): Promise<BatchOutcome> {
+    const out: BatchOutcome = new Array(b.size);
     const fail = (i: number, e: DatapathError) => {
       if (opts.mode === 'atomic') throw e.at(i);
       out[i] = e.at(i);
     };
-    const cand: Record<Family, RoutePack> = { 4: new RoutePack(4, keys.length), 6: new RoutePack(6, 0) };
-    const candIdx: Record<Family, number[]> = { 4: [], 6: [] };
-    const seen: Record<Family, KeySet> = { 4: new KeySet(RT4_KEY_SIZE, keys.length), 6: new KeySet(RT6_KEY_SIZE, 16) };
-    for (let i = 0; i < keys.length; i++) {
-      if (i % CHUNK === CHUNK - 1) await breathe();
-      const k = keys[i]!;
-      const family = familyOf(k.addr);
-      const p = cand[family];
-      p.push({ ...k, nhId: 0, proxyArp: false });
-      if (!seen[family].add(p.key(p.count - 1))) {
-        p.count--;
-        fail(i, invalid('prefix', 'duplicate key in the same batch'));
-        continue;
-      }
-      candIdx[family].push(i);
-    }
     for (const family of [4, 6] as const) {
-      const p = cand[family];
+      const all = b.packs[family];
+      const cand = new RoutePack(family, all.count);
+      const candIdx: number[] = [];
+      const seen = new KeySet(cand.keySize, all.count);
+      for (let k = 0; k < all.count; k++) {
+        if (k % CHUNK === CHUNK - 1) await breathe();
+        if (!seen.add(all.key(k))) fail(b.index[family][k]!, invalid('prefix', 'duplicate key in the same batch'));
+        else {
+          cand.pushRaw(all.key(k), all.value(k));
+          candIdx.push(b.index[family][k]!);
+        }
+      }
       // the routes that exist, with their current values (for the undo and the references)
-      const victims = new RoutePack(family, p.count);
+      const victims = new RoutePack(family, cand.count);
       const index: number[] = [];
-      for (let from = 0; from < p.count; from += CHUNK) {
-        const to = Math.min(p.count, from + CHUNK);
-        const { values, found } = this.table.exactMany(p, from, to);
+      for (let from = 0; from < cand.count; from += CHUNK) {
+        const to = Math.min(cand.count, from + CHUNK);
+        const { values, found } = this.table.exactMany(cand, from, to);
         for (let k = from; k < to; k++) {
-          const i = candIdx[family][k]!;
-          if (!found[k - from]) fail(i, notFound('prefix', `no route ${fmt(keys[i]!)} in vrf ${keys[i]!.vrf}`));
-          else {
-            victims.pushRaw(p.key(k), values.subarray((k - from) * RT_VALUE_SIZE));
+          const i = candIdx[k]!;
+          if (!found[k - from]) {
+            const r = cand.route(k);
+            fail(i, notFound('prefix', `no route ${fmt(r)} in vrf ${r.vrf}`));
+          } else {
+            victims.pushRaw(cand.key(k), values.subarray((k - from) * RT_VALUE_SIZE));
             index.push(i);
           }
         }

@@ -34,6 +34,22 @@ export class RoutePack {
     this.count++;
   }
 
+  /** pushV4: an IPv4 route from its parts; addr is the address as a u32 (host order of the dotted quad). */
+  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
+    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
+    const k = this.count * this.keySize;
+    this.keys.writeUInt32LE(32 + plen, k);
+    this.keys.writeUInt32BE(vrf >>> 0, k + 4);
+    this.keys.writeUInt32BE(addr >>> 0, k + 8);
+    const v = this.count * RT_VALUE_SIZE;
+    this.values.writeUInt32LE(nhId >>> 0, v);
+    this.values.writeUInt16LE(flags, v + 4);
+    this.values[v + 6] = plen;
+    this.values[v + 7] = 0;
+    this.values.writeUInt32LE(0, v + 8);
+    this.count++;
+  }
+
   /** pushRaw: a route already packed (a key and a value of another pack). */
   pushRaw(key: Buffer, value: Buffer): void {
     if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
@@ -74,6 +90,43 @@ export class RoutePack {
     this.values.copy(v);
     this.keys = k;
     this.values = v;
+  }
+}
+
+/**
+ * RouteBatch: the routes of a request as packed keys and values per family,
+ * with each route's position in the request (for its error).
+ */
+export class RouteBatch {
+  readonly packs: Record<Family, RoutePack>;
+  readonly index: Record<Family, number[]> = { 4: [], 6: [] };
+  size = 0;
+
+  constructor(capacity = 0) {
+    this.packs = { 4: new RoutePack(4, capacity), 6: new RoutePack(6, 0) };
+  }
+
+  static of(routes: Route[]): RouteBatch {
+    const b = new RouteBatch(routes.length);
+    for (const r of routes) b.push(r);
+    return b;
+  }
+
+  push(r: Route): void {
+    const family: Family = r.addr.length === 4 ? 4 : 6;
+    this.packs[family].push(r);
+    this.index[family].push(this.size++);
+  }
+
+  /** pushV4: an IPv4 route from its parts (the request decoder's path: no objects per route). */
+  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
+    this.packs[4].pushV4(vrf, addr, plen, nhId, flags);
+    this.index[4].push(this.size++);
+  }
+
+  /** skip: a position whose route was refused before it got here. */
+  skip(): void {
+    this.size++;
   }
 }
 
