@@ -19,7 +19,7 @@ import { Journal } from './journal.ts';
 import { KeySet } from './key-set.ts';
 import type { NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
 import { NextHopManager } from './nexthop-manager.ts';
-import { RouteManager, type BatchOutcome, type RouteMarks } from './route-manager.ts';
+import { RouteManager, writeError, type BatchOutcome, type RouteMarks } from './route-manager.ts';
 import { VifManager } from './vif-manager.ts';
 
 export interface ManagerLimits {
@@ -113,7 +113,7 @@ export class DatapathManager {
         return await fn(j);
       } catch (err) {
         this.undo(j);
-        throw err;
+        throw writeError(err, 'datapath');
       }
     });
   }
@@ -123,7 +123,21 @@ export class DatapathManager {
   }
 
   addInterface(spec: VifSpec): Promise<Vif> {
-    return this.write((j) => this.vifs.add(spec, j));
+    return this.write((j) => this.seen('vif', this.vifs.add(spec, j)));
+  }
+
+  /**
+   * seen: what a single call writes while a sync epoch is open counts as
+   * re-sent (the sweep at its end removes only what nobody wrote).
+   */
+  private seen<T extends Vif | NextHop>(kind: 'vif' | 'nh', x: T): T {
+    const s = this.sync?.state === 'open' || this.sync?.state === 'orphaned' ? this.sync : undefined;
+    if (s) (kind === 'vif' ? s.vifs : s.nhs).add('index' in x ? x.index : x.id);
+    return x;
+  }
+
+  private marks(): RouteMarks | undefined {
+    return this.sync?.state === 'open' || this.sync?.state === 'orphaned' ? this.sync.routes : undefined;
   }
 
   updateInterface(index: number, change: VifChange): Promise<Vif> {
@@ -135,11 +149,11 @@ export class DatapathManager {
   }
 
   addNextHop(spec: NextHopSpec): Promise<NextHop> {
-    return this.write((j) => this.nhs.add(spec, j));
+    return this.write((j) => this.seen('nh', this.nhs.add(spec, j)));
   }
 
   updateNextHop(spec: NextHopSpec): Promise<NextHop> {
-    return this.write((j) => this.nhs.update(spec, j));
+    return this.write((j) => this.seen('nh', this.nhs.update(spec, j)));
   }
 
   deleteNextHop(id: number): Promise<void> {
@@ -150,7 +164,7 @@ export class DatapathManager {
   addRoutes(specs: Route[] | RouteBatch): Promise<number> {
     const b = specs instanceof RouteBatch ? specs : RouteBatch.of(specs);
     return this.write(async (j) => {
-      await this.routes.addBatch(b, { mode: 'atomic', journal: j });
+      await this.routes.addBatch(b, { mode: 'atomic', journal: j, marks: this.marks() });
       return b.size;
     }).finally(() => this.bulk(b.size));
   }
@@ -217,7 +231,7 @@ export class DatapathManager {
           let q = p + 1;
           while (q < order.length && ops[order[q]!]!.kind === 'route' && ops[order[q]!]!.action === op.action) q++;
           const idx = order.slice(p, q);
-          const opts = { mode: atomic ? ('atomic' as const) : ('each' as const), journal: atomic ? tx : new Journal(), marks: marks?.routes };
+          const opts = { mode: atomic ? ('atomic' as const) : ('each' as const), journal: atomic ? tx : new Journal(), marks: marks?.routes, upsert: !!marks };
           try {
             const res =
               op.action === 'add'
@@ -262,8 +276,10 @@ export class DatapathManager {
           if (cur && sync) {
             sync.vifs.add(cur.index);
             if (cur.name !== op.spec.name) throw precondition(`interface ${cur.index} is ${cur.name}; delete it to move it to ${op.spec.name}`, 'name');
-            this.updateVif(cur.index, { vrf: op.spec.vrf, mac: op.spec.mac ?? cur.mac, ip4: op.spec.ip4 ?? Buffer.alloc(0), ip6: op.spec.ip6 ?? Buffer.alloc(0),
-              mtu: op.spec.mtu || cur.mtu, policyEnabled: op.spec.policyEnabled, disabled: op.spec.disabled }, j);
+            const change = { vrf: op.spec.vrf, mac: op.spec.mac ?? cur.mac, ip4: op.spec.ip4 ?? Buffer.alloc(0), ip6: op.spec.ip6 ?? Buffer.alloc(0),
+              mtu: op.spec.mtu || cur.mtu, policyEnabled: op.spec.policyEnabled, disabled: op.spec.disabled };
+            // re-sent unchanged: no write at all (the datapath is not touched)
+            if (!sameVif(this.vifs.next(cur.index, change), cur)) this.updateVif(cur.index, change, j);
             return;
           }
           this.vifs.add(op.spec, j);
@@ -404,6 +420,12 @@ export class DatapathManager {
     if (!s) throw new DatapathError('internal', `no counters for interface ${index}`);
     return s;
   }
+}
+
+function sameVif(a: Vif, b: Vif): boolean {
+  const eq = (x: Buffer | undefined, y: Buffer | undefined) => (x && y ? x.equals(y) : x === y);
+  return a.vrf === b.vrf && a.mac.equals(b.mac) && eq(a.ip4, b.ip4) && eq(a.ip6, b.ip6) && a.mtu === b.mtu &&
+    a.policyEnabled === b.policyEnabled && a.disabled === b.disabled;
 }
 
 function publicSync(s: SyncState): SyncState {

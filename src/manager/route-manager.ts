@@ -28,8 +28,10 @@ export type RouteMarks = Record<Family, KeySet>;
 export interface RouteBatchOptions {
   mode: BatchMode;
   journal: Journal;
-  /** in a sync epoch: an add of an existing route updates it (or leaves it, if equal) and marks it */
+  /** in a sync epoch: every route added or re-sent is marked as seen */
   marks?: RouteMarks | undefined;
+  /** an add of an existing route updates it (or leaves it, if equal) instead of ALREADY_EXISTS (the agent's resync) */
+  upsert?: boolean;
 }
 
 /** BatchOutcome: per item, undefined (done) or the error; atomic batches throw instead. */
@@ -155,11 +157,11 @@ export class RouteManager {
             continue;
           }
           const old = values.subarray((k - from) * RT_VALUE_SIZE, (k - from + 1) * RT_VALUE_SIZE);
-          if (!opts.marks) {
+          if (!opts.upsert) {
             const r = cand.route(k);
             fail(i, exists('prefix', `route ${fmt(r)} already exists in vrf ${r.vrf}`));
           } else {
-            opts.marks[family].add(cand.key(k));
+            opts.marks?.[family].add(cand.key(k));
             if (!old.equals(cand.value(k))) updates.push({ i, family, key: Buffer.from(cand.key(k)), value: Buffer.from(cand.value(k)), old: Buffer.from(old) });
           }
         }

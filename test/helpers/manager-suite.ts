@@ -7,6 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Route } from '../../src/manager/model.ts';
+import { DatapathError } from '../../src/manager/errors.ts';
 import { encapNh, route, routeKey, vif } from './specs.ts';
 import { MAX_VRFS, dump, is, state, using, type Harness, type HarnessFactory } from './manager-harness.ts';
 
@@ -182,6 +183,8 @@ export function managerBehaviour(make: HarnessFactory): void {
       const resent = [all[0]!, all[1]!, all[2]!, route(1, '10.3.0.0/16', 1)]; // 10.3/16 moves to nh 1; 10.4/16 omitted
       assert.deepEqual((await programmed(h, name, resent, true)).filter(Boolean), []);
       assert.equal(h.kernel.writes('vr_rt4') + h.kernel.writes('vr_rt6'), 1, 'one route write: the changed one');
+      assert.equal(h.kernel.writes('vr_vifs'), 0, 'the vif re-sent unchanged is not rewritten');
+      assert.equal(h.kernel.writes('vr_nexthops'), 0, 'the next hops re-sent unchanged are not rewritten');
       const end = await h.mgr.endSync(s.epoch);
       assert.equal(end.state, 'completed');
       assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 1 });
@@ -196,6 +199,19 @@ export function managerBehaviour(make: HarnessFactory): void {
       assert.deepEqual([...h.mgr.routes.list()].flat().sort((a, b) => a.addr.compare(b.addr)), resent.sort((a, b) => a.addr.compare(b.addr)));
       assert.equal(h.mgr.nhs.refCount(1), 3);
       assert.equal(h.mgr.syncStatus().last?.state, 'completed');
+    }));
+
+    it('what single calls add while an epoch is open counts as seen: the sweep keeps it', using(make, async (h) => {
+      const name = h.netdev();
+      await programmed(h, name, all);
+      const s = await h.mgr.beginSync('agent', 60_000);
+      await programmed(h, name, all.slice(0, 2), true); // the agent re-sends less than there is
+      await h.mgr.addNextHop({ id: 9, vrf: 1, kind: 'discard' }); // another client, meanwhile
+      await h.mgr.addRoutes([route(1, '10.9.0.0/16', 9)]);
+      await assert.rejects(h.mgr.addRoutes([route(1, '10.1.0.0/16', 1)]), (e: unknown) => e instanceof DatapathError && e.code === 'already_exists', 'a single add is still an add');
+      const end = await h.mgr.endSync(s.epoch);
+      assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 3 }, 'next hop 3 and three routes not re-sent; 9 and 10.9/16 kept');
+      assert.equal(h.mgr.routes.get(route(1, '10.9.0.0/16', 0)).nhId, 9);
     }));
 
     it('orphaned: nothing is removed after the timeout and the status says abandoned', using(make, async (h) => {
