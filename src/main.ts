@@ -54,7 +54,7 @@ async function run(cfg: Config): Promise<void> {
   const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
   mgr.load();
 
-  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp }, log.child({ component: 'api' }));
+  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }));
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
   if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted), cfg.metricsAddress, log.child({ component: 'metrics' }));
