@@ -66,8 +66,9 @@ export class ProgramStream {
   private readonly maxOps: number;
   private readonly delayMs: number;
   private nextSeq = 1n;
-  /** steps not yet sent */
+  /** steps not yet sent: buf[bufHead..] */
   private buf: StepInit[] = [];
+  private bufHead = 0;
   private bufOps = 0;
   /** sent or buffered, not yet answered, in seq order (a queue with a head index) */
   private pending: Pending[] = [];
@@ -213,21 +214,30 @@ export class ProgramStream {
 
   /** send: the buffer as messages of up to maxOps operations, until grpc-js says stop. */
   private send(): void {
-    while (this.buf.length && !this.blocked && !this.failure) {
+    while (this.bufHead < this.buf.length && !this.blocked && !this.failure) {
       let n = 0;
-      let k = 0;
-      while (k < this.buf.length && (k === 0 || n < this.maxOps)) {
+      let k = this.bufHead;
+      while (k < this.buf.length && (k === this.bufHead || n < this.maxOps)) {
         const st = this.buf[k]!.step;
         n += st?.case === 'transaction' ? Math.max(1, st.value.ops?.length ?? 0) : 1;
         k++;
       }
-      const steps = k === this.buf.length ? this.buf : this.buf.slice(0, k);
-      this.buf = k === this.buf.length ? [] : this.buf.slice(k);
+      const steps = this.bufHead === 0 && k === this.buf.length ? this.buf : this.buf.slice(this.bufHead, k);
+      if (k === this.buf.length) {
+        this.buf = [];
+        this.bufHead = 0;
+      } else {
+        this.bufHead = k;
+        if (this.bufHead > 4096 && this.bufHead * 2 > this.buf.length) {
+          this.buf = this.buf.slice(this.bufHead);
+          this.bufHead = 0;
+        }
+      }
       this.bufOps -= n;
       this.counters.messagesSent++;
       if (!this.call.write(create(ProgramRequestSchema, { steps }))) this.blocked = true;
     }
-    if (this.ended && !this.halfClosed && !this.blocked && !this.buf.length && !this.failure) {
+    if (this.ended && !this.halfClosed && !this.blocked && this.bufHead === this.buf.length && !this.failure) {
       this.halfClosed = true;
       this.call.end();
     }
@@ -281,6 +291,7 @@ export class ProgramStream {
       p.reject(this.failure);
     }
     this.buf = [];
+    this.bufHead = 0;
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
   }
