@@ -155,6 +155,16 @@ describe('ProgramService.Program', () => {
     assert.equal((await c.routes.getRoute({ vrf: VRF, prefix: '10.20.0.3/32' })).route!.nextHopId, 12);
   });
 
+  it('control steps out of place and empty steps get their own status', async () => {
+    const r = await rawCall({ steps: [{ seq: 1n, step: { case: 'endSync', value: {} } }, { seq: 2n }, { seq: 3n, step: { case: 'op', value: {} } }] });
+    assert.equal(r.okThroughSeq, 3n);
+    assert.deepEqual(r.results.map((x) => [x.seq, status[x.code], x.field]), [
+      [1n, 'FAILED_PRECONDITION', ''],
+      [2n, 'INVALID_ARGUMENT', ''],
+      [3n, 'INVALID_ARGUMENT', 'op'],
+    ]);
+  });
+
   it('a seq that does not increase ends the stream with INVALID_ARGUMENT naming it', async () => {
     const step = (seq: number) => ({ seq: BigInt(seq), step: { case: 'op' as const, value: { op: { case: 'deleteNextHop' as const, value: { id: 4000 } } } } });
     await assert.rejects(rawCall({ steps: [step(5), step(5)] }), (e: ServiceError) => e.code === status.INVALID_ARGUMENT && /^steps\[1\]\.seq: /.test(e.details));
@@ -308,13 +318,18 @@ describe('ProgramService.Program', () => {
     const call = c.program.program();
     call.on('error', () => undefined);
     call.read(0);
-    // every step fails (no such route): the answers are large, the work is real
+    // one route add per message, then steps that fail (no such route): the
+    // answers are large, the work is real, and the routes count the messages applied
     const OPS = 2000;
     let seq = 0n;
-    const message = () =>
-      create(ProgramRequestSchema, {
-        steps: Array.from({ length: OPS }, (_, i) => ({ seq: ++seq, step: { case: 'op' as const, value: { op: { case: 'deleteRoute' as const, value: { vrf: 3, prefix: `10.77.${i >> 8}.${i & 255}/32` } } } } })),
-      });
+    let msgNo = 0;
+    const message = () => {
+      const n = msgNo++;
+      const add = { seq: ++seq, step: { case: 'op' as const, value: { op: { case: 'addRoute' as const, value: { route: { vrf: 3, prefix: `10.78.${n >> 8}.${n & 255}/32`, nextHopId: 11 } } } } } };
+      const dels = Array.from({ length: OPS - 1 }, (_, i) => ({ seq: ++seq, step: { case: 'op' as const, value: { op: { case: 'deleteRoute' as const, value: { vrf: 3, prefix: `10.77.${i >> 8}.${i & 255}/32` } } } } }));
+      return create(ProgramRequestSchema, { steps: [add, ...dels] });
+    };
+    const applied = async () => (await collect(c.routes.listRoutes({ vrf: 3, chunkSize: 10000 }))).flatMap((r) => r.routes);
     let written = 0;
     let stalled = false;
     const deadline = Date.now() + 20_000;
@@ -343,7 +358,15 @@ describe('ProgramService.Program', () => {
     await new Promise((r) => setTimeout(r, 2000));
     const rss2 = rssKiB(pid);
     assert.ok(rss2 - rss1 < 16 * 1024, `daemon RSS grew by ${Math.round((rss2 - rss1) / 1024)} MiB while stalled`);
+    // cancelled while it waits for 'drain': it stops at once, the messages it
+    // had read but not applied stay unapplied
+    const atStall = (await applied()).length;
+    assert.ok(atStall > 0 && atStall <= written, `${atStall} messages applied of ${written} written`);
     call.cancel();
     await healthy();
+    await new Promise((r) => setTimeout(r, 1000));
+    const routes = await applied();
+    assert.equal(routes.length, atStall, 'nothing applied after the cancel');
+    await c.routes.deleteRoutes({ keys: routes.map((r) => ({ vrf: 3, prefix: r.prefix })) });
   });
 });

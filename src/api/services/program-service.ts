@@ -171,10 +171,9 @@ class ProgramSession {
             break;
           }
           default:
-            throw invalid('step', 'no step set');
+            throw new DatapathError('invalid_argument', 'no step set (op, transaction, begin_sync or end_sync)');
         }
       } catch (err) {
-        if (err instanceof DatapathError && err.field === 'step') err.field = '';
         results.push(stepResult(s.seq, err));
       }
     }
