@@ -19,6 +19,7 @@ export interface Config {
   maxNextHops: number;
   maxRoutes: number;
   maxVrfs: number;
+  syncOrphanTimeoutMs: number;
   logLevel: string;
   destroy: boolean;
   help: boolean;
@@ -36,6 +37,7 @@ const OPTIONS = {
   'max-next-hops': { type: 'string', desc: 'next-hop table size (ids below it)', def: '65536' },
   'max-routes': { type: 'string', desc: 'routes per family (IPv4, IPv6)', def: '262144' },
   'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
+  'sync-orphan-timeout': { type: 'string', desc: 'ms a sync epoch stays open after its stream went away (then abandoned, nothing removed)', def: '60000' },
   'log-level': { type: 'string', desc: 'trace|debug|info|warn|error', def: 'info' },
   destroy: { type: 'boolean', desc: 'detach and remove this instance\'s pinned datapath, then exit', def: false },
   help: { type: 'boolean', desc: 'print this help', def: false },
@@ -108,6 +110,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxNextHops: positiveInt('max-next-hops', get('max-next-hops'), CAPACITY_LIMITS['max-next-hops']),
     maxRoutes: positiveInt('max-routes', get('max-routes'), CAPACITY_LIMITS['max-routes']),
     maxVrfs: positiveInt('max-vrfs', get('max-vrfs'), CAPACITY_LIMITS['max-vrfs']),
+    syncOrphanTimeoutMs: positiveInt('sync-orphan-timeout', get('sync-orphan-timeout'), 86_400_000),
     logLevel,
     destroy: flag('destroy'),
     help: flag('help'),

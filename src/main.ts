@@ -66,7 +66,7 @@ async function run(cfg: Config): Promise<void> {
   mgr.onBulk = () => reclaimer.bulkDone();
   const loaded = mgr.load();
 
-  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp }, log.child({ component: 'api' }));
+  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }));
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
   if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted), cfg.metricsAddress, log.child({ component: 'metrics' }));

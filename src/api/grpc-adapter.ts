@@ -1,34 +1,65 @@
 /**
  * grpcService: a grpc-js service definition and implementation from a
- * protobuf-es service descriptor and plain async handlers. Unary handlers
- * return the response; server-streaming handlers return an iterable of
- * responses. Every error becomes a status in toServiceError; INTERNAL is
- * logged at error level, the rest at debug.
+ * protobuf-es service descriptor and plain async handlers, for the four
+ * method kinds. Every handler gets a CallContext (deadline, cancellation
+ * signal, metadata, peer) as its last argument. Unary and client-streaming
+ * handlers return the response; server-streaming and bidi handlers return an
+ * iterable of responses, which the adapter writes one at a time, waiting for
+ * 'drain' when grpc-js's buffer is full (so a client that does not read
+ * stops the handler). Client-streaming and bidi handlers read the requests
+ * from an async iterable that pulls from the call: grpc-js reads from the
+ * connection only while fewer than 16 messages wait unread. Every error
+ * becomes a status in toServiceError; INTERNAL is logged at error level, the
+ * rest at debug.
  */
 import {
-  status,
-  type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation,
+  status, type Metadata,
+  type sendUnaryData, type ServerDuplexStream, type ServerReadableStream, type ServerUnaryCall, type ServerWritableStream,
+  type ServiceDefinition, type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
+import { DatapathError } from '../manager/errors.ts';
 import { toServiceError } from './status.ts';
 
 type Method = DescService['methods'][number];
 type Init<M extends DescMessage> = MessageInitShape<M>;
 
-export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (req: MessageShape<I>) => Init<O> | Promise<Init<O>>;
+/** CallContext: what every handler learns of its call. */
+export interface CallContext {
+  /** aborted when the client cancels, the deadline passes, or the call otherwise goes away */
+  signal: AbortSignal;
+  /** the call's deadline (ms since the epoch); undefined: none */
+  deadline: number | undefined;
+  metadata: Metadata;
+  peer: string;
+}
+
+export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (req: MessageShape<I>, ctx: CallContext) => Init<O> | Promise<Init<O>>;
 export type StreamHandler<I extends DescMessage, O extends DescMessage> = (
   req: MessageShape<I>,
-  signal: AbortSignal,
+  ctx: CallContext,
+) => Iterable<Init<O>> | AsyncIterable<Init<O>>;
+export type ClientStreamHandler<I extends DescMessage, O extends DescMessage> = (
+  reqs: AsyncIterable<MessageShape<I>>,
+  ctx: CallContext,
+) => Init<O> | Promise<Init<O>>;
+export type BidiStreamHandler<I extends DescMessage, O extends DescMessage> = (
+  reqs: AsyncIterable<MessageShape<I>>,
+  ctx: CallContext,
 ) => Iterable<Init<O>> | AsyncIterable<Init<O>>;
 
 /** Handlers: one function per method, keyed by the method's localName. */
 export type Handlers<S extends DescService> = {
-  [K in keyof S['method']]: S['method'][K] extends { methodKind: 'unary'; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? UnaryHandler<I, O>
-    : S['method'][K] extends { methodKind: 'server_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
-      ? StreamHandler<I, O>
-      : never;
+  [K in keyof S['method']]: S['method'][K] extends { methodKind: infer Kind; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? Kind extends 'unary'
+      ? UnaryHandler<I, O>
+      : Kind extends 'server_streaming'
+        ? StreamHandler<I, O>
+        : Kind extends 'client_streaming'
+          ? ClientStreamHandler<I, O>
+          : BidiStreamHandler<I, O>
+    : never;
 };
 
 function codec(m: Method) {
@@ -38,6 +69,77 @@ function codec(m: Method) {
     responseSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, v)),
     responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
   };
+}
+
+type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+
+/**
+ * contextOf: the call's context. The signal aborts on 'cancelled' (which
+ * grpc-js also emits when the deadline passes) and at the deadline itself;
+ * `done()` must be called when the handler is finished (a late 'cancelled'
+ * after a normal end is not a cancellation).
+ */
+function contextOf(call: AnyCall): { ctx: CallContext; done: () => void } {
+  const abort = new AbortController();
+  let finished = false;
+  const onCancel = () => {
+    if (!finished) abort.abort(new DatapathError('aborted', 'the call was cancelled'));
+  };
+  (call as NodeJS.EventEmitter).on('cancelled', onCancel);
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  const deadline = Number.isFinite(ms) ? ms : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (deadline !== undefined) {
+    timer = setTimeout(() => {
+      if (!finished) abort.abort(new DatapathError('aborted', 'deadline exceeded'));
+    }, Math.max(0, deadline - Date.now()));
+    timer.unref();
+  }
+  return {
+    ctx: { signal: abort.signal, deadline, metadata: call.metadata, peer: call.getPeer() },
+    done: () => {
+      finished = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/** untilAborted: p, or a rejection as soon as the signal aborts. */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}
+
+/** requests: the call's messages, one pulled at a time; ends (throws) at once when the call is aborted. */
+async function* requests<T>(call: ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = (call as AsyncIterable<T>)[Symbol.asyncIterator]();
+  for (;;) {
+    const r = await untilAborted(it.next(), signal);
+    if (r.done) return;
+    yield r.value;
+  }
+}
+
+/** writeAll: writes every item, waiting for 'drain' (or the abort) whenever grpc-js's buffer is full. */
+async function writeAll(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  items: Iterable<Init<DescMessage>> | AsyncIterable<Init<DescMessage>>,
+  m: Method,
+  signal: AbortSignal,
+): Promise<boolean> {
+  for await (const item of items) {
+    if (signal.aborted) return false;
+    if (!call.write(create(m.output, item))) await untilAborted(new Promise((r) => call.once('drain', r)), signal);
+  }
+  return !signal.aborted;
 }
 
 export function grpcService<S extends DescService>(
@@ -58,41 +160,45 @@ export function grpcService<S extends DescService>(
       else log.debug({ method: path, code: se.code, message: se.message }, 'call refused');
       return se;
     };
-    if (m.methodKind === 'unary') {
-      definition[m.name] = { path, requestStream: false, responseStream: false, originalName: m.localName, ...codec(m) };
-      implementation[m.name] = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
+    const requestStream = m.methodKind === 'client_streaming' || m.methodKind === 'bidi_streaming';
+    const responseStream = m.methodKind === 'server_streaming' || m.methodKind === 'bidi_streaming';
+    definition[m.name] = { path, requestStream, responseStream, originalName: m.localName, ...codec(m) };
+
+    if (!responseStream) {
+      implementation[m.name] = (call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown>, cb: sendUnaryData<unknown>) => {
         const t0 = performance.now();
+        const { ctx, done } = contextOf(call);
+        const input = requestStream ? requests(call as ServerReadableStream<unknown, unknown>, ctx.signal) : (call as ServerUnaryCall<unknown, unknown>).request;
         Promise.resolve()
-          .then(() => handler(call.request))
+          .then(() => handler(input, ctx))
           .then((out) => {
+            done();
             cb(null, create(m.output, out as Init<DescMessage>));
             if (log.isLevelEnabled('debug')) log.debug({ method: path, ms: +(performance.now() - t0).toFixed(3) }, 'call ok');
           })
-          .catch((err: unknown) => cb(fail(err)));
+          .catch((err: unknown) => {
+            done();
+            cb(fail(err));
+          });
       };
-    } else if (m.methodKind === 'server_streaming') {
-      definition[m.name] = { path, requestStream: false, responseStream: true, originalName: m.localName, ...codec(m) };
-      implementation[m.name] = (call: ServerWritableStream<unknown, unknown>) => {
-        const abort = new AbortController();
-        // grpc-js may fire 'cancelled' after a normal end(); only a real cancel aborts
-        let finished = false;
-        call.on('cancelled', () => {
-          if (!finished) abort.abort();
-        });
+    } else {
+      implementation[m.name] = (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
+        const { ctx, done } = contextOf(call);
+        const input = requestStream ? requests(call as ServerDuplexStream<unknown, unknown>, ctx.signal) : (call as ServerWritableStream<unknown, unknown>).request;
         (async () => {
-          const items = handler(call.request, abort.signal) as Iterable<Init<DescMessage>> | AsyncIterable<Init<DescMessage>>;
-          for await (const item of items) {
-            if (abort.signal.aborted) return;
-            if (!call.write(create(m.output, item))) await new Promise((r) => call.once('drain', r));
-          }
-          finished = true;
-          call.end();
+          const items = handler(input, ctx) as Iterable<Init<DescMessage>> | AsyncIterable<Init<DescMessage>>;
+          const complete = await writeAll(call, items, m, ctx.signal);
+          done();
+          if (complete) call.end();
         })().catch((err: unknown) => {
-          finished = true;
-          call.emit('error', fail(err));
+          const cancelled = ctx.signal.aborted;
+          done();
+          // a cancelled call has no one to tell
+          if (!cancelled) call.emit('error', fail(err));
+          else log.debug({ method: path, reason: String(ctx.signal.reason) }, 'stream cancelled');
         });
       };
-    } else throw new Error(`${path}: ${m.methodKind} methods are not supported by this adapter`);
+    }
   }
   return { definition: definition as ServiceDefinition, implementation };
 }

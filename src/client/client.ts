@@ -3,23 +3,29 @@
  * shape the agent uses: one promise per unary call, an async iterable per
  * stream. Used by the demo, the tests and the benchmarks.
  */
-import { credentials, makeGenericClientConstructor, type Client, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type CallOptions, type Client, type ClientDuplexStream, type ServiceError, Metadata } from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import { InterfaceService } from '../gen/vrouter/ebpf/v1/interface_pb.js';
 import { NextHopService } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { RouteService } from '../gen/vrouter/ebpf/v1/route_pb.js';
 import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
+import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
+import { ProgramStream, type ProgramStreamOptions } from './program-stream.ts';
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => Promise<MessageShape<O>>;
 type Streaming<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => AsyncIterable<MessageShape<O>>;
+/** Bidi: the raw grpc-js duplex stream (write messages made with create(), read answers); no deadline unless given. */
+export type Bidi<I extends DescMessage, O extends DescMessage> = (metadata?: Metadata, options?: CallOptions) => ClientDuplexStream<MessageShape<I>, MessageShape<O>>;
 
 export type ServiceClient<S extends DescService> = {
   [K in keyof S['method']]: S['method'][K] extends { methodKind: 'unary'; input: infer I extends DescMessage; output: infer O extends DescMessage }
     ? Unary<I, O>
     : S['method'][K] extends { methodKind: 'server_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
       ? Streaming<I, O>
-      : never;
+      : S['method'][K] extends { methodKind: 'bidi_streaming'; input: infer I extends DescMessage; output: infer O extends DescMessage }
+        ? Bidi<I, O>
+        : never;
 };
 
 function serviceClient<S extends DescService>(svc: S, address: string, deadlineMs: number): { client: Client; api: ServiceClient<S> } {
@@ -27,8 +33,8 @@ function serviceClient<S extends DescService>(svc: S, address: string, deadlineM
   for (const m of svc.methods) {
     def[m.localName] = {
       path: `/${svc.typeName}/${m.name}`,
-      requestStream: false,
-      responseStream: m.methodKind === 'server_streaming',
+      requestStream: m.methodKind === 'bidi_streaming' || m.methodKind === 'client_streaming',
+      responseStream: m.methodKind === 'server_streaming' || m.methodKind === 'bidi_streaming',
       requestSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.input, v)),
       requestDeserialize: (b: Buffer) => fromBinary(m.input, b),
       responseSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, v)),
@@ -47,6 +53,8 @@ function serviceClient<S extends DescService>(svc: S, address: string, deadlineM
             err ? reject(err) : resolve(res),
           ),
         );
+    } else if (m.methodKind === 'bidi_streaming') {
+      api[m.localName] = (metadata?: Metadata, options?: CallOptions) => fn(metadata ?? new Metadata(), options ?? {});
     } else {
       api[m.localName] = (req: MessageInitShape<DescMessage>) =>
         fn(create(m.input, req), new Metadata(), (deadlineMs ? { deadline: Date.now() + deadlineMs } : {})) as AsyncIterable<unknown>;
@@ -61,6 +69,7 @@ export class VrouterClient {
   readonly routes: ServiceClient<typeof RouteService>;
   readonly stats: ServiceClient<typeof StatsService>;
   readonly system: ServiceClient<typeof SystemService>;
+  readonly program: ServiceClient<typeof ProgramService>;
   private readonly clients: Client[] = [];
 
   /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline */
@@ -75,6 +84,12 @@ export class VrouterClient {
     this.routes = mk(RouteService);
     this.stats = mk(StatsService);
     this.system = mk(SystemService);
+    this.program = mk(ProgramService);
+  }
+
+  /** programStream: a new programming stream with a coalescing client on top (see ProgramStream). */
+  programStream(opts: ProgramStreamOptions = {}): ProgramStream {
+    return new ProgramStream(this.program.program(opts.metadata, opts.callOptions), opts);
   }
 
   /** waitReady: resolves once the server answers, or rejects after timeoutMs. */

@@ -1,8 +1,9 @@
 /** SystemService: versions, capacities and usage, programs and attachments. */
 import { release } from 'node:os';
 import type { Handlers } from '../grpc-adapter.ts';
-import { SystemService } from '../../gen/vrouter/ebpf/v1/system_pb.js';
-import type { DatapathManager } from '../../manager/datapath-manager.ts';
+import { SyncState, SystemService, type SyncEpochSchema } from '../../gen/vrouter/ebpf/v1/system_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { DatapathManager, SyncState as EpochState } from '../../manager/datapath-manager.ts';
 import { MAP_TYPE_NAMES, numPossibleCpus } from '../../bpf/map.ts';
 import { VR_LAYOUT_VERSION, type MapName } from '../../maps/layout.ts';
 import { attachModeToProto } from '../convert/interface.ts';
@@ -13,6 +14,28 @@ export interface DaemonInfo {
   instance: string;
   startedAt: number;
   dp: PinnedDatapath;
+  /** how long a sync epoch whose stream went away stays orphaned (default 60 s) */
+  syncOrphanTimeoutMs?: number;
+}
+
+const SYNC_STATES: Record<EpochState['state'], SyncState> = {
+  open: SyncState.OPEN,
+  orphaned: SyncState.ORPHANED,
+  completed: SyncState.COMPLETED,
+  abandoned: SyncState.ABANDONED,
+};
+
+function syncToProto(s: EpochState | undefined): MessageInitShape<typeof SyncEpochSchema> | undefined {
+  if (!s) return undefined;
+  return {
+    epoch: BigInt(s.epoch),
+    owner: s.owner,
+    state: SYNC_STATES[s.state],
+    startedAtMs: BigInt(s.startedAt),
+    endedAtMs: BigInt(s.endedAt ?? 0),
+    removed: { interfaces: s.removed.vifs, nextHops: s.removed.nextHops, routes: s.removed.routes },
+    reason: s.reason,
+  };
 }
 
 export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers<typeof SystemService> {
@@ -21,6 +44,7 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
       const dp = info.dp;
       const prog = dp.xdp.info();
       const used = mgr.mapUsage();
+      const sync = mgr.syncStatus();
       return {
         version: info.version,
         kernel: release(),
@@ -31,6 +55,8 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
         uptimeSeconds: (Date.now() - info.startedAt) / 1000,
         datapathUptimeSeconds: Number(BigInt(Date.now()) * 1_000_000n - dp.loadedAtNs) / 1e9,
         possibleCpus: numPossibleCpus(),
+        currentSync: syncToProto(sync.current),
+        lastSync: syncToProto(sync.last),
         programs: [
           { name: prog.name, id: prog.id, tag: prog.tag, pinPath: dp.xdp.pinPath, xlatedBytes: prog.xlatedBytes, jitedBytes: prog.jitedBytes },
         ],

@@ -1,0 +1,75 @@
+/**
+ * Operation messages ⇄ manager ops, and op errors ⇄ StepResult. An
+ * Operation is the request of the matching unary call, so each kind reuses
+ * that call's converter with the operation's path in front
+ * ("op.add_route." + "route.prefix").
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { Operation, StepResultSchema } from '../../gen/vrouter/ebpf/v1/program_pb.js';
+import { DatapathError, invalid } from '../../manager/errors.ts';
+import type { Op } from '../../manager/model.ts';
+import { toServiceError } from '../status.ts';
+import { VIF_RENAMES, vifChangeFromProto, vifSpecFromProto } from './interface.ts';
+import { place, type Renames } from './locate.ts';
+import { NH_RENAMES, nextHopSpecFromProto } from './nexthop.ts';
+import { ROUTE_RENAMES, routeFromProto, routeKeyFromProto } from './route.ts';
+
+/** the most operations one ProgramRequest (or ApplyRequest) may carry */
+export const MAX_OPS_PER_MESSAGE = 100_000;
+
+/** ParsedOp: a manager op with what is needed to place its errors in the request. */
+export interface ParsedOp {
+  op: Op;
+  /** the path of the object message in the request, ending in "." ("ops[3].add_route.route.") */
+  at: string;
+  renames: Renames;
+}
+
+/** opFromProto: `at` is the Operation's path, ending in "." ("op.", "ops[3].", "transaction.ops[2]."). */
+export function opFromProto(o: Operation, at: string): ParsedOp {
+  const v = o.op;
+  switch (v.case) {
+    case 'addInterface': {
+      const p = `${at}add_interface.`;
+      return { op: { kind: 'vif', action: 'add', spec: vifSpecFromProto(v.value.interface, v.value.attachMode, `${p}interface.`, `${p}attach_mode`) }, at: `${p}interface.`, renames: VIF_RENAMES };
+    }
+    case 'updateInterface': {
+      const p = `${at}update_interface.`;
+      return { op: { kind: 'vif', action: 'update', index: v.value.index, change: vifChangeFromProto(v.value, p) }, at: p, renames: VIF_RENAMES };
+    }
+    case 'deleteInterface':
+      return { op: { kind: 'vif', action: 'delete', index: v.value.index }, at: `${at}delete_interface.`, renames: VIF_RENAMES };
+    case 'addNextHop':
+    case 'updateNextHop': {
+      const p = `${at}${v.case === 'addNextHop' ? 'add' : 'update'}_next_hop.next_hop.`;
+      return { op: { kind: 'nh', action: v.case === 'addNextHop' ? 'add' : 'update', spec: nextHopSpecFromProto(v.value.nextHop, p) }, at: p, renames: NH_RENAMES };
+    }
+    case 'deleteNextHop':
+      return { op: { kind: 'nh', action: 'delete', id: v.value.id }, at: `${at}delete_next_hop.`, renames: NH_RENAMES };
+    case 'addRoute':
+    case 'updateRoute': {
+      const p = `${at}${v.case === 'addRoute' ? 'add' : 'update'}_route.route.`;
+      return { op: { kind: 'route', action: v.case === 'addRoute' ? 'add' : 'update', spec: routeFromProto(v.value.route, p) }, at: p, renames: ROUTE_RENAMES };
+    }
+    case 'deleteRoute': {
+      const p = `${at}delete_route.`;
+      return { op: { kind: 'route', action: 'delete', key: routeKeyFromProto(v.value, p) }, at: p, renames: ROUTE_RENAMES };
+    }
+    default:
+      throw invalid(at.replace(/\.$/, ''), 'no operation set');
+  }
+}
+
+/** placeOpError: a manager error of one op, its field turned into the request's path. */
+export function placeOpError(err: unknown, p: ParsedOp): unknown {
+  if (err instanceof DatapathError) err.index = undefined;
+  return place(err, () => p.at, p.renames);
+}
+
+type StepResultInit = MessageInitShape<typeof StepResultSchema>;
+
+/** stepResult: a failure as a StepResult (code, message with the field first, field). */
+export function stepResult(seq: bigint, err: unknown): StepResultInit {
+  const se = toServiceError(err);
+  return { seq, code: se.code, message: se.details, field: err instanceof DatapathError ? (err.field ?? '') : '' };
+}
