@@ -62,10 +62,22 @@ export type Handlers<S extends DescService> = {
     : never;
 };
 
-function codec(m: Method) {
+/**
+ * RawRequest: a request handed over undecoded, for methods whose requests
+ * can be huge (a 1M-route AddRoutes): their handler reads the bytes itself,
+ * in chunks, instead of one blocking decode into an object per entry.
+ */
+export class RawRequest {
+  readonly bytes: Buffer;
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
+  }
+}
+
+function codec(m: Method, raw: boolean) {
   return {
     requestSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.input, v)),
-    requestDeserialize: (b: Buffer) => fromBinary(m.input, b),
+    requestDeserialize: raw ? (b: Buffer) => new RawRequest(b) : (b: Buffer) => fromBinary(m.input, b),
     responseSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, v)),
     responseDeserialize: (b: Buffer) => fromBinary(m.output, b),
   };
@@ -146,6 +158,8 @@ export function grpcService<S extends DescService>(
   service: S,
   handlers: Handlers<S>,
   log: Logger,
+  /** methods (localName) whose unary handler gets a RawRequest in place of the decoded message */
+  rawRequests: readonly string[] = [],
 ): { definition: ServiceDefinition; implementation: UntypedServiceImplementation } {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};
@@ -162,7 +176,7 @@ export function grpcService<S extends DescService>(
     };
     const requestStream = m.methodKind === 'client_streaming' || m.methodKind === 'bidi_streaming';
     const responseStream = m.methodKind === 'server_streaming' || m.methodKind === 'bidi_streaming';
-    definition[m.name] = { path, requestStream, responseStream, originalName: m.localName, ...codec(m) };
+    definition[m.name] = { path, requestStream, responseStream, originalName: m.localName, ...codec(m, !requestStream && rawRequests.includes(m.localName)) };
 
     if (!responseStream) {
       implementation[m.name] = (call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown>, cb: sendUnaryData<unknown>) => {

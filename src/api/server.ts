@@ -24,7 +24,7 @@ import { ServerReflection as ServerReflectionV1alpha } from '../gen/grpc/reflect
 import type { DatapathManager } from '../manager/datapath-manager.ts';
 import { interfaceHandlers } from './services/interface-service.ts';
 import { nextHopHandlers } from './services/nexthop-service.ts';
-import { routeHandlers } from './services/route-service.ts';
+import { ROUTE_RAW_REQUESTS, routeHandlers } from './services/route-service.ts';
 import { statsHandlers } from './services/stats-service.ts';
 import { systemHandlers, type DaemonInfo } from './services/system-service.ts';
 import { programHandlers } from './services/program-service.ts';
@@ -63,13 +63,13 @@ export class ApiServer {
 
   constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger) {
     this.log = log;
-    const add = <S extends DescService>(svc: S, handlers: Parameters<typeof grpcService<S>>[1]) => {
-      const { definition, implementation } = grpcService(svc, handlers, log);
+    const add = <S extends DescService>(svc: S, handlers: Parameters<typeof grpcService<S>>[1], raw: readonly string[] = []) => {
+      const { definition, implementation } = grpcService(svc, handlers, log, raw);
       this.server.addService(definition, implementation);
     };
     add(InterfaceService, interfaceHandlers(mgr));
     add(NextHopService, nextHopHandlers(mgr));
-    add(RouteService, routeHandlers(mgr));
+    add(RouteService, routeHandlers(mgr), ROUTE_RAW_REQUESTS);
     add(StatsService, statsHandlers(mgr));
     add(SystemService, systemHandlers(mgr, info));
     add(ProgramService, programHandlers(mgr, { syncOrphanTimeoutMs: info.syncOrphanTimeoutMs ?? 60_000 }));

@@ -1,5 +1,6 @@
 /** RouteService: per-VRF IPv4/IPv6 routes. */
-import type { Handlers } from '../grpc-adapter.ts';
+import { RawRequest, type Handlers } from '../grpc-adapter.ts';
+import { decodeRouteBatch } from '../convert/route-wire.ts';
 import { RouteService } from '../../gen/vrouter/ebpf/v1/route_pb.js';
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
 import { invalid } from '../../manager/errors.ts';
@@ -11,6 +12,9 @@ import { ROUTE_RENAMES, routeFromProto, routeKeyFromProto, routeToProto } from '
 
 const MAX_CHUNK = 10_000;
 
+/** the batch calls read their (possibly huge) requests from the wire themselves: see convert/route-wire.ts */
+export const ROUTE_RAW_REQUESTS = ['addRoutes', 'deleteRoutes'] as const;
+
 export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteService> {
   const at = (path: string) => () => path;
   return {
@@ -20,6 +24,10 @@ export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteServic
       return {};
     },
     async addRoutes(req) {
+      if (req instanceof RawRequest) {
+        const b = await decodeRouteBatch(req.bytes, 'routes');
+        return { added: await locate(() => mgr.addRoutes(b), (i) => `routes[${i ?? 0}].`, ROUTE_RENAMES) };
+      }
       if (!req.routes.length) throw invalid('routes', 'at least one route is required');
       // parsed a chunk at a time: a 100k-route batch does not hold the event loop for its whole parse
       const specs: Route[] = new Array(req.routes.length);
@@ -40,6 +48,10 @@ export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteServic
       return {};
     },
     async deleteRoutes(req) {
+      if (req instanceof RawRequest) {
+        const b = await decodeRouteBatch(req.bytes, 'keys');
+        return { deleted: await locate(() => mgr.deleteRoutes(b), (i) => `keys[${i ?? 0}].`, ROUTE_RENAMES) };
+      }
       if (!req.keys.length) throw invalid('keys', 'at least one key is required');
       const keys: RouteKey[] = new Array(req.keys.length);
       for (let i = 0; i < keys.length; i++) {
