@@ -1,13 +1,11 @@
 /**
- * The slot for the streaming programming API (being written in another
- * worktree): the rate at which a caller that hands routes over ONE AT A
+ * The streaming programming API: the rate at which a caller that hands routes over ONE AT A
  * TIME gets them programmed. Goal: >= 100k routes/s with coalescing.
  *
- * To fill it, make the `make` functions of STREAMING_SENDERS return a
- * sender built on the new client API:
+ * The senders, on the client's ProgramStream (ProgramService.Program):
  *   - 'stream, 1 op/message': each send() becomes one stream message;
  *   - 'stream, coalesced':    the client library packs many send()s into
- *                             one message (by size, or after ~1 ms).
+ *                             one message (up to 1000, or after 1 ms).
  * send() resolves when the daemon has acknowledged that route (the
  * operation's answer); close() ends the stream. Nothing else changes: the
  * bench calls send() once per route, keeping at most `window` routes
@@ -40,6 +38,19 @@ export interface SenderSlot {
   make(address: string): StreamingSender | undefined | Promise<StreamingSender | undefined>;
 }
 
+/** streamSender: send() = ProgramStream.addRoute on one Program stream; at most maxOps operations per message (flushed after 1 ms) */
+function streamSender(address: string, maxOpsPerMessage: number): StreamingSender {
+  const client = new VrouterClient(address, 0);
+  const stream = client.programStream({ maxOpsPerMessage });
+  return {
+    send: (route) => stream.addRoute(route),
+    close: async () => {
+      await stream.close();
+      client.close();
+    },
+  };
+}
+
 export const STREAMING_SENDERS: SenderSlot[] = [
   {
     name: 'AddRoute unary, 64 in flight (today)',
@@ -59,15 +70,13 @@ export const STREAMING_SENDERS: SenderSlot[] = [
     name: 'stream, 1 op/message',
     routes: 200_000,
     window: 4096,
-    // TODO(streaming API): one stream message per send()
-    make: () => undefined,
+    make: (address) => streamSender(address, 1),
   },
   {
     name: 'stream, coalesced',
     routes: 1_000_000,
     window: 65_536,
-    // TODO(streaming API): the client coalesces send()s into few messages
-    make: () => undefined,
+    make: (address) => streamSender(address, 1000),
   },
 ];
 
