@@ -19,7 +19,7 @@ export class MemoryReclaimer {
   private readonly quietMs: number;
   private readonly log: Logger;
 
-  constructor(log: Logger, quietMs = 1000) {
+  constructor(log: Logger, quietMs = 300) {
     this.log = log;
     this.quietMs = quietMs;
   }

@@ -171,8 +171,8 @@ export class DatapathManager {
 
   private bulkItems = 0;
 
-  /** bulk: counts written items; every BULK of them (in one call or many) calls onBulk. */
-  private bulk(items: number): void {
+  /** bulk: counts items written (or listed); every BULK of them (in one call or many) calls onBulk. */
+  bulk(items: number): void {
     this.bulkItems += items;
     if (this.bulkItems < BULK) return;
     this.bulkItems = 0;

@@ -70,10 +70,13 @@ export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteServic
     },
     *listRoutes(req) {
       if (req.chunkSize > MAX_CHUNK) throw invalid('chunk_size', `${req.chunkSize} is out of range (0..${MAX_CHUNK})`);
+      let n = 0;
       for (const chunk of mgr.routes.list(req.vrf, req.chunkSize || 1024)) {
+        n += chunk.length;
         if (req.chunkSize) yield { routes: chunk.map(routeToProto) };
         else for (const r of chunk) yield { route: routeToProto(r) };
       }
+      mgr.bulk(n); // a big listing leaves garbage too
     },
   };
 }
