@@ -125,48 +125,25 @@ export class RouteManager {
     const addIdx: Record<Family, number[]> = { 4: [], 6: [] };
     const updates: { i: number; family: Family; key: Buffer; value: Buffer; old: Buffer }[] = [];
     for (const family of [4, 6] as const) {
-      const all = b.packs[family];
       // pass 1: what can be told without the kernel (VRF, next hop, duplicates)
-      const cand = new RoutePack(family, all.count);
-      const candIdx: number[] = [];
-      const seen = new KeySet(cand.keySize, all.count);
-      for (let k = 0; k < all.count; k++) {
-        if (k % CHUNK === CHUNK - 1) await breathe();
-        const i = b.index[family][k]!;
-        const key = all.key(k);
-        const nhId = all.nhId(k);
-        try {
-          this.vifs.checkVrf(key.readUInt32BE(4), 'vrf');
-          if (!this.nhs.has(nhId)) throw notFound('nhId', `no next hop with id ${nhId}`);
-          if (!seen.add(key)) throw invalid('prefix', 'duplicate of an earlier route in the same batch');
-          cand.pushRaw(key, all.value(k));
-          candIdx.push(i);
-        } catch (err) {
-          fail(i, err);
-        }
-      }
+      const { cand, candIdx } = await this.distinct(b, family, fail, 'duplicate of an earlier route in the same batch', (key, nhId) => {
+        this.vifs.checkVrf(key.readUInt32BE(4), 'vrf');
+        if (!this.nhs.has(nhId)) throw notFound('nhId', `no next hop with id ${nhId}`);
+      });
       // pass 2: which exist already (in a sync epoch: update them if they differ)
-      for (let from = 0; from < cand.count; from += CHUNK) {
-        const to = Math.min(cand.count, from + CHUNK);
-        const { values, found } = this.table.exactMany(cand, from, to);
-        for (let k = from; k < to; k++) {
-          const i = candIdx[k]!;
-          if (!found[k - from]) {
-            adds[family].pushRaw(cand.key(k), cand.value(k));
-            addIdx[family].push(i);
-            continue;
-          }
-          const old = values.subarray((k - from) * RT_VALUE_SIZE, (k - from + 1) * RT_VALUE_SIZE);
-          if (!opts.upsert) {
-            const r = cand.route(k);
-            fail(i, exists('prefix', `route ${fmt(r)} already exists in vrf ${r.vrf}`));
-          } else {
-            opts.marks?.[family].add(cand.key(k));
-            if (!old.equals(cand.value(k))) updates.push({ i, family, key: Buffer.from(cand.key(k)), value: Buffer.from(cand.value(k)), old: Buffer.from(old) });
-          }
+      await this.eachExact(cand, (k, old) => {
+        const i = candIdx[k]!;
+        if (!old) {
+          adds[family].pushRaw(cand.key(k), cand.value(k));
+          addIdx[family].push(i);
+        } else if (!opts.upsert) {
+          const r = cand.route(k);
+          fail(i, exists('prefix', `route ${fmt(r)} already exists in vrf ${r.vrf}`));
+        } else {
+          opts.marks?.[family].add(cand.key(k));
+          if (!old.equals(cand.value(k))) updates.push({ i, family, key: Buffer.from(cand.key(k)), value: Buffer.from(cand.value(k)), old: Buffer.from(old) });
         }
-        await breathe();
-      }
+      });
     }
     for (const family of [4, 6] as const) {
       const n = adds[family].count;
@@ -251,36 +228,20 @@ export class RouteManager {
       out[i] = e.at(i);
     };
     for (const family of [4, 6] as const) {
-      const all = b.packs[family];
-      const cand = new RoutePack(family, all.count);
-      const candIdx: number[] = [];
-      const seen = new KeySet(cand.keySize, all.count);
-      for (let k = 0; k < all.count; k++) {
-        if (k % CHUNK === CHUNK - 1) await breathe();
-        if (!seen.add(all.key(k))) fail(b.index[family][k]!, invalid('prefix', 'duplicate key in the same batch'));
-        else {
-          cand.pushRaw(all.key(k), all.value(k));
-          candIdx.push(b.index[family][k]!);
-        }
-      }
+      const { cand, candIdx } = await this.distinct(b, family, fail, 'duplicate key in the same batch');
       // the routes that exist, with their current values (for the undo and the references)
       const victims = new RoutePack(family, cand.count);
       const index: number[] = [];
-      for (let from = 0; from < cand.count; from += CHUNK) {
-        const to = Math.min(cand.count, from + CHUNK);
-        const { values, found } = this.table.exactMany(cand, from, to);
-        for (let k = from; k < to; k++) {
-          const i = candIdx[k]!;
-          if (!found[k - from]) {
-            const r = cand.route(k);
-            fail(i, notFound('prefix', `no route ${fmt(r)} in vrf ${r.vrf}`));
-          } else {
-            victims.pushRaw(cand.key(k), values.subarray((k - from) * RT_VALUE_SIZE));
-            index.push(i);
-          }
+      await this.eachExact(cand, (k, old) => {
+        const i = candIdx[k]!;
+        if (!old) {
+          const r = cand.route(k);
+          fail(i, notFound('prefix', `no route ${fmt(r)} in vrf ${r.vrf}`));
+        } else {
+          victims.pushRaw(cand.key(k), old);
+          index.push(i);
         }
-        await breathe();
-      }
+      });
       for (let from = 0; from < victims.count; from += CHUNK) {
         const part = victims.slice(from, Math.min(victims.count, from + CHUNK));
         try {
@@ -302,6 +263,47 @@ export class RouteManager {
       }
     }
     return out;
+  }
+
+  /**
+   * distinct: the routes of one family of a batch whose key does not repeat
+   * an earlier one (`check` may refuse a route by throwing), with their
+   * positions in the request; refusals go to `fail`.
+   */
+  private async distinct(
+    b: RouteBatch,
+    family: Family,
+    fail: (i: number, e: DatapathError) => void,
+    dupMessage: string,
+    check?: (key: Buffer, nhId: number) => void,
+  ): Promise<{ cand: RoutePack; candIdx: number[] }> {
+    const all = b.packs[family];
+    const cand = new RoutePack(family, all.count);
+    const candIdx: number[] = [];
+    const seen = new KeySet(cand.keySize, all.count);
+    for (let k = 0; k < all.count; k++) {
+      if (k % CHUNK === CHUNK - 1) await breathe();
+      const i = b.index[family][k]!;
+      try {
+        check?.(all.key(k), all.nhId(k));
+        if (!seen.add(all.key(k))) throw invalid('prefix', dupMessage);
+        cand.pushRaw(all.key(k), all.value(k));
+        candIdx.push(i);
+      } catch (err) {
+        fail(i, err instanceof DatapathError ? err : internal(err));
+      }
+    }
+    return { cand, candIdx };
+  }
+
+  /** eachExact: fn(k, the current value of route k of the pack, or undefined when it does not exist), a chunk at a time. */
+  private async eachExact(p: RoutePack, fn: (k: number, old: Buffer | undefined) => void): Promise<void> {
+    for (let from = 0; from < p.count; from += CHUNK) {
+      const to = Math.min(p.count, from + CHUNK);
+      const { values, found } = this.table.exactMany(p, from, to);
+      for (let k = from; k < to; k++) fn(k, found[k - from] ? values.subarray((k - from) * RT_VALUE_SIZE, (k - from + 1) * RT_VALUE_SIZE) : undefined);
+      await breathe();
+    }
   }
 
   /**
