@@ -43,6 +43,7 @@ import { addRequests, deleteRequests, memOf, percentile, routeSet, sleep, VRFS, 
 import { measureOneAtATime, STREAMING_SENDERS, type StreamingResult } from './control-streaming.ts';
 import type { KindSamples, ProbeSamples } from './control-probe.ts';
 import { table } from './report.ts';
+import { intOptions, intUsage, type IntSpec } from './options.ts';
 import { progress } from './util.ts';
 
 const PROBE = fileURLToPath(new URL('control-probe.ts', import.meta.url));
@@ -51,13 +52,6 @@ const METRICS = '127.0.0.1:9478';
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url));
 
 // ------------------------------------------------------------------ options
-interface IntSpec {
-  env: string;
-  def: number;
-  min: number;
-  max: number;
-  desc: string;
-}
 const INTS = {
   routes: { env: 'CONTROL_ROUTES', def: 1_000_000, min: 10_000, max: 2_000_000, desc: 'routes of the big table (1M)' },
   step: { env: 'CONTROL_STEP', def: 100_000, min: 1000, max: 1_000_000, desc: 'the smaller table (100k): memory and restart are measured there too' },
@@ -81,21 +75,15 @@ function usage(): string {
     '',
     'usage: [VAR=value ...] npm run bench:control      (node bench/control.ts --help: this text)',
     '',
-    ...Object.values(INTS).map((s: IntSpec) => `  ${s.env.padEnd(20)} ${s.desc} (default ${s.def}, ${s.min}..${s.max})`),
+    ...intUsage(INTS, 20),
     `  ${'CONTROL_CPU_PROF'.padEnd(20)} a directory: the daemon runs with --cpu-prof (10 ms interval) and writes its profiles there`,
   ].join('\n');
 }
 
 function parseOpts(env = process.env): Opts {
-  const o = {} as Record<string, number>;
-  for (const [k, s] of Object.entries(INTS) as [string, IntSpec][]) {
-    const raw = env[s.env];
-    const n = raw === undefined || raw === '' ? s.def : Number(raw);
-    if (!Number.isInteger(n) || n < s.min || n > s.max) throw new Error(`${s.env}=${raw}: want an integer in ${s.min}..${s.max}`);
-    o[k] = n;
-  }
-  if (o.step! >= o.routes!) throw new Error('CONTROL_STEP must be below CONTROL_ROUTES');
-  return { ...(o as { [K in keyof typeof INTS]: number }), cpuProfDir: env.CONTROL_CPU_PROF || undefined };
+  const o = intOptions(INTS, env);
+  if (o.step >= o.routes) throw new Error('CONTROL_STEP must be below CONTROL_ROUTES');
+  return { ...o, cpuProfDir: env.CONTROL_CPU_PROF || undefined };
 }
 
 // ------------------------------------------------------------------ results

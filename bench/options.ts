@@ -6,12 +6,23 @@
 export type Phase = 'packets' | 'routes' | 'program';
 const PHASES: readonly Phase[] = ['packets', 'routes', 'program'];
 
-interface IntSpec {
+/** IntSpec: an integer option read from the environment (shared by the benches) */
+export interface IntSpec {
   env: string;
   def: number;
   min: number;
   max: number;
   desc: string;
+}
+
+/** intOptions: every spec's value from env (default when unset), range-checked */
+export function intOptions<T extends Record<string, IntSpec>>(specs: T, env: NodeJS.ProcessEnv = process.env): { [K in keyof T]: number } {
+  return Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, int(s, env[s.env])])) as { [K in keyof T]: number };
+}
+
+/** intUsage: one help line per spec */
+export function intUsage(specs: Record<string, IntSpec>, width: number): string[] {
+  return Object.values(specs).map((s) => `  ${s.env.padEnd(width)} ${s.desc} (default ${s.def}, ${s.min}..${s.max})`);
 }
 
 // max-routes per family is 262144 by default; every route phase deletes its
@@ -35,7 +46,7 @@ export type BenchOptions = { [K in keyof typeof INTS]: number } & {
 };
 
 export function usage(): string {
-  const ints = Object.values(INTS).map((s: IntSpec) => `  ${s.env.padEnd(12)} ${s.desc} (default ${s.def}, ${s.min}..${s.max})`);
+  const ints = intUsage(INTS, 12);
   return [
     'npm run bench: packet rate of the XDP datapath vs Linux forwarding, route',
     'programming rate of the gRPC API vs `ip -batch`, and the XDP program\'s own cost',
@@ -59,7 +70,7 @@ function int(spec: IntSpec, raw: string | undefined): number {
 }
 
 export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const out = Object.fromEntries(Object.entries(INTS).map(([k, s]) => [k, int(s, env[s.env])])) as { [K in keyof typeof INTS]: number };
+  const out = intOptions(INTS, env);
   const cpuRaw = env.CPU ?? '0';
   const cpu = cpuRaw === 'none' ? undefined : int({ env: 'CPU', def: 0, min: 0, max: 4095, desc: '' }, cpuRaw);
   const phases = new Set<Phase>();
