@@ -26,4 +26,4 @@ export class CommandQueue {
 export const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** CHUNK: routes validated or written between two breaths (a few ms here). */
-export const CHUNK = 2048;
+export const CHUNK = 4096;

@@ -14,7 +14,7 @@ export class KeySet {
   constructor(keySize: number, initial = 1024) {
     this.keySize = keySize;
     this.cap = 1 << Math.ceil(Math.log2(Math.max(16, initial * 2)));
-    this.keys = new Uint8Array(this.cap * keySize);
+    this.keys = uninitialized(this.cap * keySize); // read only where `used` says a key was put
     this.used = new Uint8Array(this.cap);
   }
 
@@ -60,7 +60,7 @@ export class KeySet {
   private grow(): void {
     const { keys, used, cap } = this;
     this.cap *= 2;
-    this.keys = new Uint8Array(this.cap * this.keySize);
+    this.keys = uninitialized(this.cap * this.keySize);
     this.used = new Uint8Array(this.cap);
     for (let s = 0; s < cap; s++) {
       if (!used[s]) continue;
@@ -70,3 +70,5 @@ export class KeySet {
     }
   }
 }
+
+const uninitialized = (n: number): Uint8Array => Buffer.allocUnsafeSlow(n);
