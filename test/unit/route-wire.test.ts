@@ -93,3 +93,28 @@ describe('route batches from the wire', () => {
     assert.equal(e.field, 'routes');
   });
 });
+
+describe('route chunks to the wire', () => {
+  it('encodes what protobuf-es decodes as the same routes, VRF filter included', async () => {
+    const { fromBinary } = await import('@bufbuild/protobuf');
+    const { ListRoutesResponseSchema } = await import('../../src/gen/vrouter/ebpf/v1/route_pb.js');
+    const { encodeRouteChunk } = await import('../../src/api/convert/route-wire.ts');
+    const { routeToProto } = await import('../../src/api/convert/route.ts');
+    const specs = [
+      ['10.1.0.0/16', 7, true, 1], ['0.0.0.0/0', 0, false, 0], ['255.255.255.255/32', 0xffffffff, false, 4095], ['10.2.3.0/24', 300, true, 2],
+    ] as const;
+    const b = await decodeRouteBatch(wire(specs.map(([prefix, nextHopId, proxyArp, vrf]) => ({ prefix, nextHopId, proxyArp, vrf }))), 'routes');
+    const p = b.packs[4];
+    for (const vrf of [undefined, 1, 2, 99]) {
+      const { bytes, routes } = encodeRouteChunk(p.keys, p.values, p.count, p.keySize, vrf);
+      const got = fromBinary(ListRoutesResponseSchema, bytes).routes.map((r) => ({ vrf: r.vrf, prefix: r.prefix, nextHopId: r.nextHopId, proxyArp: r.proxyArp }));
+      const want = Array.from({ length: p.count }, (_, k) => routeToProto(p.route(k))).filter((r) => vrf === undefined || r.vrf === vrf);
+      assert.deepEqual(got, want.map((r) => ({ vrf: r.vrf ?? 0, prefix: r.prefix, nextHopId: r.nextHopId ?? 0, proxyArp: r.proxyArp ?? false })));
+      assert.equal(routes, want.length);
+    }
+    const six = await decodeRouteBatch(wire([{ vrf: 3, prefix: 'fd00:1::/64', nextHopId: 2 }, { prefix: '::/0' }]), 'routes');
+    const q = six.packs[6];
+    const e = encodeRouteChunk(q.keys, q.values, q.count, q.keySize, undefined);
+    assert.deepEqual(fromBinary(ListRoutesResponseSchema, e.bytes).routes.map((r) => `${r.vrf} ${r.prefix} ${r.nextHopId}`), ['3 fd00:1::/64 2', '0 ::/0 0']);
+  });
+});

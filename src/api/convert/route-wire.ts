@@ -12,7 +12,8 @@ import { RouteBatch } from '../../maps/tables/route-table.ts';
 import { RT_F_PROXY_ARP } from '../../maps/layout.ts';
 import { CHUNK, breathe } from '../../manager/command-queue.ts';
 import { DatapathError, invalid } from '../../manager/errors.ts';
-import { parsePrefix } from '../../manager/net-addr.ts';
+import { formatIp, parsePrefix } from '../../manager/net-addr.ts';
+import { RT_VALUE_SIZE } from '../../maps/codecs.ts';
 
 const VARINT = 0;
 const I64 = 1;
@@ -152,4 +153,65 @@ export async function decodeRouteBatch(bytes: Buffer, path: string): Promise<Rou
   }
   if (!b.size) throw invalid(path, 'at least one route is required');
   return b;
+}
+
+/**
+ * encodeRouteChunk: a ListRoutesResponse carrying `count` routes of one
+ * family straight from the trie's packed keys and values (field 2, `routes`;
+ * proto3: default values left out), skipping routes of other VRFs when `vrf`
+ * is set. Returns the message and how many routes it holds.
+ */
+export function encodeRouteChunk(
+  keys: Buffer,
+  values: Buffer,
+  count: number,
+  keySize: number,
+  vrf: number | undefined,
+): { bytes: Buffer; routes: number } {
+  const out = Buffer.allocUnsafe(count * 72);
+  let pos = 0;
+  let routes = 0;
+  const varint = (n: number) => {
+    n >>>= 0;
+    while (n > 0x7f) {
+      out[pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    out[pos++] = n;
+  };
+  for (let i = 0; i < count; i++) {
+    const k = i * keySize;
+    const rvrf = keys.readUInt32BE(k + 4);
+    if (vrf !== undefined && rvrf !== vrf) continue;
+    const plen = keys.readUInt32LE(k) - 32;
+    const v = i * RT_VALUE_SIZE;
+    const nh = values.readUInt32LE(v);
+    const proxy = (values.readUInt16LE(v + 4) & RT_F_PROXY_ARP) !== 0;
+    const prefix =
+      keySize === 12
+        ? `${keys[k + 8]}.${keys[k + 9]}.${keys[k + 10]}.${keys[k + 11]}/${plen}`
+        : `${formatIp(keys.subarray(k + 8, k + 24))}/${plen}`;
+    // the Route message: vrf (1), prefix (2), next_hop_id (3), proxy_arp (4)
+    const start = pos + 2; // a Route here is < 128 bytes: a one-byte length
+    pos = start;
+    if (rvrf) {
+      out[pos++] = 0x08;
+      varint(rvrf);
+    }
+    out[pos++] = 0x12;
+    out[pos++] = prefix.length;
+    pos += out.write(prefix, pos, 'latin1');
+    if (nh) {
+      out[pos++] = 0x18;
+      varint(nh);
+    }
+    if (proxy) {
+      out[pos++] = 0x20;
+      out[pos++] = 1;
+    }
+    out[start - 2] = 0x12; // ListRoutesResponse.routes (2), length-delimited
+    out[start - 1] = pos - start;
+    routes++;
+  }
+  return { bytes: out.subarray(0, pos), routes };
 }

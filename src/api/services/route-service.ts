@@ -1,6 +1,7 @@
 /** RouteService: per-VRF IPv4/IPv6 routes. */
-import { RawRequest, type Handlers } from '../grpc-adapter.ts';
-import { decodeRouteBatch } from '../convert/route-wire.ts';
+import { RawRequest, RawResponse, type Handlers } from '../grpc-adapter.ts';
+import { RT4_KEY_SIZE, RT6_KEY_SIZE } from '../../maps/codecs.ts';
+import { decodeRouteBatch, encodeRouteChunk } from '../convert/route-wire.ts';
 import { RouteService } from '../../gen/vrouter/ebpf/v1/route_pb.js';
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
 import { invalid } from '../../manager/errors.ts';
@@ -71,11 +72,21 @@ export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteServic
     *listRoutes(req) {
       if (req.chunkSize > MAX_CHUNK) throw invalid('chunk_size', `${req.chunkSize} is out of range (0..${MAX_CHUNK})`);
       let n = 0;
-      for (const chunk of mgr.routes.list(req.vrf, req.chunkSize || 1024)) {
-        n += chunk.length;
-        if (req.chunkSize) yield { routes: chunk.map(routeToProto) };
-        else for (const r of chunk) yield { route: routeToProto(r) };
-      }
+      if (req.chunkSize) {
+        // chunks encoded straight from the trie's bytes: no object per route
+        for (const family of [4, 6] as const) {
+          const keySize = family === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE;
+          for (const c of mgr.routes.table.scanPacked(family, req.chunkSize)) {
+            const m = encodeRouteChunk(c.keys, c.values, c.count, keySize, req.vrf);
+            n += m.routes;
+            if (m.routes) yield new RawResponse(m.bytes) as never;
+          }
+        }
+      } else
+        for (const chunk of mgr.routes.list(req.vrf, 1024)) {
+          n += chunk.length;
+          for (const r of chunk) yield { route: routeToProto(r) };
+        }
       mgr.bulk(n); // a big listing leaves garbage too
     },
   };

@@ -245,6 +245,24 @@ export class RouteTable {
     }
   }
 
+  /** scanPacked: every route of a family in the trie's own order, as packed chunks (buffers reused by the next chunk). */
+  *scanPacked(family: Family, chunk = 1024): Generator<{ keys: Buffer; values: Buffer; count: number }> {
+    const m = this.maps[family];
+    if (m.chunks) {
+      yield* m.chunks(chunk);
+      return;
+    }
+    const p = new RoutePack(family, chunk);
+    for (const [k, v] of m.entries(chunk)) {
+      p.pushRaw(k, v);
+      if (p.count === chunk) {
+        yield { keys: p.keys, values: p.values, count: p.count };
+        p.count = 0;
+      }
+    }
+    if (p.count) yield { keys: p.keys, values: p.values, count: p.count };
+  }
+
   /** scan: every route of a family in the trie's own order, as raw key/value pairs. */
   scan(family: Family, chunk = 8192): Generator<[Buffer, Buffer]> {
     return this.maps[family].entries(chunk);
