@@ -43,7 +43,7 @@ import { addRequests, deleteRequests, memOf, percentile, routeSet, sleep, VRFS, 
 import { measureOneAtATime, STREAMING_SENDERS, type StreamingResult } from './control-streaming.ts';
 import type { KindSamples, ProbeSamples } from './control-probe.ts';
 import { table } from './report.ts';
-import { intOptions, intUsage, type IntSpec } from './options.ts';
+import { cliOptions, intOptions, intUsage, type IntSpec } from './options.ts';
 import { progress } from './util.ts';
 
 const PROBE = fileURLToPath(new URL('control-probe.ts', import.meta.url));
@@ -571,22 +571,7 @@ function writeResults(r: ControlResult): string {
 }
 
 // ------------------------------------------------------------------ main
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log(usage());
-  process.exit(0);
-}
-if (args.length) {
-  console.error(`unknown arguments: ${args.join(' ')} (options are environment variables; see --help)`);
-  process.exit(2);
-}
-let opts: Opts;
-try {
-  opts = parseOpts();
-} catch (err) {
-  console.error(`${(err as Error).message}\n\n${usage()}`);
-  process.exit(2);
-}
+const opts: Opts = cliOptions(usage, () => parseOpts());
 if (opts.cpuProfDir) mkdirSync(opts.cpuProfDir, { recursive: true });
 
 const startedAt = new Date();

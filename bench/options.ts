@@ -81,3 +81,25 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   if (!phases.size) throw new Error('PHASES: empty');
   return { ...out, cpu, phases };
 }
+
+/**
+ * cliOptions: a bench's command line: --help prints usage and exits 0; any
+ * other argument, or an option parse() refuses, exits 2 with the usage.
+ */
+export function cliOptions<T>(usageText: () => string, parse: () => T): T {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usageText());
+    process.exit(0);
+  }
+  if (args.length) {
+    console.error(`unknown arguments: ${args.join(' ')} (options are environment variables; see --help)`);
+    process.exit(2);
+  }
+  try {
+    return parse();
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${usageText()}`);
+    process.exit(2);
+  }
+}

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Lab, sh } from '../lab/topology.ts';
 import { BPFFS_LAB_ROOT, LabDaemon } from '../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../lab/two-pods.ts';
-import { parseOptions, usage, type BenchOptions } from './options.ts';
+import { cliOptions, parseOptions, usage, type BenchOptions } from './options.ts';
 import { PacketBench, benchBpffsDir, removeBenchBpffs, summarize, type PathResult, type Sink } from './packet-rate.ts';
 import { enableLinuxForwarding } from './linux-forwarding.ts';
 import { measureRoutes } from './route-rate.ts';
@@ -24,22 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 const PROGRAM_COST = fileURLToPath(new URL('program-cost.ts', import.meta.url));
 
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log(usage());
-  process.exit(0);
-}
-if (args.length) {
-  console.error(`unknown arguments: ${args.join(' ')} (options are environment variables; see --help)`);
-  process.exit(2);
-}
-let opts: BenchOptions;
-try {
-  opts = parseOptions();
-} catch (err) {
-  console.error(`${(err as Error).message}\n\n${usage()}`);
-  process.exit(2);
-}
+const opts: BenchOptions = cliOptions(usage, () => parseOptions());
 
 /** a run that produced nothing has measured a broken setup, not a rate */
 function requireDelivery(r: PathResult, hint: string): void {
