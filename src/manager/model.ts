@@ -4,10 +4,12 @@
  * datapath object.
  */
 import type { XdpMode } from '../bpf/link.ts';
+import type { Route, RouteKey } from '../maps/route.ts';
+
+export { familyOf, type Family, type Route, type RouteKey } from '../maps/route.ts';
 
 export type VifTypeName = 'host' | 'agent' | 'fabric' | 'virtual';
 export type NhKind = 'encap' | 'receive' | 'discard';
-export type Family = 4 | 6;
 
 export interface Vif {
   index: number;
@@ -67,21 +69,7 @@ export interface NextHopSpec {
   encap?: { vifIndex: number; dmac: Buffer | undefined; smac: Buffer | undefined };
 }
 
-/** RouteKey: a route's identity; addr has host bits zero, its length is the family. */
-export interface RouteKey {
-  vrf: number;
-  addr: Buffer;
-  plen: number;
-}
-
-export interface Route extends RouteKey {
-  nhId: number;
-  proxyArp: boolean;
-}
-
 export type RouteSpec = Route;
-
-export const familyOf = (addr: Buffer): Family => (addr.length === 4 ? 4 : 6);
 
 /** Op: one operation of a programming stream or transaction. */
 export type Op =

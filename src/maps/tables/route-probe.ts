@@ -10,7 +10,7 @@ import { BpfObject } from '../../bpf/object.ts';
 import { BpfProgram } from '../../bpf/program.ts';
 import type { BpfMap } from '../../bpf/map.ts';
 import { PROBE_HDR, PROBE_MAX, PROBE_REC } from '../codecs.ts';
-import type { Family } from '../../manager/model.ts';
+import type { Family } from '../route.ts';
 
 const XDP_PASS = 2;
 

@@ -8,7 +8,7 @@
 import { BPF_ANY } from '../../bpf/map.ts';
 import type { KernelMap } from '../kernel.ts';
 import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey, encodeRouteKey, type RtValue } from '../codecs.ts';
-import type { Family, Route, RouteKey } from '../../manager/model.ts';
+import type { Family, Route, RouteKey } from '../route.ts';
 import { RT_F_PROXY_ARP } from '../layout.ts';
 import type { RouteLookups } from './route-probe.ts';
 
