@@ -26,5 +26,6 @@ COPY --from=build /app/src src
 COPY --from=build /app/bpf/build/vr_xdp.o bpf/build/vr_xdp.o
 # the daemon leaves the datapath forwarding when it stops: SIGTERM is safe
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "src/main.ts"]
+# flags: src/config.ts DAEMON_NODE_FLAGS
+ENTRYPOINT ["node", "--max-semi-space-size=8", "src/main.ts"]
 CMD ["--grpc-tcp", "", "--metrics", "0.0.0.0:9478"]

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { VrouterClient } from '../src/client/client.ts';
+import { DAEMON_NODE_FLAGS } from '../src/config.ts';
 import type { Lab } from './topology.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -48,7 +49,7 @@ export class LabDaemon {
   /** start: spawns the daemon and waits until its API answers. */
   async start(timeoutMs = 15_000): Promise<VrouterClient> {
     const node = process.execPath;
-    const p = this.lab.spawnIn(this.opts.ns, node, [join(ROOT, 'src/main.ts'), ...this.args]);
+    const p = this.lab.spawnIn(this.opts.ns, node, [...DAEMON_NODE_FLAGS, join(ROOT, 'src/main.ts'), ...this.args]);
     this.proc = p;
     this.output = '';
     p.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));

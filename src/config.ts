@@ -8,6 +8,15 @@ import { join } from 'node:path';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/**
+ * DAEMON_NODE_FLAGS: how node runs the daemon (npm start, the bin's
+ * shebang, the Dockerfile and the lab all pass them). A small young
+ * generation lets V8 give back what a 1M-route batch used: without it the
+ * heap stays ~150 MiB after bulk work (RSS ~220 MiB at 0 routes after a few
+ * 1M add/delete cycles, against ~125 MiB with it); rates are unchanged.
+ */
+export const DAEMON_NODE_FLAGS = ['--max-semi-space-size=8'] as const;
+
 export interface Config {
   instance: string;
   bpffsRoot: string;
