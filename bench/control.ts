@@ -230,7 +230,9 @@ class ControlBench {
     return `unix:${this.daemon!.socketPath}`;
   }
 
-  private mem(when: string): void {
+  /** mem: the daemon's memory 0.5 s after the last write (it gives back bulk garbage 0.3 s after writes go quiet; the peak column keeps the high-water mark) */
+  private async mem(when: string): Promise<void> {
+    await sleep(500);
     const m = memOf(daemonPid(this.daemon!));
     const heap = this.heap();
     progress(`memory ${when}: VmRSS ${m.rssMiB.toFixed(0)} MiB (peak ${m.hwmMiB.toFixed(0)}), heap used ${heap.heapUsedMiB?.toFixed(0)} of ${heap.heapTotalMiB?.toFixed(0)} MiB`);
@@ -430,7 +432,7 @@ class ControlBench {
 
     await this.setup();
     await sleep(1000);
-    this.mem('idle (vif, 2 next hops, 1 route)');
+    await this.mem('idle (vif, 2 next hops, 1 route)');
 
     // warm-up (JIT of both sides), not measured
     const warm = routeSet(20_000, 1);
@@ -440,26 +442,25 @@ class ControlBench {
     // 0 -> step in batches of 1000; memory and restart there; then on to N
     const tStep = await this.addAll(add1k.slice(0, stepCalls));
     this.rate(`AddRoutes, batches of 1000, 0 -> ${o.step}`, o.step, tStep);
-    this.mem(`${o.step} routes`);
+    await this.mem(`${o.step} routes`);
     await this.restart();
-    this.mem(`${o.step} routes, after restart`);
+    await this.mem(`${o.step} routes, after restart`);
     const tRest = await this.addAll(add1k.slice(stepCalls));
     this.rate(`AddRoutes, batches of 1000, ${o.step} -> ${N}`, N - o.step, tRest);
     this.rate(`AddRoutes, batches of 1000, 0 -> ${N}`, N, tStep + tRest);
-    this.mem(`${N} routes`);
+    await this.mem(`${N} routes`);
 
     await this.list();
-    this.mem(`${N} routes, after ListRoutes`);
+    await this.mem(`${N} routes, after ListRoutes`);
     await this.restart();
-    this.mem(`${N} routes, after restart`);
+    await this.mem(`${N} routes, after restart`);
 
     // cycles: delete all, add all again, ...
     let cycle = 1;
     const cycleEnd = async () => {
       const t = await this.deleteAll(delReqs);
       this.rate(`DeleteRoutes, batches of ${o.deleteBatch}, ${N} -> 0 (cycle ${cycle})`, N, t);
-      await sleep(500);
-      this.mem(`0 routes, after cycle ${cycle} (add + delete ${N})`);
+      await this.mem(`0 routes, after cycle ${cycle} (add + delete ${N})`);
       cycle++;
     };
     await cycleEnd();
