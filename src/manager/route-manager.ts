@@ -121,22 +121,24 @@ export class RouteManager {
       if (opts.mode === 'atomic') throw e.at(i);
       out[i] = e.at(i);
     };
-    const adds: Record<Family, RoutePack> = { 4: new RoutePack(4, b.packs[4].count), 6: new RoutePack(6, b.packs[6].count) };
-    const addIdx: Record<Family, number[]> = { 4: [], 6: [] };
+    const adds = {} as Record<Family, RoutePack>;
+    const addIdx = {} as Record<Family, number[]>;
     const updates: { i: number; family: Family; key: Buffer; value: Buffer; old: Buffer }[] = [];
     for (const family of [4, 6] as const) {
       // pass 1: what can be told without the kernel (VRF, next hop, duplicates)
-      const { cand, candIdx } = await this.distinct(b, family, fail, 'duplicate of an earlier route in the same batch', (key, nhId) => {
-        this.vifs.checkVrf(key.readUInt32BE(4), 'vrf');
+      const { cand, candIdx } = await this.distinct(b, family, fail, 'duplicate of an earlier route in the same batch', (vrf, nhId) => {
+        this.vifs.checkVrf(vrf, 'vrf');
         if (!this.nhs.has(nhId)) throw notFound('nhId', `no next hop with id ${nhId}`);
       });
       // pass 2: which exist already (in a sync epoch: update them if they differ)
+      const existing = new Uint8Array(cand.count);
+      let nExisting = 0;
       await this.eachExact(cand, (k, old) => {
+        if (!old) return;
+        existing[k] = 1;
+        nExisting++;
         const i = candIdx[k]!;
-        if (!old) {
-          adds[family].pushRaw(cand.key(k), cand.value(k));
-          addIdx[family].push(i);
-        } else if (!opts.upsert) {
+        if (!opts.upsert) {
           const r = cand.route(k);
           fail(i, exists('prefix', `route ${fmt(r)} already exists in vrf ${r.vrf}`));
         } else {
@@ -144,6 +146,19 @@ export class RouteManager {
           if (!old.equals(cand.value(k))) updates.push({ i, family, key: Buffer.from(cand.key(k)), value: Buffer.from(cand.value(k)), old: Buffer.from(old) });
         }
       });
+      // the usual case: none exists, the candidates are the adds as they are
+      if (!nExisting) {
+        adds[family] = cand;
+        addIdx[family] = candIdx;
+        continue;
+      }
+      adds[family] = new RoutePack(family, cand.count - nExisting);
+      addIdx[family] = [];
+      for (let k = 0; k < cand.count; k++)
+        if (!existing[k]) {
+          adds[family].pushFrom(cand, k);
+          addIdx[family].push(candIdx[k]!);
+        }
     }
     for (const family of [4, 6] as const) {
       const n = adds[family].count;
@@ -275,24 +290,33 @@ export class RouteManager {
     family: Family,
     fail: (i: number, e: DatapathError) => void,
     dupMessage: string,
-    check?: (key: Buffer, nhId: number) => void,
+    check?: (vrf: number, nhId: number) => void,
   ): Promise<{ cand: RoutePack; candIdx: number[] }> {
     const all = b.packs[family];
-    const cand = new RoutePack(family, all.count);
-    const candIdx: number[] = [];
-    const seen = new KeySet(cand.keySize, all.count);
+    const ks = all.keySize;
+    const refused = new Uint8Array(all.count);
+    let nRefused = 0;
+    const seen = new KeySet(ks, all.count);
     for (let k = 0; k < all.count; k++) {
       if (k % CHUNK === CHUNK - 1) await breathe();
-      const i = b.index[family][k]!;
       try {
-        check?.(all.key(k), all.nhId(k));
-        if (!seen.add(all.key(k))) throw invalid('prefix', dupMessage);
-        cand.pushRaw(all.key(k), all.value(k));
-        candIdx.push(i);
+        check?.(all.keys.readUInt32BE(k * ks + 4), all.nhId(k));
+        if (!seen.add(all.keys, k * ks)) throw invalid('prefix', dupMessage);
       } catch (err) {
-        fail(i, err instanceof DatapathError ? err : internal(err));
+        refused[k] = 1;
+        nRefused++;
+        fail(b.index[family][k]!, err instanceof DatapathError ? err : internal(err));
       }
     }
+    // the usual case: nothing refused, the batch's own pack goes on as it is
+    if (!nRefused) return { cand: all, candIdx: b.index[family] };
+    const cand = new RoutePack(family, all.count - nRefused);
+    const candIdx: number[] = [];
+    for (let k = 0; k < all.count; k++)
+      if (!refused[k]) {
+        cand.pushFrom(all, k);
+        candIdx.push(b.index[family][k]!);
+      }
     return { cand, candIdx };
   }
 

@@ -52,6 +52,14 @@ export class RoutePack {
     this.count++;
   }
 
+  /** pushFrom: route k of another pack of the same family (copied, no views made). */
+  pushFrom(src: RoutePack, k: number): void {
+    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
+    src.keys.copy(this.keys, this.count * this.keySize, k * this.keySize, (k + 1) * this.keySize);
+    src.values.copy(this.values, this.count * RT_VALUE_SIZE, k * RT_VALUE_SIZE, (k + 1) * RT_VALUE_SIZE);
+    this.count++;
+  }
+
   /** pushRaw: a route already packed (a key and a value of another pack). */
   pushRaw(key: Buffer, value: Buffer): void {
     if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
