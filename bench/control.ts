@@ -307,7 +307,10 @@ class ControlBench {
     let added = 0;
     let next = 0;
     const lane = async () => {
-      while (next < reqs.length) added += (await this.api!.routes.addRoutes(reqs[next++]!)).added;
+      while (next < reqs.length) {
+        const r = await this.api!.routes.addRoutes(reqs[next++]!); // (added += await ... would read `added` before the await)
+        added += r.added;
+      }
     };
     await Promise.all(Array.from({ length: Math.min(inFlight, reqs.length) }, lane));
     const want = reqs.reduce((n, q) => n + q.routes.length, 0);
@@ -321,7 +324,10 @@ class ControlBench {
     let deleted = 0;
     let next = 0;
     const lane = async () => {
-      while (next < reqs.length) deleted += (await this.api!.routes.deleteRoutes(reqs[next++]!)).deleted;
+      while (next < reqs.length) {
+        const r = await this.api!.routes.deleteRoutes(reqs[next++]!);
+        deleted += r.deleted;
+      }
     };
     await Promise.all(Array.from({ length: Math.min(inFlight, reqs.length) }, lane));
     const want = reqs.reduce((n, q) => n + q.keys.length, 0);
