@@ -44,6 +44,7 @@ import { measureOneAtATime, STREAMING_SENDERS, type StreamingResult } from './co
 import type { KindSamples, ProbeSamples } from './control-probe.ts';
 import { table } from './report.ts';
 import { cliOptions, intOptions, intUsage, type IntSpec } from './options.ts';
+import { EVENT_LOOP_SAMPLE_MS } from '../src/metrics/registry.ts';
 import { progress } from './util.ts';
 
 const PROBE = fileURLToPath(new URL('control-probe.ts', import.meta.url));
@@ -136,6 +137,8 @@ interface Responsiveness {
   during: { health: LatencyStats; getRoute: LatencyStats };
   skipped: { health: number; getRoute: number };
   errors: string[];
+  /** the daemon's own event-loop delay during the write (its /metrics, beyond the gauges' sampling interval), ms */
+  daemonLoop: { p99: number; max: number } | undefined;
 }
 interface ControlResult {
   startedAt: string;
@@ -247,6 +250,18 @@ class ControlBench {
       return m ? Number(m[1]) / 2 ** 20 : undefined;
     };
     return { heapUsedMiB: mib('nodejs_heap_size_used_bytes'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') };
+  }
+
+  /** loopLag: the daemon's event-loop delay since the last scrape (p99, max), less the gauges' sampling interval */
+  private loopLag(): { p99: number; max: number } | undefined {
+    const text = this.lab.exec(this.ns, 'curl', ['-sf', '--max-time', '10', `http://${METRICS}/metrics`], { allowFail: true, timeoutMs: 15_000 });
+    const ms = (name: string) => {
+      const m = new RegExp(`^vrouter_ebpfd_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text);
+      return m ? Math.max(0, +(Number(m[1]) * 1000 - EVENT_LOOP_SAMPLE_MS).toFixed(2)) : undefined;
+    };
+    const p99 = ms('p99');
+    const max = ms('max');
+    return p99 === undefined || max === undefined ? undefined : { p99, max };
   }
 
   private rate(name: string, routes: number, seconds: number, note?: string): Rate {
@@ -370,9 +385,11 @@ class ControlBench {
       if (first.value !== 'ready') throw new Error(`probe not ready: ${String(first.value)}`);
       const idleFrom = Date.now();
       await sleep(1000);
+      this.loopLag(); // a scrape resets the daemon's lag histogram: what the next one reads is the write's
       const from = Date.now();
       const seconds = await write();
       const to = Date.now();
+      const daemonLoop = this.loopLag();
       await sleep(300);
       p.stdin!.write('stop\n');
       const last = await Promise.race([lines.next(), sleep(30_000).then(() => ({ value: undefined }))]);
@@ -386,6 +403,7 @@ class ControlBench {
         during: { health: stats(window(s.health, from, to)), getRoute: stats(window(s.getRoute, from, to)) },
         skipped: { health: s.health.skipped, getRoute: s.getRoute.skipped },
         errors: [...s.health.errors, ...s.getRoute.errors],
+        daemonLoop,
       };
       progress(`latency during ${name}: Health p50 ${x.during.health.p50} p99 ${x.during.health.p99} max ${x.during.health.max} ms; ` +
         `GetRoute p50 ${x.during.getRoute.p50} p99 ${x.during.getRoute.p99} max ${x.during.getRoute.max} ms`);
@@ -575,6 +593,8 @@ function format(r: ControlResult): string {
         rows.push([`${x.write} (${x.writeSeconds.toFixed(1)} s)`, label, `${i.p50} / ${i.p99} / ${i.max}`, String(d.samples), String(d.p50), String(d.p99), String(d.max), String(d.failed + x.skipped[k])]);
       }
     out.push(table(['during', 'call', 'idle p50/p99/max', 'calls', 'p50', 'p99', 'max', 'failed+skipped'], rows));
+    out.push('', 'The daemon\'s own event-loop delay during the same writes (its /metrics: nodejs_eventloop_lag, beyond the 5 ms sampling; ms)');
+    out.push(table(['during', 'p99', 'max'], r.responsiveness.map((x) => [x.write, String(x.daemonLoop?.p99 ?? '-'), String(x.daemonLoop?.max ?? '-')])));
   }
   out.push('', `wall time ${r.wallSeconds.toFixed(1)} s`);
   return out.join('\n');
