@@ -16,6 +16,12 @@
 #include "lib/proxy.h"
 #include "lib/forward.h"
 
+/* the map layout this object was built for: the daemon reads it from the
+ * object's .rodata before it loads or swaps a program (src/bpf/object.ts
+ * objectLayoutVersion), so a build of another layout is refused, not run on
+ * maps it does not match. The only .rodata variable: it sits at offset 0. */
+const volatile __u32 vr_layout_version = VR_LAYOUT_VERSION;
+
 /* host-facing vifs hand what the overlay does not know to the kernel; pod
  * vifs drop it (a pod reaches the host only through a RECEIVE route) */
 static __always_inline int not_ours(const struct vr_vif *vif, struct vr_vif_stats *st,

@@ -53,12 +53,18 @@ export const MapBatchOpts = koffi.struct('bpf_map_batch_opts', {
 /** libbpf's print callback; `ap` is a va_list, which on x86_64 is passed as a pointer. */
 export const LibbpfPrintFn = koffi.proto('int libbpf_print_fn(int level, const char *fmt, void *ap)');
 
+/** readU32: a u32 at a pointer libbpf returned (koffi 3: pointers are BigInt-like handles). */
+export function readU32(ptr: unknown): number {
+  return koffi.decode(ptr, 'uint32_t') as number;
+}
+
 export const sys = {
   // objects
   bpf_object__open_file: libbpf.func('void *bpf_object__open_file(const char *path, void *opts)'),
   bpf_object__load: libbpf.func('int bpf_object__load(void *obj)'),
   bpf_object__close: libbpf.func('void bpf_object__close(void *obj)'),
   bpf_object__find_map_by_name: libbpf.func('void *bpf_object__find_map_by_name(void *obj, const char *name)'),
+  bpf_map__initial_value: libbpf.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)'),
   bpf_object__find_program_by_name: libbpf.func('void *bpf_object__find_program_by_name(void *obj, const char *name)'),
   bpf_map__set_max_entries: libbpf.func('int bpf_map__set_max_entries(void *map, uint32_t n)'),
   bpf_map__fd: libbpf.func('int bpf_map__fd(void *map)'),

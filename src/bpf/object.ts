@@ -7,7 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { sys } from './libbpf.ts';
+import { readU32, sys } from './libbpf.ts';
 import { BpfError, check, ERRNO } from './errors.ts';
 import { withLibbpfLog } from './libbpf-log.ts';
 
@@ -21,6 +21,25 @@ export interface ObjectSetup {
 }
 
 type ObjPtr = NonNullable<ReturnType<typeof sys.bpf_object__open_file>>;
+
+/**
+ * objectLayoutVersion: the `vr_layout_version` an object file was built for
+ * (the only .rodata variable of bpf/vr_xdp.c, at offset 0), read without
+ * loading anything; undefined for an object that has none.
+ */
+export function objectLayoutVersion(path: string): number | undefined {
+  const obj = sys.bpf_object__open_file(path, null);
+  if (!obj) throw new BpfError('bpf_object__open_file', path, sys.errno());
+  try {
+    const map = sys.bpf_object__find_map_by_name(obj, '.rodata');
+    if (!map) return undefined;
+    const size = [0];
+    const data = sys.bpf_map__initial_value(map, size);
+    return data && (size[0] ?? 0) >= 4 ? readU32(data) : undefined;
+  } finally {
+    sys.bpf_object__close(obj);
+  }
+}
 
 export class BpfObject {
   readonly path: string;

@@ -119,6 +119,17 @@ function sameIds(a: number[], b: number[]): boolean {
 }
 
 /**
+ * pinnedIdsOf: the program's maps that are pinned ones. Each load also makes
+ * maps of its own (the object's .rodata, with vr_layout_version), which the
+ * kernel binds to every program of the load: those differ from load to load
+ * and say nothing about the build.
+ */
+function pinnedIdsOf(p: BpfProgram, maps: Record<string, BpfMap>): number[] {
+  const pinned = new Set(Object.values(maps).map((m) => m.info.id));
+  return p.mapIds().filter((id) => pinned.has(id));
+}
+
+/**
  * replaceProgram: loads the object on the pinned maps and, if its program
  * differs from the pinned one (tag, or the maps it uses), switches every
  * link to it and pins it in the old one's place. Same program: the new load
@@ -150,7 +161,7 @@ export function replaceProgram(
     const fresh = new BpfProgram(obj.progFd(progName), progName, objectPath); // fd owned by obj
     const was = pinned.info();
     const now = fresh.info();
-    if (now.tag === was.tag && sameIds(fresh.mapIds(), pinned.mapIds())) {
+    if (now.tag === was.tag && sameIds(pinnedIdsOf(fresh, maps), pinnedIdsOf(pinned, maps))) {
       const links = moveLinks(linkDir, pinned);
       if (!links.moved) return undefined;
       return {

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from '../bpf/map.ts';
 import { BpfProgram } from '../bpf/program.ts';
-import { loadAndPin } from '../bpf/object.ts';
+import { loadAndPin, objectLayoutVersion } from '../bpf/object.ts';
 import { MAP_NAMES, PROGRAM_NAMES, VR_LAYOUT_VERSION, VR_MAGIC, type MapName } from './layout.ts';
 import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
 import { VR_DROP_MAX } from './drop-reasons.ts';
@@ -108,6 +108,14 @@ function tableSizes(sizes: TableSizes): Record<string, number> {
 /** openDatapath: adopt the pinned datapath of this instance, or load it. */
 export function openDatapath(opts: OpenOptions): PinnedDatapath {
   const dir = join(opts.bpffsRoot, opts.instance);
+  // the object must be of this daemon's layout: a program of another layout would
+  // run on maps it does not match (a program replace checks only the map sizes)
+  const built = objectLayoutVersion(opts.objectPath);
+  if (built !== VR_LAYOUT_VERSION)
+    throw new DatapathLayoutError(
+      `${opts.objectPath}: built for map layout ${built === undefined ? '(none: not a vrouter-ebpf object)' : `v${built}`}, ` +
+        `this daemon speaks v${VR_LAYOUT_VERSION}; refusing to load it (a pinned datapath is left alone)`,
+    );
   const metaPath = join(dir, 'maps', 'vr_meta');
   const progPath = (name: string) => join(dir, 'progs', name);
 

@@ -416,4 +416,21 @@ describe('layout migration v1 -> v2', () => {
     client = await daemon.start();
     assert.equal((await client.system.getSystemInfo({})).layoutVersion, 2);
   });
+
+  it('refuses an object built for another layout (a v1 program would run on v2 maps) and leaves the datapath alone', async () => {
+    await daemon.stop('SIGTERM');
+    const progId = (await import('../../src/bpf/program.ts')).BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    const before = progId.info().id;
+    const wrong = new LabDaemon(lab, { instance: daemon.opts.instance, ns: topo.host, extraArgs: ['--object', V1_OBJECT] });
+    try {
+      await assert.rejects(wrong.start(), /vr_xdp_v1\.o: built for map layout v1, this daemon speaks v2; refusing to load it/);
+    } finally {
+      await wrong.stop('SIGKILL');
+    }
+    assert.equal(progId.info().id, before, 'the pinned program was not replaced');
+    progId.close();
+    assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
+    client = await daemon.start();
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 2);
+  });
 });

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { OBJECT } from '../helpers/datapath.ts';
 import { STRUCTS } from '../../src/maps/codecs.ts';
+import { objectLayoutVersion } from '../../src/bpf/object.ts';
 import { DROP_REASONS } from '../../src/maps/drop-reasons.ts';
 import { MAP_NAMES, NhType, VR_LAYOUT_VERSION, VR_MAGIC, VifType } from '../../src/maps/layout.ts';
 import { DropReason } from '../../src/gen/vrouter/ebpf/v1/stats_pb.js';
@@ -63,6 +64,11 @@ describe('map layout', () => {
   it('every map the daemon pins is in the object', () => {
     const secs = execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT], { encoding: 'utf8' });
     for (const name of MAP_NAMES) assert.match(secs, new RegExp(`"name":\\s*"${name}"`), name);
+  });
+  it('the object says which layout it was built for (vr_layout_version in .rodata); the v1 build says 1', () => {
+    assert.equal(objectLayoutVersion(OBJECT), VR_LAYOUT_VERSION);
+    assert.equal(objectLayoutVersion(OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v1.o')), 1);
+    assert.equal(objectLayoutVersion(OBJECT.replace(/vr_xdp\.o$/, 'tools/sink.o')), undefined, 'not a datapath object');
   });
   it('layout version and magic match the header', () => {
     assert.equal(Number(/#define VR_LAYOUT_VERSION\s+(\d+)/.exec(header)?.[1]), VR_LAYOUT_VERSION);
