@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { DatapathKernel } from '../maps/kernel.ts';
-import { RT4_KEY_SIZE, RT6_KEY_SIZE, perCpuU64, u32Key, type VifStats } from '../maps/codecs.ts';
+import { perCpuU64, u32Key, type VifStats } from '../maps/codecs.ts';
 import { DROP_REASONS, type DropReasonName } from '../maps/drop-reasons.ts';
 import type { MapName } from '../maps/layout.ts';
 import { NextHopTable } from '../maps/tables/nexthop-table.ts';
@@ -16,10 +16,12 @@ import { VifTable } from '../maps/tables/vif-table.ts';
 import { CommandQueue } from './command-queue.ts';
 import { DatapathError, precondition } from './errors.ts';
 import { Journal } from './journal.ts';
-import { KeySet } from './key-set.ts';
 import type { NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
 import { NextHopManager } from './nexthop-manager.ts';
 import { RouteManager, writeError, type BatchOutcome, type RouteMarks } from './route-manager.ts';
+import { SyncEpochs, type SyncEpoch, type SyncState } from './sync-epochs.ts';
+
+export type { SyncState } from './sync-epochs.ts';
 import { VifManager } from './vif-manager.ts';
 
 export interface ManagerLimits {
@@ -31,25 +33,6 @@ export interface DropCount {
   name: DropReasonName;
   packets: bigint;
   perCpu: bigint[];
-}
-
-/** SyncState: an agent's resync epoch, as SystemService reports it. */
-export interface SyncState {
-  epoch: number;
-  owner: string;
-  state: 'open' | 'orphaned' | 'completed' | 'abandoned';
-  startedAt: number;
-  endedAt: number | undefined;
-  /** what the end of the epoch removed (completed) or why it was dropped (abandoned) */
-  removed: { vifs: number; nextHops: number; routes: number };
-  reason: string;
-}
-
-interface SyncEpoch extends SyncState {
-  vifs: Set<number>;
-  nhs: Set<number>;
-  routes: RouteMarks;
-  timer: NodeJS.Timeout | undefined;
 }
 
 /** BULK: a write of at least this many items counts as bulk (see onBulk) */
@@ -71,13 +54,12 @@ export class DatapathManager {
   private readonly log: Logger;
   /** onBulk: called after a write that touched many routes (the daemon reclaims memory then) */
   onBulk: (() => void) | undefined;
-  private sync: SyncEpoch | undefined;
-  private lastSync: SyncState | undefined;
-  private epochs = 0;
+  private readonly syncs: SyncEpochs;
 
   constructor(kernel: DatapathKernel, limits: ManagerLimits, log: Logger) {
     this.kernel = kernel;
     this.log = log;
+    this.syncs = new SyncEpochs(log);
     const m = kernel.maps;
     this.vifs = new VifManager(kernel, new VifTable(m.vr_vifs, m.vr_vif_stats), limits.maxVrfs, log);
     this.nhs = new NextHopManager(new NextHopTable(m.vr_nexthops), this.vifs, log);
@@ -131,13 +113,13 @@ export class DatapathManager {
    * re-sent (the sweep at its end removes only what nobody wrote).
    */
   private seen<T extends Vif | NextHop>(kind: 'vif' | 'nh', x: T): T {
-    const s = this.sync?.state === 'open' || this.sync?.state === 'orphaned' ? this.sync : undefined;
+    const s = this.syncs.marking();
     if (s) (kind === 'vif' ? s.vifs : s.nhs).add('index' in x ? x.index : x.id);
     return x;
   }
 
   private marks(): RouteMarks | undefined {
-    return this.sync?.state === 'open' || this.sync?.state === 'orphaned' ? this.sync.routes : undefined;
+    return this.syncs.marking()?.routes;
   }
 
   updateInterface(index: number, change: VifChange): Promise<Vif> {
@@ -223,7 +205,7 @@ export class DatapathManager {
     if (atomic) order.sort((a, b) => phase(ops[a]!) - phase(ops[b]!) || a - b);
     const out: BatchOutcome = new Array(ops.length);
     const tx = new Journal();
-    const marks = this.sync?.state === 'open' ? this.sync : undefined;
+    const marks = this.syncs.open();
     try {
       for (let p = 0; p < order.length; ) {
         const op = ops[order[p]!]!;
@@ -310,40 +292,18 @@ export class DatapathManager {
 
   /** beginSync: opens an epoch; an open one of another owner is abandoned (nothing removed). */
   beginSync(owner: string, orphanTimeoutMs: number): Promise<SyncState> {
-    return this.queue.run(() => {
-      if (this.sync) this.abandon(this.sync, `superseded by a new epoch from ${owner}`);
-      const s: SyncEpoch = {
-        epoch: ++this.epochs, owner, state: 'open', startedAt: Date.now(), endedAt: undefined,
-        removed: { vifs: 0, nextHops: 0, routes: 0 }, reason: '',
-        vifs: new Set(), nhs: new Set([0]), routes: { 4: new KeySet(RT4_KEY_SIZE), 6: new KeySet(RT6_KEY_SIZE) }, timer: undefined,
-      };
-      s.timer = undefined;
-      this.sync = s;
-      this.orphanTimeoutMs = orphanTimeoutMs;
-      this.log.info({ epoch: s.epoch, owner }, 'sync epoch opened');
-      return publicSync(s);
-    });
+    return this.queue.run(() => this.syncs.begin(owner, orphanTimeoutMs));
   }
-
-  private orphanTimeoutMs = 60_000;
 
   /** orphanSync: the owner went away mid-sync; the epoch is abandoned after a timeout, removing nothing. */
   orphanSync(epoch: number): void {
-    const s = this.sync;
-    if (!s || s.epoch !== epoch || s.state !== 'open') return;
-    s.state = 'orphaned';
-    this.log.warn({ epoch, owner: s.owner, timeoutMs: this.orphanTimeoutMs }, 'sync owner disconnected mid-sync; nothing will be removed');
-    s.timer = setTimeout(() => {
-      if (this.sync === s) this.abandon(s, 'the agent disconnected before ending the sync');
-    }, this.orphanTimeoutMs);
-    s.timer.unref();
+    this.syncs.orphan(epoch);
   }
 
   /** endSync: removes what the epoch did not see (routes, then next hops, then vifs). */
   endSync(epoch: number): Promise<SyncState> {
     return this.write(async (j) => {
-      const s = this.sync;
-      if (!s || s.epoch !== epoch || s.state !== 'open') throw precondition(`sync epoch ${epoch} is not open`, 'epoch');
+      const s = this.syncs.expect(epoch);
       const routes = await this.routes.sweep(s.routes, j);
       let nextHops = 0;
       for (const id of [...this.nhs.ids()])
@@ -363,32 +323,13 @@ export class DatapathManager {
             vifs++;
           }
         }
-      s.state = 'completed';
-      s.endedAt = Date.now();
-      s.removed = { vifs, nextHops, routes };
-      this.finish(s);
-      this.log.info({ epoch, removed: s.removed }, 'sync epoch completed');
-      return publicSync(s);
+      return this.syncs.complete(s, { vifs, nextHops, routes });
     });
-  }
-
-  private abandon(s: SyncEpoch, reason: string): void {
-    s.state = 'abandoned';
-    s.endedAt = Date.now();
-    s.reason = reason;
-    this.finish(s);
-    this.log.warn({ epoch: s.epoch, owner: s.owner, reason }, 'sync epoch abandoned; nothing removed');
-  }
-
-  private finish(s: SyncEpoch): void {
-    if (s.timer) clearTimeout(s.timer);
-    this.lastSync = publicSync(s);
-    if (this.sync === s) this.sync = undefined;
   }
 
   /** syncStatus: the open epoch, if any, and the last one that ended. */
   syncStatus(): { current: SyncState | undefined; last: SyncState | undefined } {
-    return { current: this.sync && publicSync(this.sync), last: this.lastSync };
+    return this.syncs.status();
   }
 
   // ------------------------------------------------------------ reads
@@ -426,10 +367,6 @@ function sameVif(a: Vif, b: Vif): boolean {
   const eq = (x: Buffer | undefined, y: Buffer | undefined) => (x && y ? x.equals(y) : x === y);
   return a.vrf === b.vrf && a.mac.equals(b.mac) && eq(a.ip4, b.ip4) && eq(a.ip6, b.ip6) && a.mtu === b.mtu &&
     a.policyEnabled === b.policyEnabled && a.disabled === b.disabled;
-}
-
-function publicSync(s: SyncState): SyncState {
-  return { epoch: s.epoch, owner: s.owner, state: s.state, startedAt: s.startedAt, endedAt: s.endedAt, removed: s.removed, reason: s.reason };
 }
 
 function domain(err: unknown): DatapathError {
