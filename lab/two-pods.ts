@@ -9,6 +9,7 @@
  */
 import type { Lab, Pod } from './topology.ts';
 import type { VrouterClient } from '../src/client/client.ts';
+import type { OperationInit } from '../src/client/program-stream.ts';
 import { InterfaceType } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
 
 export const VRF = 1;
@@ -60,4 +61,23 @@ export async function programTwoPods(client: VrouterClient, t: TwoPods): Promise
     for (const gw of GATEWAYS[i]!)
       await client.routes.addRoute({ route: { vrf: VRF, prefix: gw, nextHopId: NH_RECEIVE, proxyArp: true } });
   }
+}
+
+/**
+ * twoPodsOps: the same programming as programTwoPods, as operations of the
+ * programming stream (ProgramService), in the same order.
+ */
+export function twoPodsOps(t: TwoPods): OperationInit['op'][] {
+  const ops: OperationInit['op'][] = [{ case: 'addNextHop', value: { nextHop: { id: NH_RECEIVE, vrf: VRF, kind: { case: 'receive', value: {} } } } }];
+  for (const [i, pod] of t.pods.entries()) {
+    const vif = i + 1;
+    ops.push({
+      case: 'addInterface',
+      value: { interface: { index: vif, type: InterfaceType.VIRTUAL, name: pod.hostIf, vrf: VRF, ipv4Address: pod.ip4, ipv6Address: pod.ip6 } },
+    });
+    ops.push({ case: 'addNextHop', value: { nextHop: { id: 10 + vif, vrf: VRF, kind: { case: 'encap', value: { interfaceIndex: vif, dstMac: pod.mac } } } } });
+    for (const prefix of [`${pod.ip4}/32`, `${pod.ip6}/128`]) ops.push({ case: 'addRoute', value: { route: { vrf: VRF, prefix, nextHopId: 10 + vif, proxyArp: true } } });
+    for (const gw of GATEWAYS[i]!) ops.push({ case: 'addRoute', value: { route: { vrf: VRF, prefix: gw, nextHopId: NH_RECEIVE, proxyArp: true } } });
+  }
+  return ops;
 }

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { Lab } from '../lab/topology.ts';
 import { LabDaemon } from '../lab/daemon.ts';
-import { buildTwoPods, programTwoPods } from '../lab/two-pods.ts';
+import { buildTwoPods, twoPodsOps } from '../lab/two-pods.ts';
 import { collect } from '../src/client/client.ts';
 
 const { values } = parseArgs({ options: { keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } });
@@ -36,8 +36,12 @@ try {
   const info = await client.system.getSystemInfo({});
   console.log(`vrouter-ebpfd ${info.version} on kernel ${info.kernel}, datapath ${info.bpffsDir} (${info.adopted ? 'adopted' : 'loaded'})`);
 
-  say('programming vifs, next hops and routes over gRPC');
-  await programTwoPods(client, t);
+  say('programming vifs, next hops and routes over gRPC: one transaction on the programming stream');
+  const stream = client.programStream();
+  const ops = twoPodsOps(t);
+  await stream.transaction(ops.map((op) => ({ op })));
+  await stream.close();
+  console.log(`${ops.length} operations applied all or nothing (ProgramService.Program; the unary services work too)`);
   for (const r of await collect(client.interfaces.listInterfaces({})))
     console.log(`vif ${r.interface!.index} ${r.interface!.name} vrf ${r.interface!.vrf} mac ${r.interface!.mac} xdp ${r.interface!.attachMode === 1 ? 'native' : 'generic'}`);
   for (const r of await collect(client.routes.listRoutes({})))

@@ -14,9 +14,9 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { Lab } from '../../lab/topology.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
-import { buildTwoPods, NH_RECEIVE, VRF, type TwoPods } from '../../lab/two-pods.ts';
+import { buildTwoPods, twoPodsOps, VRF, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
-import { ProgramError, type OperationInit } from '../../src/client/program-stream.ts';
+import { ProgramError } from '../../src/client/program-stream.ts';
 import { InterfaceType } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { ProgramRequestSchema, type ProgramResponse } from '../../src/gen/vrouter/ebpf/v1/program_pb.js';
 import { SyncState } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
@@ -50,23 +50,6 @@ async function tables() {
   const nhs = (await collect(c.nextHops.listNextHops({}))).map((r) => JSON.stringify(r.nextHop));
   const routes = (await collect(c.routes.listRoutes({ chunkSize: 1000 }))).flatMap((r) => r.routes.map((x) => JSON.stringify(x))).sort();
   return { vifs, nhs, routes };
-}
-
-/** topologyOps: the two-pod topology as stream operations (what programTwoPods does with unary calls). */
-function topologyOps(t: TwoPods): OperationInit['op'][] {
-  const ops: OperationInit['op'][] = [{ case: 'addNextHop', value: { nextHop: { id: NH_RECEIVE, vrf: VRF, kind: { case: 'receive', value: {} } } } }];
-  const gateways = [['10.10.1.1/32', 'fd00:10:1::1/128'], ['10.10.2.1/32', 'fd00:10:2::1/128']];
-  for (const [i, pod] of t.pods.entries()) {
-    const vif = i + 1;
-    ops.push({
-      case: 'addInterface',
-      value: { interface: { index: vif, type: InterfaceType.VIRTUAL, name: pod.hostIf, vrf: VRF, ipv4Address: pod.ip4, ipv6Address: pod.ip6 } },
-    });
-    ops.push({ case: 'addNextHop', value: { nextHop: { id: 10 + vif, vrf: VRF, kind: { case: 'encap', value: { interfaceIndex: vif, dstMac: pod.mac } } } } });
-    for (const prefix of [`${pod.ip4}/32`, `${pod.ip6}/128`]) ops.push({ case: 'addRoute', value: { route: { vrf: VRF, prefix, nextHopId: 10 + vif, proxyArp: true } } });
-    for (const gw of gateways[i]!) ops.push({ case: 'addRoute', value: { route: { vrf: VRF, prefix: gw, nextHopId: NH_RECEIVE, proxyArp: true } } });
-  }
-  return ops;
 }
 
 function tcpTransfer(family: 'ip4' | 'ip6'): Promise<void> {
@@ -118,7 +101,7 @@ async function healthy(): Promise<void> {
 describe('ProgramService.Program', () => {
   it('programs the two-pod topology over one stream (pipelined); ping both ways and 8 MiB over TCP arrive', async () => {
     const s = c.programStream();
-    const done = topologyOps(topo).map((op) => s.op(op));
+    const done = twoPodsOps(topo).map((op) => s.op(op));
     await Promise.all(done);
     await s.close();
     assert.ok(s.counters.messagesSent <= 2, `coalesced into ${s.counters.messagesSent} message(s)`);
