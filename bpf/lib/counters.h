@@ -3,6 +3,7 @@
 #define VR_COUNTERS_H
 
 #include "maps.h"
+#include "ctx.h"
 
 static __always_inline struct vr_vif_stats *vif_stats(__u32 vif_idx)
 {
@@ -10,8 +11,9 @@ static __always_inline struct vr_vif_stats *vif_stats(__u32 vif_idx)
 }
 
 /* count_drop: counts a drop under its reason (and on the input vif) and
- * returns the verdict, so a drop reads `return count_drop(st, REASON);`. */
-static __always_inline int count_drop(struct vr_vif_stats *st, __u32 reason)
+ * returns the hook's drop verdict, so a drop reads
+ * `return count_drop(hook, st, REASON);`. */
+static __always_inline int count_drop(const enum vr_hook hook, struct vr_vif_stats *st, __u32 reason)
 {
 	__u64 *c = bpf_map_lookup_elem(&vr_drops, &reason);
 
@@ -19,14 +21,14 @@ static __always_inline int count_drop(struct vr_vif_stats *st, __u32 reason)
 		*c += 1;
 	if (st)
 		st->drops++;
-	return XDP_DROP;
+	return ctx_act_drop(hook);
 }
 
-static __always_inline int count_to_host(struct vr_vif_stats *st)
+static __always_inline int count_to_host(const enum vr_hook hook, struct vr_vif_stats *st)
 {
 	if (st)
 		st->to_host++;
-	return XDP_PASS;
+	return ctx_act_pass(hook);
 }
 
 static __always_inline void count_tx(__u32 vif_idx, __u64 bytes)

@@ -1,74 +1,79 @@
-/* forward.h: next-hop execution for routed IPv4/IPv6 packets. */
+/* forward.h: next-hop execution for routed IPv4/IPv6 packets, for both
+ * hooks (lib/ctx.h). */
 #ifndef VR_FORWARD_H
 #define VR_FORWARD_H
 
+#include "ctx.h"
 #include "hdr.h"
 #include "counters.h"
 
 /* encap_out: the ENCAP next hop: checks the output vif (its state is
  * copied into the next hop), writes the L2 header and redirects. l3_len is
- * the IP packet length for the MTU check. The caller has already
- * decremented the TTL. */
-static __always_inline int encap_out(struct xdp_md *ctx, const struct vr_nh *nh,
-				     struct vr_vif_stats *st, __u32 l3_len)
+ * the IP packet length for the MTU check, pkt_len the whole frame's. The
+ * caller has already decremented the TTL (packet pointers are re-read
+ * here: on TC that helper may have moved them). */
+static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const struct vr_nh *nh,
+				     struct vr_vif_stats *st, __u32 l3_len, __u32 pkt_len)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data = ctx_data(ctx, hook);
+	void *data_end = ctx_data_end(ctx, hook);
 	struct ethhdr *eth = data;
 
 	if ((void *)(eth + 1) > data_end)
-		return count_drop(st, VR_DROP_INVALID_PACKET);
+		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
-		return count_drop(st, VR_DROP_INTERFACE_TX_DOWN);
+		return count_drop(hook, st, VR_DROP_INTERFACE_TX_DOWN);
 	if (nh->oif_mtu && l3_len > nh->oif_mtu)
-		return count_drop(st, VR_DROP_MTU_EXCEEDED);
+		return count_drop(hook, st, VR_DROP_MTU_EXCEEDED);
 
 	mac_copy(eth->h_dest, nh->dmac);
 	mac_copy(eth->h_source, nh->smac);
-	count_tx(nh->oif_vif, (__u64)(data_end - data));
-	return bpf_redirect(nh->oif_ifindex, 0);
+	count_tx(nh->oif_vif, (__u64)pkt_len);
+	return ctx_redirect(ctx, hook, nh->oif_ifindex);
 }
 
-/* run_nexthop: what every routed packet ends in. `ttl_dec` is called only
- * when the packet really leaves through an ENCAP next hop. */
-static __always_inline int run_nexthop(struct xdp_md *ctx, __u32 nh_id,
-				       struct vr_vif_stats *st, __u32 l3_len,
-				       void *l3, int is_v6)
+/* run_nexthop: what every routed packet ends in. The TTL / hop limit is
+ * decremented only when the packet really leaves through an ENCAP next hop. */
+static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32 nh_id,
+				       struct vr_vif_stats *st, __u32 l3_len, __u32 pkt_len, int is_v6)
 {
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data_end = ctx_data_end(ctx, hook);
+	void *l3 = ctx_data(ctx, hook) + sizeof(struct ethhdr);
 	struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
 
 	if (!nh || nh->type == VR_NH_UNSPEC)
-		return count_drop(st, VR_DROP_INVALID_NEXTHOP);
+		return count_drop(hook, st, VR_DROP_INVALID_NEXTHOP);
 	switch (nh->type) {
 	case VR_NH_RECEIVE:
-		return count_to_host(st);
+		return count_to_host(hook, st);
 	case VR_NH_DISCARD:
-		return count_drop(st, VR_DROP_DISCARD);
+		return count_drop(hook, st, VR_DROP_DISCARD);
 	case VR_NH_ENCAP:
 		break;
 	default:
-		return count_drop(st, VR_DROP_UNSUPPORTED_NEXTHOP);
+		return count_drop(hook, st, VR_DROP_UNSUPPORTED_NEXTHOP);
 	}
 
 	if (is_v6) {
 		struct ipv6hdr *ip6 = l3;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return count_drop(st, VR_DROP_INVALID_PACKET);
+			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 		if (ip6->hop_limit <= 1)
-			return count_drop(st, VR_DROP_TTL_EXCEEDED);
+			return count_drop(hook, st, VR_DROP_TTL_EXCEEDED);
+		/* no L3 checksum in IPv6: a direct write on both hooks */
 		ip6->hop_limit--;
 	} else {
 		struct iphdr *iph = l3;
 
 		if ((void *)(iph + 1) > data_end)
-			return count_drop(st, VR_DROP_INVALID_PACKET);
+			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 		if (iph->ttl <= 1)
-			return count_drop(st, VR_DROP_TTL_EXCEEDED);
-		ip_decrease_ttl(iph);
+			return count_drop(hook, st, VR_DROP_TTL_EXCEEDED);
+		if (ctx_ipv4_ttl_dec(ctx, hook, iph))
+			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 	}
-	return encap_out(ctx, nh, st, l3_len);
+	return encap_out(ctx, hook, nh, st, l3_len, pkt_len);
 }
 
 #endif /* VR_FORWARD_H */

@@ -49,16 +49,6 @@ static __always_inline __u16 csum_fold(__u64 sum)
 	return (__u16)~sum;
 }
 
-/* ip_decrease_ttl: RFC 1624 incremental update of the IPv4 checksum */
-static __always_inline void ip_decrease_ttl(struct iphdr *iph)
-{
-	__u32 check = (__u32)iph->check;
-
-	check += (__u32)bpf_htons(0x0100);
-	iph->check = (__sum16)(check + (check >= 0xFFFF));
-	iph->ttl--;
-}
-
 static __always_inline int mac_is_zero(const __u8 *m)
 {
 	return !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]);

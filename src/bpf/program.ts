@@ -8,6 +8,15 @@ import { check, ERRNO } from './errors.ts';
 
 export const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
 
+/** enum bpf_prog_type values the test run tells apart */
+export const BPF_PROG_TYPE_SCHED_CLS = 3;
+export const BPF_PROG_TYPE_XDP = 6;
+
+/** sizeof(struct __sk_buff) (uapi, 6.x) and the offsets of the fields a test run sets */
+const SKB_CTX_SIZE = 192;
+const SKB_INGRESS_IFINDEX = 36;
+const SKB_IFINDEX = 40;
+
 export interface ProgInfo {
   type: number;
   id: number;
@@ -26,7 +35,11 @@ export interface TestRunResult {
 
 export interface TestRunInput {
   data: Buffer;
-  /** ingress_ifindex in the xdp_md context; resolved in the caller's netns. */
+  /**
+   * the arrival interface, resolved in the caller's netns: ingress_ifindex of
+   * the xdp_md context; for a TC program both ifindex (the skb's device) and
+   * ingress_ifindex of the __sk_buff context.
+   */
   ingressIfindex?: number;
   repeat?: number;
   flags?: number;
@@ -39,6 +52,7 @@ export class BpfProgram {
   readonly fd: number;
   readonly pinPath: string;
   readonly name: string;
+  private type: number | undefined;
 
   constructor(fd: number, name: string, pinPath: string) {
     this.fd = fd;
@@ -82,17 +96,35 @@ export class BpfProgram {
     return Array.from({ length: got }, (_, i) => ids.readUInt32LE(4 * i)).sort((a, b) => a - b);
   }
 
+  /** progType: enum bpf_prog_type (read once) */
+  progType(): number {
+    this.type ??= this.info().type;
+    return this.type;
+  }
+
   /**
    * testRun: runs the program on one frame. With live frames the kernel
    * really transmits the verdict (redirect / TX) and data_out must be unset.
+   * An XDP program gets an xdp_md context, a TC (SCHED_CLS) one an __sk_buff
+   * (the kernel builds the skb on the given device, Ethernet header pushed,
+   * and returns the frame from its Ethernet header); the retval is the
+   * program's own verdict (XDP_* or TC_ACT_*).
    */
   testRun(input: TestRunInput): TestRunResult {
     const live = ((input.flags ?? 0) & BPF_F_TEST_XDP_LIVE_FRAMES) !== 0;
     const out = live ? null : Buffer.alloc(input.outSize ?? input.data.length + 256);
-    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
-    const ctx = Buffer.alloc(24);
-    ctx.writeUInt32LE(input.data.length, 4);
-    ctx.writeUInt32LE(input.ingressIfindex ?? 0, 12);
+    let ctx: Buffer;
+    if (this.progType() === BPF_PROG_TYPE_SCHED_CLS) {
+      // struct __sk_buff: everything else zero (the kernel refuses the fields it does not take)
+      ctx = Buffer.alloc(SKB_CTX_SIZE);
+      ctx.writeUInt32LE(input.ingressIfindex ?? 0, SKB_INGRESS_IFINDEX);
+      ctx.writeUInt32LE(input.ingressIfindex ?? 0, SKB_IFINDEX);
+    } else {
+      // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+      ctx = Buffer.alloc(24);
+      ctx.writeUInt32LE(input.data.length, 4);
+      ctx.writeUInt32LE(input.ingressIfindex ?? 0, 12);
+    }
     const opts = {
       sz: sizeofStruct(TestRunOpts),
       data_in: input.data,

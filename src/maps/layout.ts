@@ -10,7 +10,8 @@ export const MAP_NAMES = [
 ] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
-export const PROGRAM_NAMES = ['vr_xdp_vif'] as const;
+/** the programs pinned under progs/: the XDP and the tcx entry of one datapath (bpf/vr_xdp.c) */
+export const PROGRAM_NAMES = ['vr_xdp_vif', 'vr_tc_vif'] as const;
 export type ProgramName = (typeof PROGRAM_NAMES)[number];
 
 export const VifType = { UNSPEC: 0, HOST: 1, AGENT: 2, FABRIC: 3, VIRTUAL: 4 } as const;

@@ -152,21 +152,28 @@ export function replaceProgram(
   maps: Record<string, BpfMap>,
   pinned: BpfProgram,
   layout: number,
-): DatapathUpgrade | undefined {
+  companions: readonly string[] = [],
+): { upgrade: DatapathUpgrade | undefined; programsPinned: string[] } {
   const t0 = performance.now();
   const linkDir = join(dir, 'links');
   const reuseFds = Object.fromEntries(Object.entries(maps).map(([name, m]) => [name, m.fd]));
   const obj = BpfObject.load(objectPath, { reuseFds });
   try {
+    // programs without links of their own, from the same load: pinned when missing (a datapath pinned by
+    // a daemon that did not have them) or when the pin is another build
+    const programsPinned = pinCompanions(dir, obj, objectPath, companions, maps);
     const fresh = new BpfProgram(obj.progFd(progName), progName, objectPath); // fd owned by obj
     const was = pinned.info();
     const now = fresh.info();
     if (now.tag === was.tag && sameIds(pinnedIdsOf(fresh, maps), pinnedIdsOf(pinned, maps))) {
       const links = moveLinks(linkDir, pinned);
-      if (!links.moved) return undefined;
+      if (!links.moved) return { upgrade: undefined, programsPinned };
       return {
-        kind: 'links-repaired', fromLayout: layout, toLayout: layout, oldProgram: progRef(now), newProgram: progRef(was),
-        linksMoved: links.moved, linksGone: links.gone, durationMs: performance.now() - t0,
+        upgrade: {
+          kind: 'links-repaired', fromLayout: layout, toLayout: layout, oldProgram: progRef(now), newProgram: progRef(was),
+          linksMoved: links.moved, linksGone: links.gone, durationMs: performance.now() - t0,
+        },
+        programsPinned,
       };
     }
     const staged = join(stagingDir(dir), 'progs');
@@ -188,12 +195,46 @@ export function replaceProgram(
     }
     clearStaging(dir);
     return {
-      kind: 'program-replaced', fromLayout: layout, toLayout: layout, oldProgram: progRef(was), newProgram: progRef(now),
-      linksMoved: links.moved, linksGone: links.gone, durationMs: performance.now() - t0,
+      upgrade: {
+        kind: 'program-replaced', fromLayout: layout, toLayout: layout, oldProgram: progRef(was), newProgram: progRef(now),
+        linksMoved: links.moved, linksGone: links.gone, durationMs: performance.now() - t0,
+      },
+      programsPinned,
     };
   } finally {
     obj.close();
   }
+}
+
+/**
+ * pinCompanions: the programs of a load that no pinned link runs yet (the TC
+ * entry, until the daemon attaches it): each is pinned when its pin is
+ * missing or names another build (tag, or other pinned maps), through
+ * next/progs/ and one rename, so progs/<name> is never half there. Returns
+ * the names pinned. When links run such a program (TC attach), its replace
+ * must also move those links, like the main program's.
+ */
+function pinCompanions(dir: string, obj: BpfObject, objectPath: string, names: readonly string[], maps: Record<string, BpfMap>): string[] {
+  const done: string[] = [];
+  for (const name of names) {
+    const path = join(dir, 'progs', name);
+    const fresh = new BpfProgram(obj.progFd(name), name, objectPath); // fd owned by obj
+    if (existsSync(path)) {
+      const cur = BpfProgram.open(path, name);
+      try {
+        if (cur.info().tag === fresh.info().tag && sameIds(pinnedIdsOf(fresh, maps), pinnedIdsOf(cur, maps))) continue;
+      } finally {
+        cur.close();
+      }
+    }
+    const staged = join(stagingDir(dir), 'progs');
+    mkdirSync(staged, { recursive: true });
+    obj.pinProgram(name, join(staged, name));
+    renameSync(join(staged, name), path);
+    done.push(name);
+  }
+  if (done.length) clearStaging(dir);
+  return done;
 }
 
 // ---------------------------------------------------------------- layout migration
@@ -257,6 +298,8 @@ export interface MigrateSpec {
   dir: string;
   objectPath: string;
   progName: string;
+  /** the object's other programs (no links of their own yet), pinned beside progName in the new progs/ */
+  companions?: readonly string[];
   /** the maps of the new layout */
   mapNames: readonly string[];
   /** max_entries of the new maps that have no pinned counterpart (the table maps keep the pinned capacities) */
@@ -343,6 +386,7 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
       mkdirSync(join(next, 'progs'), { recursive: true });
       for (const name of spec.mapNames) obj.pinMap(name, join(next, 'maps', name));
       obj.pinProgram(spec.progName, join(next, 'progs', spec.progName));
+      for (const name of spec.companions ?? []) obj.pinProgram(name, join(next, 'progs', name));
     } finally {
       obj.close();
     }

@@ -5,7 +5,9 @@
  * through its links if this daemon's build differs; migrates an older layout
  * it has a migration for (src/maps/migrate.ts); loads and pins when nothing
  * is pinned; and refuses an unknown layout or a half-pinned directory
- * without touching it.
+ * without touching it. A program of this build that the pinned datapath
+ * lacks (vr_tc_vif, added after vr_xdp_vif) is loaded on the pinned maps and
+ * pinned: only the XDP program, which the links run, must be there.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,22 +48,30 @@ export class PinnedDatapath {
   readonly dir: string;
   readonly maps: Record<MapName, BpfMap>;
   readonly xdp: BpfProgram;
+  /** the tcx ingress entry of the same datapath (same maps); not attached yet */
+  readonly tc: BpfProgram;
   readonly adopted: boolean;
   readonly loadedAtNs: bigint;
   /** what openDatapath changed in an adopted datapath: its program replaced, or its layout migrated */
   readonly upgrade: DatapathUpgrade | undefined;
+  /** programs an adoption pinned because the pinned datapath lacked them (or had another build of them) */
+  readonly programsPinned: readonly string[];
 
   constructor(
     dir: string,
     maps: Record<MapName, BpfMap>,
     xdp: BpfProgram,
+    tc: BpfProgram,
     adopted: boolean,
     loadedAtNs: bigint,
     upgrade?: DatapathUpgrade,
+    programsPinned: readonly string[] = [],
   ) {
     this.dir = dir;
     this.maps = maps;
     this.xdp = xdp;
+    this.tc = tc;
+    this.programsPinned = programsPinned;
     this.adopted = adopted;
     this.loadedAtNs = loadedAtNs;
     this.upgrade = upgrade;
@@ -84,6 +94,7 @@ export class PinnedDatapath {
   close(): void {
     for (const m of Object.values(this.maps)) m.close();
     this.xdp.close();
+    this.tc.close();
   }
 }
 
@@ -118,6 +129,9 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
     );
   const metaPath = join(dir, 'maps', 'vr_meta');
   const progPath = (name: string) => join(dir, 'progs', name);
+  // the program the pinned links run must be there; the others are pinned from this build when missing
+  const MAIN = 'vr_xdp_vif';
+  const companions = PROGRAM_NAMES.filter((n) => n !== MAIN);
 
   let m: ReturnType<typeof decodeMeta> | undefined;
   if (existsSync(metaPath)) {
@@ -143,15 +157,15 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
           `${dir}: pinned map layout v${m.layoutVersion}, this daemon speaks v${VR_LAYOUT_VERSION} and has no migration ` +
             'from it; refusing to adopt it (the running datapath is left alone)',
         );
-      for (const p of PROGRAM_NAMES.map(progPath))
-        if (!existsSync(p)) throw new DatapathLayoutError(`${dir}: pinned datapath is missing ${p}`);
+      if (!existsSync(progPath(MAIN))) throw new DatapathLayoutError(`${dir}: pinned datapath is missing ${progPath(MAIN)}`);
       try {
         upgrade = {
           kind: 'layout-migrated',
           ...migrateLayout({
             dir,
             objectPath: opts.objectPath,
-            progName: 'vr_xdp_vif',
+            progName: MAIN,
+            companions,
             mapNames: MAP_NAMES,
             defaultSizes: tableSizes(opts.sizes),
             layoutSized: ['vr_meta', 'vr_drops'],
@@ -168,15 +182,17 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
         throw err;
       }
     }
-    for (const name of [...MAP_NAMES.map((n) => join(dir, 'maps', n)), ...PROGRAM_NAMES.map(progPath)])
+    for (const name of [...MAP_NAMES.map((n) => join(dir, 'maps', n)), progPath(MAIN)])
       if (!existsSync(name)) throw new DatapathLayoutError(`${dir}: pinned datapath is missing ${name}`);
     clearStaging(dir);
     const maps = openPinned(dir);
-    let xdp = BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif');
+    let xdp = BpfProgram.open(progPath(MAIN), MAIN);
+    let programsPinned: string[] = [];
     if (!upgrade) {
-      // same layout: a different build of the program takes over every link
+      // same layout: a different build of the program takes over every link; the programs the pinned
+      // datapath lacks are pinned from the same load (on the pinned maps)
       try {
-        upgrade = replaceProgram(dir, opts.objectPath, 'vr_xdp_vif', maps, xdp, VR_LAYOUT_VERSION);
+        ({ upgrade, programsPinned } = replaceProgram(dir, opts.objectPath, MAIN, maps, xdp, VR_LAYOUT_VERSION, companions));
       } catch (err) {
         xdp.close();
         for (const mp of Object.values(maps)) mp.close();
@@ -184,10 +200,11 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
       }
       if (upgrade?.kind === 'program-replaced') {
         xdp.close();
-        xdp = BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif');
+        xdp = BpfProgram.open(progPath(MAIN), MAIN);
       }
     }
-    return new PinnedDatapath(dir, maps, xdp, true, m.loadedAtNs, upgrade);
+    const tc = BpfProgram.open(progPath('vr_tc_vif'), 'vr_tc_vif');
+    return new PinnedDatapath(dir, maps, xdp, tc, true, m.loadedAtNs, upgrade, programsPinned);
   }
 
   // No (finished) meta: the directory must hold nothing (a crash mid-load leaves maps
@@ -212,7 +229,9 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
   const maps = openPinned(dir);
   const loadedAtNs = BigInt(Date.now()) * 1_000_000n;
   maps.vr_meta.update(u32Key(0), encodeMeta({ magic: VR_MAGIC, layoutVersion: VR_LAYOUT_VERSION, loadedAtNs }));
-  return new PinnedDatapath(dir, maps, BpfProgram.open(progPath('vr_xdp_vif'), 'vr_xdp_vif'), false, loadedAtNs);
+  return new PinnedDatapath(
+    dir, maps, BpfProgram.open(progPath(MAIN), MAIN), BpfProgram.open(progPath('vr_tc_vif'), 'vr_tc_vif'), false, loadedAtNs,
+  );
 }
 
 /** destroyDatapath: detaches every pinned link and removes the instance's pins. */

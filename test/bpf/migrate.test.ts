@@ -210,6 +210,8 @@ describe('v1 -> v2 migration', () => {
       assert.notEqual(newId, v1Id);
       assert.deepEqual(linkProgs(dir), [newId, newId]);
       assert.equal(existsSync(join(dir, 'next')), false);
+      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_vif', 'vr_xdp_vif'], 'the v1 datapath had no vr_tc_vif; the migration pins it');
+      assert.ok(dp.tc.mapIds().includes(dp.maps.vr_rt4.info.id), 'vr_tc_vif on the new maps');
 
       const m = dp.maps;
       assert.equal(m.vr_vifs.info.maxEntries, SIZES.maxInterfaces, 'pinned capacities, not the new config');
@@ -357,5 +359,53 @@ describe('interrupted upgrades are repaired by the next start', () => {
     assert.equal(dp2.upgrade, undefined);
     assert.equal(dp2.xdp.info().id, pinnedId);
     dp2.close();
+  });
+});
+
+describe('a program added to the object', () => {
+  it('a datapath pinned without vr_tc_vif is adopted: the missing program is pinned on the pinned maps, nothing else changes', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    // what the previous daemon pinned: the same layout, only progs/vr_xdp_vif, a link on it
+    const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    attach(dp0.xdp.fd, 'mig0a', dir).close();
+    const xdpId = dp0.xdp.info().id;
+    const mapIds = Object.fromEntries(Object.entries(dp0.maps).map(([k, m]) => [k, m.info.id]));
+    dp0.maps.vr_vifs.update(u32(ifindexOf('mig0a')!), Buffer.alloc(44, 7));
+    dp0.close();
+    rmSync(join(dir, 'progs', 'vr_tc_vif'));
+    assert.deepEqual(readdirSync(join(dir, 'progs')), ['vr_xdp_vif']);
+
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.adopted, true);
+      assert.equal(dp.upgrade, undefined, 'the XDP program is the same build: not replaced');
+      assert.deepEqual(dp.programsPinned, ['vr_tc_vif']);
+      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_vif', 'vr_xdp_vif']);
+      assert.equal(dp.xdp.info().id, xdpId, 'the pinned XDP program stays');
+      assert.deepEqual(linkProgs(dir), [xdpId], 'the link still runs it');
+      assert.equal(dp.tc.info().type, 3, 'vr_tc_vif is a SCHED_CLS program');
+      for (const [k, m] of Object.entries(dp.maps)) assert.equal(m.info.id, mapIds[k], `${k}: the pinned map`);
+      const onPinned = new Set(Object.values(mapIds));
+      const tcMaps = dp.tc.mapIds().filter((id) => onPinned.has(id));
+      assert.ok(tcMaps.length >= 5, `vr_tc_vif uses the pinned maps (${tcMaps.length})`);
+      assert.deepEqual(dp.maps.vr_vifs.lookup(u32(ifindexOf('mig0a')!)), Buffer.alloc(44, 7), 'contents untouched');
+      assert.equal(existsSync(join(dir, 'next')), false, 'no staging left');
+    } finally {
+      dp.close();
+    }
+    // and the next start finds everything in place
+    const dp2 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    assert.equal(dp2.upgrade, undefined);
+    assert.deepEqual(dp2.programsPinned, []);
+    dp2.close();
+  });
+
+  it('still refuses a pinned datapath without its XDP program', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES }).close();
+    rmSync(join(dir, 'progs', 'vr_xdp_vif'));
+    assert.throws(() => openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES }), /pinned datapath is missing .*progs\/vr_xdp_vif/);
   });
 });

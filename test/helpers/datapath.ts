@@ -24,6 +24,39 @@ export const XDP_PASS = 2;
 export const XDP_TX = 3;
 export const XDP_REDIRECT = 4;
 
+export const TC_ACT_OK = 0;
+export const TC_ACT_SHOT = 2;
+export const TC_ACT_REDIRECT = 7;
+
+/** the TC verdict that stands for an XDP one (the datapath returns the same decision on both hooks) */
+export function tcVerdictOf(xdp: number): number {
+  const v = ({ [XDP_PASS]: TC_ACT_OK, [XDP_DROP]: TC_ACT_SHOT, [XDP_REDIRECT]: TC_ACT_REDIRECT } as Record<number, number>)[xdp];
+  if (v === undefined) throw new Error(`no TC verdict for XDP verdict ${xdp}`);
+  return v;
+}
+
+/**
+ * tcTestRunnable: whether BPF_PROG_TEST_RUN takes the frame for a TC
+ * program. This kernel (6.18) refuses (EINVAL) an skb whose ethertype is
+ * IPv4 or IPv6 but whose frame is shorter than an Ethernet + IPv4 (34) /
+ * IPv6 (54) header, and any skb larger than a page less its head- and
+ * tailroom (a multi-buffer frame is an XDP thing): such cases run only
+ * through XDP.
+ */
+export function tcTestRunnable(frame: Buffer): boolean {
+  if (frame.length < 14 || frame.length > 3072) return false;
+  const proto = frame.readUInt16BE(12);
+  if (proto === 0x0800) return frame.length >= 14 + 20;
+  if (proto === 0x86dd) return frame.length >= 14 + 40;
+  return true;
+}
+
+/** HOOKS: the two entries of one datapath, for tests that run each case through both */
+export const HOOKS = [
+  { name: 'XDP', prog: (dp: PinnedDatapath) => dp.xdp, verdict: (xdp: number) => xdp, runnable: (_: Buffer) => true },
+  { name: 'TC', prog: (dp: PinnedDatapath) => dp.tc, verdict: tcVerdictOf, runnable: tcTestRunnable },
+] as const;
+
 /** removeStale: pins left by test processes that died before disposing */
 function removeStale(): void {
   if (!existsSync(TEST_BPFFS)) return;

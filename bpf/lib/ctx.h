@@ -1,0 +1,155 @@
+/* ctx.h: the thin context layer that lets one forwarding code serve two
+ * hooks, the way Cilium's ctx_* helpers serve xdp_md and __sk_buff.
+ *
+ * Every function of lib/ that touches the packet takes `void *ctx` and a
+ * compile-time hook (`const enum vr_hook hook`). All of them are
+ * __always_inline, so in each entry (vr_xdp_vif, vr_tc_vif) the hook is a
+ * constant and clang keeps only that hook's branch: the verifier never sees
+ * an xdp_md access in the TC program or the reverse.
+ *
+ * Rules for TC (skb) that this layer keeps:
+ * - a helper that may change the skb (bpf_l3_csum_replace,
+ *   bpf_skb_store_bytes, bpf_skb_change_tail, bpf_skb_pull_data)
+ *   invalidates every packet pointer: callers re-derive them from ctx;
+ * - the IPv4 checksum of a TTL change goes through bpf_l3_csum_replace, so
+ *   the skb keeps its CHECKSUM_PARTIAL / GSO state;
+ * - the packet length is skb->len (the whole packet, not the linear head),
+ *   as it is bpf_xdp_get_buff_len() for a multi-buffer XDP frame. */
+#ifndef VR_CTX_H
+#define VR_CTX_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <stddef.h>
+
+enum vr_hook {
+	VR_HOOK_XDP = 0,
+	VR_HOOK_TC  = 1,
+};
+
+/* verdicts */
+static __always_inline int ctx_act_drop(const enum vr_hook hook)
+{
+	return hook == VR_HOOK_TC ? TC_ACT_SHOT : XDP_DROP;
+}
+
+static __always_inline int ctx_act_pass(const enum vr_hook hook)
+{
+	return hook == VR_HOOK_TC ? TC_ACT_OK : XDP_PASS;
+}
+
+/* packet pointers: re-read after any helper that may change the packet */
+static __always_inline void *ctx_data(void *ctx, const enum vr_hook hook)
+{
+	if (hook == VR_HOOK_TC)
+		return (void *)(long)((struct __sk_buff *)ctx)->data;
+	return (void *)(long)((struct xdp_md *)ctx)->data;
+}
+
+static __always_inline void *ctx_data_end(void *ctx, const enum vr_hook hook)
+{
+	if (hook == VR_HOOK_TC)
+		return (void *)(long)((struct __sk_buff *)ctx)->data_end;
+	return (void *)(long)((struct xdp_md *)ctx)->data_end;
+}
+
+/* the kernel interface the packet arrived on (the vif's key) */
+static __always_inline __u32 ctx_ingress_ifindex(void *ctx, const enum vr_hook hook)
+{
+	if (hook == VR_HOOK_TC)
+		return ((struct __sk_buff *)ctx)->ingress_ifindex;
+	return ((struct xdp_md *)ctx)->ingress_ifindex;
+}
+
+/* ctx_len: the whole packet from its Ethernet header, fragments included */
+static __always_inline __u32 ctx_len(void *ctx, const enum vr_hook hook)
+{
+	if (hook == VR_HOOK_TC)
+		return ((struct __sk_buff *)ctx)->len;
+	return (__u32)bpf_xdp_get_buff_len((struct xdp_md *)ctx);
+}
+
+/* VR_PULL_LEN: the headers the datapath reads directly (Ethernet + IPv6 +
+ * a neighbour solicitation is 86 bytes) */
+#define VR_PULL_LEN 128
+
+/* ctx_pull_headers: TC only. An skb may hold part of its headers outside
+ * the linear head (GSO, a NIC's header split); pull them in, only when they
+ * are not there already, so the common case calls no helper. A failed pull
+ * is not an error: the bounded parse then drops what it cannot read. */
+static __always_inline void ctx_pull_headers(void *ctx, const enum vr_hook hook)
+{
+	if (hook == VR_HOOK_TC) {
+		struct __sk_buff *skb = ctx;
+		__u32 want = skb->len < VR_PULL_LEN ? skb->len : VR_PULL_LEN;
+
+		if ((__u32)(skb->data_end - skb->data) < want)
+			bpf_skb_pull_data(skb, want);
+	}
+}
+
+/* ctx_redirect: out of another interface (XDP: ndo_xdp_xmit; TC: its egress) */
+static __always_inline int ctx_redirect(void *ctx, const enum vr_hook hook, __u32 ifindex)
+{
+	(void)ctx;
+	(void)hook;
+	return bpf_redirect(ifindex, 0);
+}
+
+/* ctx_redirect_peer: TC only, into the peer of a veth (its netns' ingress,
+ * no backlog queue); XDP has no such thing and redirects. Kept for the TC
+ * attach (issue 7, part B). */
+static __always_inline int ctx_redirect_peer(void *ctx, const enum vr_hook hook, __u32 ifindex)
+{
+	(void)ctx;
+	if (hook == VR_HOOK_TC)
+		return bpf_redirect_peer(ifindex, 0);
+	return bpf_redirect(ifindex, 0);
+}
+
+/* ctx_change_tail: makes the packet exactly `len` bytes long */
+static __always_inline int ctx_change_tail(void *ctx, const enum vr_hook hook, __u32 len)
+{
+	__u32 cur = ctx_len(ctx, hook);
+
+	if (len == cur)
+		return 0;
+	if (hook == VR_HOOK_TC)
+		return bpf_skb_change_tail(ctx, len, 0);
+	return bpf_xdp_adjust_tail(ctx, (int)len - (int)cur);
+}
+
+#define VR_IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
+#define VR_IP_TTL_OFF  (ETH_HLEN + offsetof(struct iphdr, ttl))
+
+/* ctx_ipv4_ttl_dec: TTL - 1 with the header checksum updated; the caller
+ * checked TTL > 1. TC: packet pointers are stale afterwards. Returns 0, or
+ * < 0 when the skb could not be written. */
+static __always_inline int ctx_ipv4_ttl_dec(void *ctx, const enum vr_hook hook, struct iphdr *iph)
+{
+	if (hook == VR_HOOK_TC) {
+		__u8 ttl = iph->ttl - 1;
+		/* the TTL is the high byte of its 16-bit word (TTL, protocol) */
+		__be16 from = bpf_htons((__u16)iph->ttl << 8);
+		__be16 to = bpf_htons((__u16)ttl << 8);
+
+		if (bpf_l3_csum_replace(ctx, VR_IP_CSUM_OFF, from, to, sizeof(__u16)))
+			return -1;
+		return bpf_skb_store_bytes(ctx, VR_IP_TTL_OFF, &ttl, 1, 0) ? -1 : 0;
+	}
+	{
+		/* RFC 1624 incremental update, as the kernel's ip_decrease_ttl */
+		__u32 check = (__u32)iph->check;
+
+		check += (__u32)bpf_htons(0x0100);
+		iph->check = (__sum16)(check + (check >= 0xFFFF));
+		iph->ttl--;
+	}
+	return 0;
+}
+
+#endif /* VR_CTX_H */
