@@ -205,8 +205,15 @@ const cases: Case[] = [
 for (const hook of HOOKS)
 describe(`${hook.name} datapath (BPF_PROG_TEST_RUN)`, () => {
   for (const c of cases) {
-    const skip = hook.runnable(c.frame) ? false : 'the kernel test run refuses this skb (truncated IP header, or larger than a page)';
-    it(c.name, { skip }, async () => {
+    if (!hook.runnable(c.frame)) {
+      // the skb test run refuses these frames (a cut IP header, or more than a page): the XDP run covers
+      // the case; here the refusal itself is checked, so that a kernel that starts taking them shows up
+      it(`${c.name}: the kernel's skb test run refuses the frame (EINVAL)`, () => {
+        assert.throws(() => hook.prog(dp).testRun({ data: c.frame, ingressIfindex: ifindexOf(c.on) }), /EINVAL/);
+      });
+      continue;
+    }
+    it(c.name, async () => {
       await c.setup?.();
       try {
         const before = drops();
