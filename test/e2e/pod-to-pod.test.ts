@@ -4,14 +4,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/topology.ts';
+import { tcpTransferChecked } from '../helpers/transfer.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
 import { AttachMode } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 
-const XFER = fileURLToPath(new URL('../helpers/tcp-xfer.ts', import.meta.url));
 
 let lab: Lab;
 let topo: TwoPods;
@@ -72,21 +71,8 @@ describe('pod to pod through XDP', () => {
   for (const family of ['ip4', 'ip6'] as const) {
     it(`a TCP transfer of 8 MiB over ${family === 'ip4' ? 'IPv4' : 'IPv6'} arrives intact (sha256 equal on both ends)`, async () => {
       const bytes = 8 * 1024 * 1024;
-      const dst = topo.pods[1][family];
       const before2 = await stats(2);
-      const server = lab.spawnIn(topo.pods[1].ns, process.execPath, [XFER, 'serve', dst, '5001']);
-      let out = '';
-      server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
-        server.stdout!.on('data', () => out.includes('listening') && (clearTimeout(t), resolve()));
-      });
-      const sent = JSON.parse(lab.exec(topo.pods[0].ns, process.execPath, [XFER, 'send', dst, '5001', String(bytes)], { timeoutMs: 60_000 })) as { bytes: number; sha256: string };
-      await new Promise<void>((resolve) => (server.exitCode !== null ? resolve() : server.once('exit', () => resolve())));
-      const got = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string };
-      assert.equal(sent.bytes, bytes);
-      assert.equal(got.bytes, bytes, 'bytes received');
-      assert.equal(got.sha256, sent.sha256, 'sha256');
+      await tcpTransferChecked(lab, topo.pods[0], topo.pods[1], family, bytes);
       const after2 = await stats(2);
       assert.ok(after2.txBytes - before2.txBytes >= BigInt(bytes), `vif 2 tx bytes moved by ≥ ${bytes}`);
     });

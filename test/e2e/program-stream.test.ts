@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { Lab } from '../../lab/topology.ts';
+import { tcpTransferChecked } from '../helpers/transfer.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, twoPodsOps, VRF, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
@@ -21,7 +22,6 @@ import { InterfaceType } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { ProgramRequestSchema, type ProgramResponse } from '../../src/gen/vrouter/ebpf/v1/program_pb.js';
 import { SyncState } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
 
-const XFER = fileURLToPath(new URL('../helpers/tcp-xfer.ts', import.meta.url));
 const BUF = fileURLToPath(new URL('../../node_modules/.bin/buf', import.meta.url));
 const ORPHAN_TIMEOUT_MS = 1500;
 
@@ -50,26 +50,6 @@ async function tables() {
   const nhs = (await collect(c.nextHops.listNextHops({}))).map((r) => JSON.stringify(r.nextHop));
   const routes = (await collect(c.routes.listRoutes({ chunkSize: 1000 }))).flatMap((r) => r.routes.map((x) => JSON.stringify(x))).sort();
   return { vifs, nhs, routes };
-}
-
-function tcpTransfer(family: 'ip4' | 'ip6'): Promise<void> {
-  const bytes = 8 * 1024 * 1024;
-  const dst = topo.pods[1][family];
-  const server = lab.spawnIn(topo.pods[1].ns, process.execPath, [XFER, 'serve', dst, '5001']);
-  let out = '';
-  server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  return (async () => {
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
-      server.stdout!.on('data', () => out.includes('listening') && (clearTimeout(t), resolve()));
-    });
-    const sent = JSON.parse(lab.exec(topo.pods[0].ns, process.execPath, [XFER, 'send', dst, '5001', String(bytes)], { timeoutMs: 60_000 })) as { bytes: number; sha256: string };
-    await new Promise<void>((resolve) => (server.exitCode !== null ? resolve() : server.once('exit', () => resolve())));
-    const got = JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as { bytes: number; sha256: string };
-    assert.equal(sent.bytes, bytes);
-    assert.equal(got.bytes, bytes, 'bytes received');
-    assert.equal(got.sha256, sent.sha256, 'sha256');
-  })();
 }
 
 /** rawCall: one request message on a fresh raw stream; the answer. */
@@ -109,8 +89,8 @@ describe('ProgramService.Program', () => {
       assert.equal(lab.ping(topo.pods[from].ns, topo.pods[to].ip4, 3).received, 3);
       assert.equal(lab.ping(topo.pods[from].ns, topo.pods[to].ip6, 3).received, 3);
     }
-    await tcpTransfer('ip4');
-    await tcpTransfer('ip6');
+    await tcpTransferChecked(lab, topo.pods[0], topo.pods[1], 'ip4', 8 * 1024 * 1024);
+    await tcpTransferChecked(lab, topo.pods[0], topo.pods[1], 'ip6', 8 * 1024 * 1024);
   });
 
   it('a bad step in the middle gets its own status and field path; the steps around it are applied', async () => {
