@@ -134,10 +134,6 @@ export class RouteBatch {
     this.index[4].push(this.size++);
   }
 
-  /** skip: a position whose route was refused before it got here. */
-  skip(): void {
-    this.size++;
-  }
 }
 
 export function rtValue(r: Route): RtValue {
@@ -181,10 +177,6 @@ export class RouteTable {
     return { values, found };
   }
 
-  map(family: Family): KernelMap {
-    return this.maps[family];
-  }
-
   capacity(family: Family): number {
     return this.maps[family].maxEntries;
   }
@@ -214,11 +206,6 @@ export class RouteTable {
     return routeOf({ vrf, addr: maskAddr(addr, v.plen), plen: v.plen }, v);
   }
 
-  put(r: Route, flags = BPF_ANY): void {
-    const family: Family = r.addr.length === 4 ? 4 : 6;
-    this.maps[family].update(encodeRouteKey(r), RT.encode(rtValue(r)), flags);
-  }
-
   putRaw(family: Family, key: Buffer, value: Buffer, flags = BPF_ANY): void {
     this.maps[family].update(key, value, flags);
   }
@@ -237,16 +224,9 @@ export class RouteTable {
     } else this.maps[family].deleteBatch(keys, count);
   }
 
-  /** scanValues: the next-hop id of every route of a family, a chunk at a time (start-up counts). */
+  /** scanNextHops: the next-hop id of every route of a family, a chunk at a time (start-up counts). */
   *scanNextHops(family: Family, chunk = 65536): Generator<{ ids: number[] }> {
-    const m = this.maps[family];
-    if (!m.chunks) {
-      const ids: number[] = [];
-      for (const [, v] of m.entries(chunk)) ids.push(v.readUInt32LE(0));
-      yield { ids };
-      return;
-    }
-    for (const c of m.chunks(chunk)) {
+    for (const c of this.scanPacked(family, chunk)) {
       const ids = new Array<number>(c.count);
       for (let i = 0; i < c.count; i++) ids[i] = c.values.readUInt32LE(i * RT_VALUE_SIZE);
       yield { ids };
