@@ -9,6 +9,10 @@ import type { Route, RouteKey } from '../maps/route.ts';
 export { familyOf, type Family, type Route, type RouteKey } from '../maps/route.ts';
 
 export type VifTypeName = 'host' | 'agent' | 'fabric' | 'virtual';
+/** Hook: where the datapath runs on a vif (XDP, or tcx ingress on the skb) */
+export type Hook = 'xdp' | 'tc';
+/** HookPolicy: the hook asked for; auto: TC for veth/netkit, XDP for the rest */
+export type HookPolicy = Hook | 'auto';
 export type NhKind = 'encap' | 'receive' | 'discard';
 
 export interface Vif {
@@ -23,7 +27,13 @@ export interface Vif {
   mtu: number;
   policyEnabled: boolean;
   disabled: boolean;
+  hookPolicy: HookPolicy;
+  /** the hook in use */
+  hook: Hook;
+  /** the XDP mode in use (hook xdp; kept as the last mode otherwise) */
   attachMode: XdpMode;
+  /** a veth/netkit whose peer is in another netns: TC delivers to it with bpf_redirect_peer */
+  peer: boolean;
 }
 
 /** VifSpec: a vif as asked for; mac, ip4, ip6 and mtu 0 mean "from the kernel interface" / none. */
@@ -40,6 +50,8 @@ export interface VifSpec {
   disabled: boolean;
   /** undefined: native, falling back to generic */
   attachMode: XdpMode | undefined;
+  /** undefined: auto */
+  hookPolicy: HookPolicy | undefined;
 }
 
 /** VifChange: the fields an update sets (undefined: unchanged; an empty ip buffer clears it). */
@@ -51,6 +63,7 @@ export interface VifChange {
   mtu?: number | undefined;
   policyEnabled?: boolean | undefined;
   disabled?: boolean | undefined;
+  hookPolicy?: HookPolicy | undefined;
 }
 
 export interface NextHop {
@@ -84,6 +97,6 @@ export type Op =
 /** vifSpec: a VifSpec with the API's defaults for what is not given. */
 export function vifSpec(p: Pick<VifSpec, 'index' | 'name' | 'type'> & Partial<VifSpec>): VifSpec {
   return {
-    vrf: 0, mac: undefined, ip4: undefined, ip6: undefined, mtu: 0, policyEnabled: false, disabled: false, attachMode: undefined, ...p,
+    vrf: 0, mac: undefined, ip4: undefined, ip6: undefined, mtu: 0, policyEnabled: false, disabled: false, attachMode: undefined, hookPolicy: undefined, ...p,
   };
 }
