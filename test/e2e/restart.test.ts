@@ -1,7 +1,8 @@
 /**
  * Forwarding never depends on the daemon: a killed daemon leaves the pinned
- * datapath forwarding, a new one adopts it (no reload, no re-attach), an
- * unknown layout is refused and left alone, --destroy takes it all down.
+ * datapath forwarding, a new one adopts it (no reload, no re-attach of its
+ * tcx links), an unknown layout is refused and left alone, --destroy takes
+ * it all down. The pods keep the kernel's default offloads: TC vifs.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { Lab } from '../../lab/topology.ts';
 import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
+import { AttachHook } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { BpfMap } from '../../src/bpf/map.ts';
 import { decodeMeta, encodeMeta, u32Key } from '../../src/maps/codecs.ts';
 
@@ -26,10 +28,10 @@ let client: VrouterClient;
 
 before(async () => {
   lab = new Lab('vrrst');
-  topo = buildTwoPods(lab);
+  topo = buildTwoPods(lab, 1500, { offloads: 'default' });
   daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host });
   client = await daemon.start();
-  await programTwoPods(client, topo);
+  await programTwoPods(client, topo, AttachHook.TC);
   lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 1);
 });
 
@@ -65,6 +67,7 @@ describe('daemon restart', () => {
   it('a killed daemon leaves traffic flowing; a new daemon adopts the pinned datapath', async () => {
     const info0 = await client.system.getSystemInfo({});
     assert.equal(info0.adopted, false);
+    assert.deepEqual(info0.attachments.map((a) => a.hook), [AttachHook.TC, AttachHook.TC]);
     const state0 = await snapshot(client);
     const rx0 = (await client.stats.getInterfaceStats({ index: 1 })).stats!.rxPackets;
 
@@ -78,8 +81,9 @@ describe('daemon restart', () => {
 
     const info1 = await client.system.getSystemInfo({});
     assert.equal(info1.adopted, true);
-    assert.equal(info1.programs[0]!.id, info0.programs[0]!.id, 'same program: not reloaded');
+    assert.deepEqual(info1.programs.map((p) => p.id), info0.programs.map((p) => p.id), 'same programs: not reloaded');
     assert.deepEqual(info1.attachments.map((a) => a.linkId), info0.attachments.map((a) => a.linkId), 'same links: not re-attached');
+    assert.deepEqual(info1.attachments.map((a) => [a.hook, a.program]), [[AttachHook.TC, 'vr_tc_vif'], [AttachHook.TC, 'vr_tc_vif']]);
     assert.ok(info1.datapathUptimeSeconds >= 1.2, `datapath outlived the daemon (${info1.datapathUptimeSeconds}s)`);
     assert.deepEqual(await snapshot(client), state0, 'the new daemon knows every object');
     const rx1 = (await client.stats.getInterfaceStats({ index: 1 })).stats!.rxPackets;
