@@ -16,6 +16,11 @@ export const BPF_PROG_TYPE_XDP = 6;
 const SKB_CTX_SIZE = 192;
 const SKB_INGRESS_IFINDEX = 36;
 const SKB_IFINDEX = 40;
+const SKB_GSO_SEGS = 164;
+const SKB_GSO_SIZE = 176;
+/** BPF_PROG_TEST_RUN of a TC program: the skb comes in CHECKSUM_COMPLETE and the kernel
+ * checks after the run that skb->csum still sums the packet (else EBADMSG) */
+export const BPF_F_TEST_SKB_CHECKSUM_COMPLETE = 1 << 2;
 
 export interface ProgInfo {
   type: number;
@@ -46,6 +51,8 @@ export interface TestRunInput {
   batchSize?: number;
   /** room for a grown packet (encapsulation, NA replies) */
   outSize?: number;
+  /** TC only: the skb as GSO would hand it over (segment payload size and count) */
+  gso?: { size: number; segs: number };
 }
 
 export class BpfProgram {
@@ -119,6 +126,10 @@ export class BpfProgram {
       ctx = Buffer.alloc(SKB_CTX_SIZE);
       ctx.writeUInt32LE(input.ingressIfindex ?? 0, SKB_INGRESS_IFINDEX);
       ctx.writeUInt32LE(input.ingressIfindex ?? 0, SKB_IFINDEX);
+      if (input.gso) {
+        ctx.writeUInt32LE(input.gso.segs, SKB_GSO_SEGS);
+        ctx.writeUInt32LE(input.gso.size, SKB_GSO_SIZE);
+      }
     } else {
       // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
       ctx = Buffer.alloc(24);
@@ -131,9 +142,9 @@ export class BpfProgram {
       data_out: out,
       data_size_in: input.data.length,
       data_size_out: out ? out.length : 0,
-      ctx_in: input.ingressIfindex ? ctx : null,
+      ctx_in: input.ingressIfindex || input.gso ? ctx : null,
       ctx_out: null,
-      ctx_size_in: input.ingressIfindex ? ctx.length : 0,
+      ctx_size_in: input.ingressIfindex || input.gso ? ctx.length : 0,
       ctx_size_out: 0,
       retval: 0,
       repeat: input.repeat ?? 1,

@@ -10,7 +10,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
-import { HOOKS, openTestDatapath, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/datapath.ts';
+import { HOOKS, openTestDatapath, TC_ACT_REDIRECT, TC_ACT_SHOT, XDP_DROP, XDP_PASS, XDP_REDIRECT } from '../helpers/datapath.ts';
+import { BPF_F_TEST_SKB_CHECKSUM_COMPLETE } from '../../src/bpf/program.ts';
 import {
   arpReply, arpRequest, eth, icmpEcho, ip, ipv4, ipv6, neighborAdvert, neighborSolicitation, udp,
 } from '../helpers/packets.ts';
@@ -249,5 +250,30 @@ describe(`${hook.name} datapath (BPF_PROG_TEST_RUN)`, () => {
     const s1 = mgr.interfaceStats(1);
     assert.equal(s1.rxPackets - s0.rxPackets, 1n);
     assert.equal(s1.rxBytes - s0.rxBytes, BigInt(f.length));
+  });
+});
+
+describe('the TC entry keeps the skb consistent', () => {
+  const tcRun = (frame: Frame, extra: { flags?: number; gso?: { size: number; segs: number } } = {}) =>
+    dp.tc.testRun({ data: frame, ingressIfindex: ifindexOf('p1'), outSize: frame.length + 64, ...extra });
+
+  // a fabric NIC hands the stack CHECKSUM_COMPLETE skbs: skb->csum sums the packet from its IP
+  // header, and whatever the program rewrites there must keep it right (the kernel checks it after
+  // the run and answers EBADMSG if not)
+  for (const [family, frame] of [['IPv4', udp4('10.1.1.2', '10.1.2.5')], ['IPv6', udp6('fd00:1:1::2', 'fd00:1:2::5')]] as const)
+    it(`${family} forwarded from a CHECKSUM_COMPLETE skb: TTL / hop limit rewritten, skb->csum still right`, () => {
+      const r = tcRun(frame, { flags: BPF_F_TEST_SKB_CHECKSUM_COMPLETE });
+      assert.equal(r.retval, TC_ACT_REDIRECT);
+      assert.equal(r.data[14 + (family === 'IPv4' ? 8 : 7)], 63, 'TTL / hop limit decremented');
+    });
+
+  it('a GSO skb larger than the output MTU is checked by its segments, as Linux forwarding does', () => {
+    // vif 2's MTU is 1400: 2800 bytes of UDP payload in segments of 1300 fit, segments of 1380 do not
+    const big = udp4('10.1.1.2', '10.1.2.5', { len: 2800 });
+    const before = drops().get('mtu_exceeded') ?? 0n;
+    assert.equal(tcRun(big, { gso: { size: 1300, segs: 3 } }).retval, TC_ACT_REDIRECT, 'segments of 1300 + headers fit 1400');
+    assert.equal(tcRun(big, { gso: { size: 1380, segs: 3 } }).retval, TC_ACT_SHOT, 'segments of 1380 + 28 do not');
+    assert.equal(tcRun(big).retval, TC_ACT_SHOT, 'not GSO: the packet itself is over the MTU');
+    assert.equal((drops().get('mtu_exceeded') ?? 0n) - before, 2n);
   });
 });

@@ -44,6 +44,12 @@ function offloads(lab: Lab, ns: string): Record<string, string> {
   return out;
 }
 
+/** hostTxPackets: what a host-side veth transmitted (the kernel's own counter) */
+function hostTxPackets(lab: Lab, ns: string, dev: string): number {
+  const j = JSON.parse(lab.ip(ns, ['-s', '-j', 'link', 'show', dev])) as { stats64: { tx: { packets: number } } }[];
+  return j[0]!.stats64.tx.packets;
+}
+
 /** fastPing: `count` pings 10 ms apart from pod 1 to pod 2 (bounded: count × 10 ms plus 1 s). */
 function fastPing(lab: Lab, topo: TwoPods, count: number) {
   const p = lab.spawnIn(topo.pods[0].ns, 'ping', ['-c', String(count), '-i', '0.01', '-W', '1', topo.pods[1].ip4]);
@@ -130,9 +136,12 @@ for (const c of CASES) {
     for (const family of ['ip4', 'ip6'] as const)
       it(`a TCP transfer of 64 MiB over ${family === 'ip4' ? 'IPv4' : 'IPv6'} arrives intact (sha256 equal on both ends)`, async () => {
         const before2 = await stats(2);
+        const hostTx0 = hostTxPackets(lab, topo.host, 'veth-p2');
         await tcpTransferChecked(lab, topo.pods[0], topo.pods[1], family, TRANSFER_BYTES);
         const after2 = await stats(2);
         assert.ok(after2.txBytes - before2.txBytes >= BigInt(TRANSFER_BYTES), `vif 2 tx bytes moved by ≥ ${TRANSFER_BYTES}`);
+        // bpf_redirect_peer goes straight into pod 2's eth0: the host end never transmits the data
+        if (c.hook === 'tc') assert.ok(hostTxPackets(lab, topo.host, 'veth-p2') - hostTx0 < 100, 'veth-p2 did not carry the transfer');
       });
 
     if (c.mtu === 1500) {
