@@ -1,5 +1,6 @@
 /**
- * The demo: two pods on one host ping each other through the XDP datapath,
+ * The demo: two pods on one host ping each other through the datapath
+ * (pod vifs on the TC hook: the pods keep the kernel's default offloads),
  * programmed over gRPC. `--keep` leaves the daemon and topology up until
  * Ctrl-C, so that a person can poke it with buf curl.
  */
@@ -8,6 +9,7 @@ import { Lab } from '../lab/topology.ts';
 import { LabDaemon } from '../lab/daemon.ts';
 import { buildTwoPods, twoPodsOps } from '../lab/two-pods.ts';
 import { collect } from '../src/client/client.ts';
+import { AttachHook, AttachMode } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
 
 const { values } = parseArgs({ options: { keep: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } });
 if (values.help) {
@@ -21,7 +23,8 @@ const daemon = new LabDaemon(lab, { instance: lab.prefix, ns: '' });
 let failed = false;
 try {
   say(`building the topology (namespaces ${lab.prefix}-*)`);
-  const t = buildTwoPods(lab);
+  // pods as the kernel makes them: no ethtool, TSO and TX checksum offload on (vifs on TC: auto for a veth)
+  const t = buildTwoPods(lab, 1500, { offloads: 'default' });
   (daemon.opts as { ns: string }).ns = t.host;
   console.log(`host ${t.host}: ip_forward=0; pods ${t.pods.map((p) => `${p.ns} ${p.ip4} ${p.ip6}`).join(', ')}`);
 
@@ -42,8 +45,11 @@ try {
   await stream.transaction(ops.map((op) => ({ op })));
   await stream.close();
   console.log(`${ops.length} operations applied all or nothing (ProgramService.Program; the unary services work too)`);
-  for (const r of await collect(client.interfaces.listInterfaces({})))
-    console.log(`vif ${r.interface!.index} ${r.interface!.name} vrf ${r.interface!.vrf} mac ${r.interface!.mac} xdp ${r.interface!.attachMode === 1 ? 'native' : 'generic'}`);
+  for (const r of await collect(client.interfaces.listInterfaces({}))) {
+    const v = r.interface!;
+    const hook = v.hook === AttachHook.TC ? `tc (tcx ingress${v.peerDelivery ? ', bpf_redirect_peer into the pod' : ''})` : `xdp ${v.attachMode === AttachMode.NATIVE ? 'native' : 'generic'}`;
+    console.log(`vif ${v.index} ${v.name} vrf ${v.vrf} mac ${v.mac} hook ${hook}`);
+  }
   for (const r of await collect(client.routes.listRoutes({})))
     console.log(`route vrf ${r.route!.vrf} ${r.route!.prefix} -> nh ${r.route!.nextHopId}${r.route!.proxyArp ? ' (proxy arp/nd)' : ''}`);
 

@@ -82,6 +82,18 @@ function datapathRegistry(mgr: DatapathManager, adopted: boolean, vifRows: () =>
   }
 
   new Gauge({
+    name: 'vrouter_interface_info',
+    help: 'One per vif (value 1): the hook it runs on (xdp, tc), its XDP mode, its hook policy, and whether TC delivers to it with bpf_redirect_peer.',
+    labelNames: ['vif', 'name', 'hook', 'mode', 'policy', 'peer_delivery'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of mgr.vifs.list())
+        this.set({ vif: String(v.index), name: v.name, hook: v.hook, mode: v.hook === 'xdp' ? v.attachMode : '', policy: v.hookPolicy, peer_delivery: String(v.peer) }, 1);
+    },
+  });
+
+  new Gauge({
     name: 'vrouter_map_entries',
     help: 'Live entries per datapath map.',
     labelNames: ['map'],
