@@ -61,8 +61,8 @@ function closeAll(m: Record<string, BpfMap>): void {
   for (const x of Object.values(m)) x.close();
 }
 
-/** pinV1: what a v1 daemon leaves: the v1 object pinned, vr_meta v1. */
-function pinV1(dir: string): void {
+/** pinV1: what a v1 daemon leaves: the v1 object pinned (its XDP program, and its TC one if asked), vr_meta v1. */
+function pinV1(dir: string, programs: string[] = ['vr_xdp_vif']): void {
   loadAndPin({
     objectPath: V1_OBJECT,
     maxEntries: {
@@ -70,7 +70,7 @@ function pinV1(dir: string): void {
       vr_rt4: SIZES.maxRoutes, vr_rt6: SIZES.maxRoutes,
     },
     maps: MAP_NAMES,
-    programs: ['vr_xdp_vif'],
+    programs,
     mapDir: join(dir, 'maps'),
     progDir: join(dir, 'progs'),
   });
@@ -135,6 +135,11 @@ function fillV1(dir: string, routesPerFamily: number): Filled {
 function attach(progFd: number, ifname: string, dir: string): BpfLink {
   const ifindex = ifindexOf(ifname)!;
   return BpfLink.attachXdp(progFd, ifindex, 'native', join(dir, 'links', `xdp_${ifindex}`));
+}
+
+function attachTc(progFd: number, ifname: string, dir: string): BpfLink {
+  const ifindex = ifindexOf(ifname)!;
+  return BpfLink.attachTcx(progFd, ifindex, join(dir, 'links', `tc_${ifindex}`));
 }
 
 function linkProgs(dir: string): number[] {
@@ -255,6 +260,29 @@ describe('v1 -> v2 migration', () => {
     }
   });
 
+  it('moves each link to the new program of its hook: XDP links to vr_xdp_vif, tcx links to vr_tc_vif', () => {
+    const dir = newDir();
+    pinV1(dir, ['vr_xdp_vif', 'vr_tc_vif']);
+    const xdp1 = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    const tc1 = BpfProgram.open(join(dir, 'progs', 'vr_tc_vif'), 'vr_tc_vif');
+    attach(xdp1.fd, 'mig0a', dir).close();
+    attachTc(tc1.fd, 'mig1a', dir).close();
+    const old = [xdp1.info().id, tc1.info().id];
+    xdp1.close();
+    tc1.close();
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance: dir.split('/').pop()!, objectPath: OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.upgrade?.kind, 'layout-migrated');
+      assert.equal(dp.upgrade?.linksMoved, 2);
+      const now = [dp.xdp.info().id, dp.tc.info().id];
+      assert.ok(!now.some((id) => old.includes(id)), 'new programs');
+      // links/tc_<mig1a> sorts before links/xdp_<mig0a>
+      assert.deepEqual(linkProgs(dir), [dp.tc.info().id, dp.xdp.info().id]);
+    } finally {
+      dp.close();
+    }
+  });
+
   it('a migration that fails before its commit leaves the pinned datapath as it was', () => {
     const dir = newDir();
     pinV1(dir);
@@ -359,6 +387,54 @@ describe('interrupted upgrades are repaired by the next start', () => {
     assert.equal(dp2.upgrade, undefined);
     assert.equal(dp2.xdp.info().id, pinnedId);
     dp2.close();
+  });
+
+  it('tcx links left on another build of the TC program go back to the pinned one', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    const pinned = [dp0.xdp.info().id, dp0.tc.info().id];
+    const alt = BpfObject.load(ALT_OBJECT, { reuseFds: Object.fromEntries(Object.entries(dp0.maps).map(([k, m]) => [k, m.fd])) });
+    attachTc(alt.progFd('vr_tc_vif'), 'mig0a', dir).close();
+    attach(dp0.xdp.fd, 'mig1a', dir).close();
+    alt.close();
+    dp0.close();
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.upgrade?.kind, 'links-repaired');
+      assert.equal(dp.upgrade?.linksMoved, 1);
+      assert.deepEqual([dp.xdp.info().id, dp.tc.info().id], pinned, 'the pinned programs stay');
+      assert.deepEqual(linkProgs(dir), [pinned[1], pinned[0]]);
+    } finally {
+      dp.close();
+    }
+  });
+
+  it('only the TC pin names another build (a crash between two pin renames): it is replaced, its links moved', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    const xdpId = dp0.xdp.info().id;
+    // the TC pin and its link on the alt build, on the pinned maps
+    const alt = BpfObject.load(ALT_OBJECT, { reuseFds: Object.fromEntries(Object.entries(dp0.maps).map(([k, m]) => [k, m.fd])) });
+    rmSync(join(dir, 'progs', 'vr_tc_vif'));
+    alt.pinProgram('vr_tc_vif', join(dir, 'progs', 'vr_tc_vif'));
+    attachTc(alt.progFd('vr_tc_vif'), 'mig0a', dir).close();
+    const altTc = BpfProgram.open(join(dir, 'progs', 'vr_tc_vif'), 'vr_tc_vif');
+    const altTcId = altTc.info().id;
+    altTc.close();
+    alt.close();
+    dp0.close();
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.upgrade?.kind, 'program-replaced');
+      assert.deepEqual(dp.programsPinned, ['vr_tc_vif']);
+      assert.equal(dp.xdp.info().id, xdpId, 'the XDP program is the same build: kept');
+      assert.notEqual(dp.tc.info().id, altTcId);
+      assert.deepEqual(linkProgs(dir), [dp.tc.info().id]);
+    } finally {
+      dp.close();
+    }
   });
 });
 
