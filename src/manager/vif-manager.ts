@@ -75,6 +75,12 @@ export class VifManager {
       };
       this.vifs.set(vif.index, vif);
       this.byIfindex.set(ifindex, vif.index);
+      // a hook move cut short (new hook attached, old not yet detached): the entry says which one stays
+      const stale = this.openLink(ifindex, vif.hook === 'tc' ? 'xdp' : 'tc');
+      if (stale) {
+        this.log.warn({ vif: vif.index, name: vif.name, hook: vif.hook }, 'a link on the other hook was left by an interrupted move; detaching it');
+        stale.detach();
+      }
       const link = this.openLink(ifindex, vif.hook);
       if (link) this.links.set(vif.index, link);
       else if (vif.name) {

@@ -307,6 +307,17 @@ export function managerBehaviour(make: HarnessFactory): void {
       assert.deepEqual([links(h, a.ifindex), links(h, b.ifindex)], [{ xdp: false, tc: true }, { xdp: true, tc: false }]);
     }));
 
+    it('a restart after a hook move cut short keeps the hook its entry names and detaches the other', using(make, async (h) => {
+      const a = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
+      const b = await h.mgr.addInterface(vif({ index: 2, type: 'virtual', name: h.netdev(), hookPolicy: 'tc' }));
+      // the new hook attached, the daemon gone before the entry or the old link changed
+      h.kernel.attachTc(a.ifindex);
+      h.kernel.attachXdp(b.ifindex, 'native');
+      await h.restart();
+      assert.deepEqual([links(h, a.ifindex), links(h, b.ifindex)], [{ xdp: true, tc: false }, { xdp: false, tc: true }]);
+      assert.deepEqual([h.mgr.vifs.get(1).hook, h.mgr.vifs.get(2).hook], ['xdp', 'tc']);
+    }));
+
     it('deleting a TC vif detaches its link; a failed delete attaches it again', using(make, async (h) => {
       const v = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev() }));
       h.kernel.failNext('vr_vifs', 'delete', 5 /* EIO */);
