@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../lab/topology.ts';
 import { tcpTransferChecked } from '../helpers/transfer.ts';
+import { backgroundPing } from '../helpers/background-ping.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
@@ -48,19 +49,6 @@ function offloads(lab: Lab, ns: string): Record<string, string> {
 function hostTxPackets(lab: Lab, ns: string, dev: string): number {
   const j = JSON.parse(lab.ip(ns, ['-s', '-j', 'link', 'show', dev])) as { stats64: { tx: { packets: number } } }[];
   return j[0]!.stats64.tx.packets;
-}
-
-/** fastPing: `count` pings 10 ms apart from pod 1 to pod 2 (bounded: count × 10 ms plus 1 s). */
-function fastPing(lab: Lab, topo: TwoPods, count: number) {
-  const p = lab.spawnIn(topo.pods[0].ns, 'ping', ['-c', String(count), '-i', '0.01', '-W', '1', topo.pods[1].ip4]);
-  let out = '';
-  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise<{ transmitted: number; received: number }>((resolve) =>
-    p.once('exit', () => {
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-      resolve({ transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
-    }),
-  );
 }
 
 for (const c of CASES) {
@@ -166,7 +154,7 @@ for (const c of CASES) {
     // the pods of the XDP case (GRO on) take frames from either hook
     if (c.hook === 'xdp' && c.mtu === 1500)
       it('vifs moved from XDP to TC and back while a ping runs: not one lost', async () => {
-        const ping = fastPing(lab, topo, 300); // 3 s at 100/s
+        const ping = backgroundPing(lab, topo, 300); // 3 s at 100/s
         const moves = [AttachHook.TC, AttachHook.XDP, AttachHook.TC, AttachHook.XDP];
         await sleep(200);
         for (const [i, hook] of moves.entries()) {

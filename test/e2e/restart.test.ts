@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/topology.ts';
+import { backgroundPing } from '../helpers/background-ping.ts';
 import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
@@ -48,19 +49,6 @@ async function snapshot(c: VrouterClient) {
   };
 }
 
-/** backgroundPing: count pings sent at 20/s while something happens. */
-function backgroundPing(count: number) {
-  const p = lab.spawnIn(topo.pods[0].ns, 'ping', ['-c', String(count), '-i', '0.05', '-W', '1', topo.pods[1].ip4]);
-  let out = '';
-  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise<{ transmitted: number; received: number }>((resolve) =>
-    p.once('exit', () => {
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-      resolve({ transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
-    }),
-  );
-}
-
 const metaPath = () => join(BPFFS_LAB_ROOT, lab.prefix, 'maps', 'vr_meta');
 
 describe('daemon restart', () => {
@@ -71,7 +59,7 @@ describe('daemon restart', () => {
     const state0 = await snapshot(client);
     const rx0 = (await client.stats.getInterfaceStats({ index: 1 })).stats!.rxPackets;
 
-    const ping = backgroundPing(60); // 3 s
+    const ping = backgroundPing(lab, topo, 60, { intervalS: 0.05 }); // 3 s
     await sleep(300);
     await daemon.stop('SIGKILL');
     await sleep(1000); // no daemon at all for a while

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/topology.ts';
+import { backgroundPing } from '../helpers/background-ping.ts';
 import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
@@ -46,19 +47,6 @@ function meta(magic: number, version: number, loadedAtNs: bigint): Buffer {
   b.writeUInt32LE(version, 4);
   b.writeBigUInt64LE(loadedAtNs, 8);
   return b;
-}
-
-/** fastPing: `count` pings 10 ms apart from pod 1 to pod 2 (bounded: count × 10 ms plus 1 s). */
-function fastPing(lab: Lab, topo: TwoPods, count: number, dst = topo.pods[1].ip4) {
-  const p = lab.spawnIn(topo.pods[0].ns, 'ping', ['-c', String(count), '-i', '0.01', '-W', '1', dst]);
-  let out = '';
-  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise<{ transmitted: number; received: number }>((resolve) =>
-    p.once('exit', () => {
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-      resolve({ transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
-    }),
-  );
 }
 
 /** upgradeLine: the daemon's log line about the upgrade it made, for the test output. */
@@ -120,7 +108,7 @@ describe('program replace (same layout)', () => {
     assert.deepEqual(info0.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif']);
     for (const [pin, l] of links0) assert.equal(l.progId, progOf(info0, pin).id, `${pin} runs its hook's program`);
 
-    const ping = fastPing(lab, topo, 400); // 4 s at 100/s
+    const ping = backgroundPing(lab, topo, 400); // 4 s at 100/s
     let pingDone = false;
     void ping.then(() => (pingDone = true));
     await sleep(300);
@@ -322,7 +310,7 @@ describe('layout migration v1 -> v2', () => {
   });
 
   it('a v2 daemon migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
-    const ping = fastPing(lab, topo, 400);
+    const ping = backgroundPing(lab, topo, 400);
     let pingDone = false;
     void ping.then(() => (pingDone = true));
     await sleep(300);
