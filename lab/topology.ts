@@ -32,6 +32,17 @@ export interface Pod {
   ip6: string;
 }
 
+/**
+ * PodOffloads: 'xdp' = GRO on, TX checksum offload off in the pod (needed
+ * by an XDP datapath); 'default' = the kernel's defaults, no ethtool call.
+ */
+export type PodOffloads = 'xdp' | 'default';
+
+export interface PodOptions {
+  /** default 'xdp' */
+  offloads?: PodOffloads;
+}
+
 const live = new Set<Lab>();
 process.once('exit', () => {
   for (const lab of live) lab.cleanup();
@@ -75,21 +86,27 @@ export class Lab {
   }
 
   /**
-   * pod: a pod namespace whose eth0 is a veth to hostIf in hostNs, with GRO
-   * on and TX checksum offload off (what a CNI does for an XDP datapath: a
-   * frame redirected into a veth needs GRO or XDP on the receiving end, and
-   * partial checksums do not survive XDP redirect).
+   * pod: a pod namespace whose eth0 is a veth to hostIf in hostNs, both ends
+   * with the given MTU. Offloads 'xdp' (the default): GRO on and TX checksum
+   * offload off, what a CNI does for an XDP datapath (a frame redirected into
+   * a veth needs GRO or XDP on the receiving end, and partial checksums do
+   * not survive XDP redirect). 'default': no ethtool call, the kernel's
+   * defaults, what a TC datapath (bpf_redirect_peer) keeps.
    */
-  pod(name: string, hostNs: string, hostIf: string, ip4: string, gw4: string, ip6: string, gw6: string, mtu = 1500): Pod {
+  pod(name: string, hostNs: string, hostIf: string, ip4: string, gw4: string, ip6: string, gw6: string, mtu = 1500, opts: PodOptions = {}): Pod {
     const ns = this.ns(name);
     sh('ip', ['link', 'add', 'eth0', 'netns', ns, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', hostIf, 'netns', hostNs, 'mtu', String(mtu)]);
+    for (const [n, dev] of [[ns, 'eth0'], [hostNs, hostIf]] as const) {
+      const got = this.mtu(n, dev);
+      if (got !== mtu) throw new Error(`${dev} in ${n}: MTU ${got}, wanted ${mtu}`);
+    }
     this.ip(ns, ['addr', 'add', ip4, 'dev', 'eth0']);
     this.ip(ns, ['-6', 'addr', 'add', ip6, 'dev', 'eth0', 'nodad']);
     this.ip(ns, ['link', 'set', 'eth0', 'up']);
     this.ip(hostNs, ['link', 'set', hostIf, 'up']);
     this.ip(ns, ['route', 'add', 'default', 'via', gw4, 'dev', 'eth0', 'onlink']);
     this.ip(ns, ['-6', 'route', 'add', 'default', 'via', gw6, 'dev', 'eth0', 'onlink']);
-    this.exec(ns, 'ethtool', ['-K', 'eth0', 'gro', 'on', 'tx', 'off']);
+    if ((opts.offloads ?? 'xdp') === 'xdp') this.exec(ns, 'ethtool', ['-K', 'eth0', 'gro', 'on', 'tx', 'off']);
     return {
       ns,
       ifname: 'eth0',
@@ -99,6 +116,11 @@ export class Lab {
       ip4: ip4.split('/')[0]!,
       ip6: ip6.split('/')[0]!,
     };
+  }
+
+  mtu(ns: string, ifname: string): number {
+    const j = JSON.parse(this.ip(ns, ['-j', 'link', 'show', ifname])) as { mtu: number }[];
+    return j[0]!.mtu;
   }
 
   /** spawnIn: a long-running process inside a namespace, killed by cleanup(). */

@@ -4,13 +4,13 @@
  * namespaces behind veths, programmed over gRPC the way the agent does it.
  *
  *   pod1 eth0 10.10.1.2/24 fd00:10:1::2/64 ── veth-p1 ┐
- *                                                     host (our XDP only)
+ *                                                     host (our datapath only)
  *   pod2 eth0 10.10.2.2/24 fd00:10:2::2/64 ── veth-p2 ┘
  */
-import type { Lab, Pod } from './topology.ts';
+import type { Lab, Pod, PodOptions } from './topology.ts';
 import type { VrouterClient } from '../src/client/client.ts';
 import type { OperationInit } from '../src/client/program-stream.ts';
-import { InterfaceType } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
+import { AttachHook, InterfaceType } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
 
 export const VRF = 1;
 export const NH_RECEIVE = 1;
@@ -20,13 +20,18 @@ export interface TwoPods {
   pods: [Pod, Pod];
 }
 
-export function buildTwoPods(lab: Lab, mtu = 1500): TwoPods {
+/**
+ * buildTwoPods: the host and pod namespaces, every veth end with the given
+ * MTU; opts.offloads picks the pods' offloads ('xdp' by default; 'default'
+ * for the TC hook, see Lab.pod).
+ */
+export function buildTwoPods(lab: Lab, mtu = 1500, opts: PodOptions = {}): TwoPods {
   const host = lab.ns('host');
-  // only our XDP may carry packets between the pods
+  // only our datapath may carry packets between the pods
   lab.sysctl(host, 'net.ipv4.ip_forward', '0');
   lab.sysctl(host, 'net.ipv6.conf.all.forwarding', '0');
-  const pod1 = lab.pod('pod1', host, 'veth-p1', '10.10.1.2/24', '10.10.1.1', 'fd00:10:1::2/64', 'fd00:10:1::1', mtu);
-  const pod2 = lab.pod('pod2', host, 'veth-p2', '10.10.2.2/24', '10.10.2.1', 'fd00:10:2::2/64', 'fd00:10:2::1', mtu);
+  const pod1 = lab.pod('pod1', host, 'veth-p1', '10.10.1.2/24', '10.10.1.1', 'fd00:10:1::2/64', 'fd00:10:1::1', mtu, opts);
+  const pod2 = lab.pod('pod2', host, 'veth-p2', '10.10.2.2/24', '10.10.2.1', 'fd00:10:2::2/64', 'fd00:10:2::1', mtu, opts);
   return { host, pods: [pod1, pod2] };
 }
 
@@ -37,9 +42,10 @@ const GATEWAYS = [
 
 /**
  * programTwoPods: vifs 1 and 2, an ENCAP next hop per pod (11, 12), a
- * RECEIVE next hop for the gateways, host routes with proxy ARP/ND.
+ * RECEIVE next hop for the gateways, host routes with proxy ARP/ND. Both
+ * vifs get hookPolicy (unset: UNSPECIFIED, which the daemon takes as AUTO).
  */
-export async function programTwoPods(client: VrouterClient, t: TwoPods): Promise<void> {
+export async function programTwoPods(client: VrouterClient, t: TwoPods, hookPolicy?: AttachHook): Promise<void> {
   await client.nextHops.addNextHop({ nextHop: { id: NH_RECEIVE, vrf: VRF, kind: { case: 'receive', value: {} } } });
   for (const [i, pod] of t.pods.entries()) {
     const vif = i + 1;
@@ -51,6 +57,7 @@ export async function programTwoPods(client: VrouterClient, t: TwoPods): Promise
         vrf: VRF,
         ipv4Address: pod.ip4,
         ipv6Address: pod.ip6,
+        hookPolicy: hookPolicy ?? AttachHook.UNSPECIFIED,
       },
     });
     await client.nextHops.addNextHop({
@@ -67,13 +74,18 @@ export async function programTwoPods(client: VrouterClient, t: TwoPods): Promise
  * twoPodsOps: the same programming as programTwoPods, as operations of the
  * programming stream (ProgramService), in the same order.
  */
-export function twoPodsOps(t: TwoPods): OperationInit['op'][] {
+export function twoPodsOps(t: TwoPods, hookPolicy?: AttachHook): OperationInit['op'][] {
   const ops: OperationInit['op'][] = [{ case: 'addNextHop', value: { nextHop: { id: NH_RECEIVE, vrf: VRF, kind: { case: 'receive', value: {} } } } }];
   for (const [i, pod] of t.pods.entries()) {
     const vif = i + 1;
     ops.push({
       case: 'addInterface',
-      value: { interface: { index: vif, type: InterfaceType.VIRTUAL, name: pod.hostIf, vrf: VRF, ipv4Address: pod.ip4, ipv6Address: pod.ip6 } },
+      value: {
+        interface: {
+          index: vif, type: InterfaceType.VIRTUAL, name: pod.hostIf, vrf: VRF, ipv4Address: pod.ip4, ipv6Address: pod.ip6,
+          hookPolicy: hookPolicy ?? AttachHook.UNSPECIFIED,
+        },
+      },
     });
     ops.push({ case: 'addNextHop', value: { nextHop: { id: 10 + vif, vrf: VRF, kind: { case: 'encap', value: { interfaceIndex: vif, dstMac: pod.mac } } } } });
     for (const prefix of [`${pod.ip4}/32`, `${pod.ip6}/128`]) ops.push({ case: 'addRoute', value: { route: { vrf: VRF, prefix, nextHopId: 10 + vif, proxyArp: true } } });
