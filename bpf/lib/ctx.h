@@ -22,6 +22,7 @@
 #include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <stddef.h>
@@ -101,8 +102,10 @@ static __always_inline int ctx_redirect(void *ctx, const enum vr_hook hook, __u3
 }
 
 /* ctx_redirect_peer: TC only, into the peer of a veth (its netns' ingress,
- * no backlog queue); XDP has no such thing and redirects. Kept for the TC
- * attach (issue 7, part B). */
+ * no backlog queue, no second pass through the host veth); XDP has no such
+ * thing and redirects. The daemon sets VR_VIF_F_PEER only on a veth/netkit
+ * whose peer is in another netns: the kernel drops a peer redirect
+ * otherwise. */
 static __always_inline int ctx_redirect_peer(void *ctx, const enum vr_hook hook, __u32 ifindex)
 {
 	(void)ctx;
@@ -121,6 +124,20 @@ static __always_inline int ctx_change_tail(void *ctx, const enum vr_hook hook, _
 	if (hook == VR_HOOK_TC)
 		return bpf_skb_change_tail(ctx, len, 0);
 	return bpf_xdp_adjust_tail(ctx, (int)len - (int)cur);
+}
+
+/* ctx_exceeds_mtu: l3_len over the output MTU. A GSO skb (TC) is checked by
+ * its segments, as Linux's forwarding does (skb_gso_validate_network_len):
+ * the segment payload plus the IP header and the smallest L4 header. */
+static __always_inline int ctx_exceeds_mtu(void *ctx, const enum vr_hook hook, __u32 l3_len, __u32 mtu)
+{
+	if (hook == VR_HOOK_TC) {
+		__u32 gso_size = ((struct __sk_buff *)ctx)->gso_size;
+
+		if (gso_size)
+			return gso_size + 20 + 8 > mtu;
+	}
+	return l3_len > mtu;
 }
 
 #define VR_IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
@@ -150,6 +167,27 @@ static __always_inline int ctx_ipv4_ttl_dec(void *ctx, const enum vr_hook hook, 
 		iph->ttl--;
 	}
 	return 0;
+}
+
+/* ctx_ipv6_hop_limit_dec: hop limit - 1 (the caller checked > 1). IPv6 has
+ * no header checksum, but on TC an skb whose sum the NIC computed
+ * (CHECKSUM_COMPLETE) carries the sum of the packet from its IP header:
+ * bpf_csum_update adds the change (and does nothing for other skbs), the
+ * way Linux's forwarding keeps the skb consistent. */
+static __always_inline void ctx_ipv6_hop_limit_dec(void *ctx, const enum vr_hook hook, struct ipv6hdr *ip6)
+{
+	if (hook == VR_HOOK_TC) {
+		/* the 32-bit word (payload_len, nexthdr, hop_limit): 4-byte aligned */
+		__be32 *word = (__be32 *)ip6 + 1;
+		__be32 from = *word;
+		__be32 to;
+
+		ip6->hop_limit--;
+		to = *word;
+		bpf_csum_update(ctx, bpf_csum_diff(&from, sizeof(from), &to, sizeof(to), 0));
+		return;
+	}
+	ip6->hop_limit--;
 }
 
 #endif /* VR_CTX_H */

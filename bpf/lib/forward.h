@@ -23,12 +23,15 @@ static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const s
 		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return count_drop(hook, st, VR_DROP_INTERFACE_TX_DOWN);
-	if (nh->oif_mtu && l3_len > nh->oif_mtu)
+	if (nh->oif_mtu && ctx_exceeds_mtu(ctx, hook, l3_len, nh->oif_mtu))
 		return count_drop(hook, st, VR_DROP_MTU_EXCEEDED);
 
 	mac_copy(eth->h_dest, nh->dmac);
 	mac_copy(eth->h_source, nh->smac);
 	count_tx(nh->oif_vif, (__u64)pkt_len);
+	/* a local pod behind a veth: straight into its namespace (TC only) */
+	if (nh->oif_state & VR_VIF_F_PEER)
+		return ctx_redirect_peer(ctx, hook, nh->oif_ifindex);
 	return ctx_redirect(ctx, hook, nh->oif_ifindex);
 }
 
@@ -61,8 +64,8 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32
 			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 		if (ip6->hop_limit <= 1)
 			return count_drop(hook, st, VR_DROP_TTL_EXCEEDED);
-		/* no L3 checksum in IPv6: a direct write on both hooks */
-		ip6->hop_limit--;
+		/* no L3 checksum in IPv6; TC keeps a CHECKSUM_COMPLETE sum right */
+		ctx_ipv6_hop_limit_dec(ctx, hook, ip6);
 	} else {
 		struct iphdr *iph = l3;
 

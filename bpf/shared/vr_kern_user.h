@@ -40,12 +40,23 @@ enum vr_vif_type {
 /* vif flags (mirrors proto Interface fields) */
 #define VR_VIF_F_ENABLED  (1u << 0) /* admin up: packets in and out are allowed */
 #define VR_VIF_F_POLICY   (1u << 1) /* flow lookup on input (flows: later issue) */
+#define VR_VIF_F_PEER     (1u << 2) /* a veth/netkit whose peer is in another netns:
+				      * the TC hook delivers to it with bpf_redirect_peer */
 
-/* XDP attach mode, recorded in the vif so that a restarted daemon reports it */
+/* the attachment in use (hook and XDP mode), recorded in the vif so that a
+ * restarted daemon re-adopts the right link and reports it */
 enum vr_attach_mode {
 	VR_ATTACH_NONE    = 0,
-	VR_ATTACH_NATIVE  = 1,
-	VR_ATTACH_GENERIC = 2,
+	VR_ATTACH_NATIVE  = 1, /* XDP, in the driver */
+	VR_ATTACH_GENERIC = 2, /* XDP, on the skb */
+	VR_ATTACH_TC      = 3, /* tcx ingress (vr_tc_vif) */
+};
+
+/* hook policy as the agent asked (mirrors proto AttachHook; daemon bookkeeping) */
+enum vr_hook_policy {
+	VR_HOOK_POLICY_AUTO = 0,
+	VR_HOOK_POLICY_XDP  = 1,
+	VR_HOOK_POLICY_TC   = 2,
 };
 
 /* vr_vifs: key __u32 kernel ifindex (what XDP sees as ingress_ifindex) */
@@ -57,7 +68,8 @@ struct vr_vif {
 	__u8  type;         /* enum vr_vif_type */
 	__u8  attach_mode;  /* enum vr_attach_mode (daemon bookkeeping) */
 	__u8  mac[6];       /* our MAC on this vif: source of rewrites and proxy replies */
-	__u8  pad[2];
+	__u8  hook_policy;  /* enum vr_hook_policy (daemon bookkeeping; was padding: 0 = auto) */
+	__u8  pad;
 	__u32 ip4;          /* network order; 0 = none */
 	__u8  ip6[16];      /* all zero = none */
 };
@@ -78,7 +90,7 @@ enum vr_nh_type {
  * hops of a vif whenever that vif changes. */
 struct vr_nh {
 	__u8  type;         /* enum vr_nh_type */
-	__u8  oif_state;    /* ENCAP: VR_VIF_F_ENABLED of the output vif */
+	__u8  oif_state;    /* ENCAP: VR_VIF_F_ENABLED | VR_VIF_F_PEER of the output vif */
 	__u16 flags;
 	__u32 oif_ifindex;  /* ENCAP: kernel ifindex to redirect to */
 	__u32 oif_vif;      /* ENCAP: vif index of the output vif (counters) */

@@ -99,6 +99,8 @@ export const sys = {
   if_indextoname: libc.func('char *if_indextoname(uint32_t index, _Out_ char *buf)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
+  recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)'),
   unshare: libc.func('int unshare(int flags)'),
   setns: libc.func('int setns(int fd, int nstype)'),
   errno: (): number => koffi.errno(),

@@ -1,20 +1,28 @@
 /**
- * XDP attachment through bpf_link: the link is pinned, so the program stays
- * attached after the daemon exits, and a restarted daemon finds it again.
+ * XDP and tcx attachments through bpf_link: the link is pinned, so the
+ * program stays attached after the daemon exits, and a restarted daemon
+ * finds it again; a link update swaps its program in one step.
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import { sys, LinkCreateOpts, sizeofStruct } from './libbpf.ts';
 import { BpfError, check } from './errors.ts';
 
 const BPF_XDP = 37; // enum bpf_attach_type
+const BPF_TCX_INGRESS = 46;
+/** enum bpf_link_type */
+export const BPF_LINK_TYPE_XDP = 6;
+export const BPF_LINK_TYPE_TCX = 11;
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;
 
 export type XdpMode = 'native' | 'generic';
 
 export interface LinkInfo {
+  /** enum bpf_link_type (BPF_LINK_TYPE_XDP, BPF_LINK_TYPE_TCX, ...) */
+  type: number;
   id: number;
   progId: number;
+  /** the interface of an XDP or tcx link */
   ifindex: number;
 }
 
@@ -32,6 +40,24 @@ export class BpfLink {
     const opts = { sz: sizeofStruct(LinkCreateOpts), flags: mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE };
     const fd = sys.bpf_link_create(progFd, ifindex, BPF_XDP, opts);
     check(fd, 'bpf_link_create', `xdp ${mode} ifindex ${ifindex}`);
+    return BpfLink.pinned(fd, pinPath);
+  }
+
+  /**
+   * attachTcx: a tcx ingress link on ifindex, pinned. Appended after the
+   * programs already there (no relative_fd): tcx runs them in order and a
+   * TC_ACT_UNSPEC (TCX_NEXT) hands over to the next one. The libbpf here
+   * (1.1) predates tcx, so its generic bpf_link_create does it with zeroed
+   * tcx options.
+   */
+  static attachTcx(progFd: number, ifindex: number, pinPath: string): BpfLink {
+    const opts = { sz: sizeofStruct(LinkCreateOpts), flags: 0 };
+    const fd = sys.bpf_link_create(progFd, ifindex, BPF_TCX_INGRESS, opts);
+    check(fd, 'bpf_link_create', `tcx ingress ifindex ${ifindex}`);
+    return BpfLink.pinned(fd, pinPath);
+  }
+
+  private static pinned(fd: number, pinPath: string): BpfLink {
     const ret = sys.bpf_obj_pin(fd, pinPath);
     if (ret < 0) {
       sys.bpf_link_detach(fd);
@@ -52,7 +78,8 @@ export class BpfLink {
   info(): LinkInfo {
     const buf = Buffer.alloc(64);
     check(sys.bpf_obj_get_info_by_fd(this.fd, buf, [buf.length]), 'bpf_obj_get_info_by_fd', this.pinPath);
-    return { id: buf.readUInt32LE(4), progId: buf.readUInt32LE(8), ifindex: buf.readUInt32LE(16) };
+    // struct bpf_link_info: type, id, prog_id, then the union (xdp and tcx: ifindex first)
+    return { type: buf.readUInt32LE(0), id: buf.readUInt32LE(4), progId: buf.readUInt32LE(8), ifindex: buf.readUInt32LE(16) };
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
  * Kernel network devices of the calling thread's network namespace, read
- * with if_nametoindex and SIOCGIF* ioctls (not /sys, which shows the
- * namespace it was mounted in).
+ * with if_nametoindex, SIOCGIF* ioctls and one rtnetlink RTM_GETLINK (not
+ * /sys, which shows the namespace it was mounted in).
  */
 import { sys } from './libbpf.ts';
 import { BpfError } from './errors.ts';
@@ -21,6 +21,10 @@ export interface NetDev {
   mac: Buffer;
   mtu: number;
   up: boolean;
+  /** the rtnetlink link kind ("veth", "netkit", "vxlan", ...); undefined for a physical NIC */
+  kind: string | undefined;
+  /** the device's peer (veth, netkit) lives in another network namespace */
+  peerInOtherNetns: boolean;
 }
 
 /** ifindexOf: the ifindex of a named device, or 0 when there is none. */
@@ -55,7 +59,63 @@ export function netdev(name: string): NetDev | undefined {
     const hw = ifreq(fd, name, SIOCGIFHWADDR);
     const mtu = ifreq(fd, name, SIOCGIFMTU).readInt32LE(16);
     const flags = ifreq(fd, name, SIOCGIFFLAGS).readUInt16LE(16);
-    return { name, ifindex, mac: Buffer.from(hw.subarray(18, 24)), mtu, up: (flags & IFF_UP) !== 0 };
+    return { name, ifindex, mac: Buffer.from(hw.subarray(18, 24)), mtu, up: (flags & IFF_UP) !== 0, ...linkKind(ifindex) };
+  } finally {
+    sys.close(fd);
+  }
+}
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const NETLINK_ROUTE = 0;
+const RTM_GETLINK = 18;
+const RTM_NEWLINK = 16;
+const NLMSG_ERROR = 2;
+const NLM_F_REQUEST = 1;
+const IFLA_LINKINFO = 18;
+const IFLA_INFO_KIND = 1;
+const IFLA_LINK_NETNSID = 37;
+const NLA_TYPE_MASK = 0x3fff; // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+
+/** attrs: the rtnetlink attributes in buf[from, to) by type (the last of a type wins). */
+function attrs(buf: Buffer, from: number, to: number): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let off = from; off + 4 <= to; ) {
+    const len = buf.readUInt16LE(off);
+    if (len < 4 || off + len > to) break;
+    out.set(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, buf.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+/**
+ * linkKind: what rtnetlink says of a device: its kind (IFLA_INFO_KIND) and
+ * whether its peer is in another namespace (IFLA_LINK_NETNSID: a pod's veth
+ * seen from the host). Both decide the hook and bpf_redirect_peer.
+ */
+export function linkKind(ifindex: number): { kind: string | undefined; peerInOtherNetns: boolean } {
+  const fd = sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw new BpfError('socket', 'AF_NETLINK', sys.errno());
+  try {
+    const req = Buffer.alloc(32); // nlmsghdr + ifinfomsg
+    req.writeUInt32LE(32, 0);
+    req.writeUInt16LE(RTM_GETLINK, 4);
+    req.writeUInt16LE(NLM_F_REQUEST, 6);
+    req.writeUInt32LE(1, 8);
+    req.writeInt32LE(ifindex, 20);
+    if (Number(sys.send(fd, req, req.length, 0)) < 0) throw new BpfError('send', 'RTM_GETLINK', sys.errno());
+    const buf = Buffer.alloc(65536);
+    const n = Number(sys.recv(fd, buf, buf.length, 0));
+    if (n < 16) throw new BpfError('recv', 'RTM_GETLINK', n < 0 ? sys.errno() : 5 /* EIO */);
+    const type = buf.readUInt16LE(4);
+    if (type === NLMSG_ERROR) throw new BpfError('RTM_GETLINK', `ifindex ${ifindex}`, -buf.readInt32LE(16));
+    if (type !== RTM_NEWLINK) throw new BpfError('RTM_GETLINK', `ifindex ${ifindex}: reply type ${type}`, 5);
+    const top = attrs(buf, 32, Math.min(n, buf.readUInt32LE(0)));
+    const info = top.get(IFLA_LINKINFO);
+    const kindAttr = info ? attrs(info, 0, info.length).get(IFLA_INFO_KIND) : undefined;
+    const kind = kindAttr ? kindAttr.toString('utf8').replace(/\0+$/, '') : undefined;
+    return { kind, peerInOtherNetns: top.has(IFLA_LINK_NETNSID) };
   } finally {
     sys.close(fd);
   }

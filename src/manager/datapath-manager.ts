@@ -259,7 +259,8 @@ export class DatapathManager {
             sync.vifs.add(cur.index);
             if (cur.name !== op.spec.name) throw precondition(`interface ${cur.index} is ${cur.name}; delete it to move it to ${op.spec.name}`, 'name');
             const change = { vrf: op.spec.vrf, mac: op.spec.mac ?? cur.mac, ip4: op.spec.ip4 ?? Buffer.alloc(0), ip6: op.spec.ip6 ?? Buffer.alloc(0),
-              mtu: op.spec.mtu || cur.mtu, policyEnabled: op.spec.policyEnabled, disabled: op.spec.disabled };
+              mtu: op.spec.mtu || cur.mtu, policyEnabled: op.spec.policyEnabled, disabled: op.spec.disabled,
+              hookPolicy: op.spec.hookPolicy ?? 'auto' };
             // re-sent unchanged: no write at all (the datapath is not touched)
             if (!sameVif(this.vifs.next(cur.index, change), cur)) this.updateVif(cur.index, change, j);
             return;
@@ -366,7 +367,7 @@ export class DatapathManager {
 function sameVif(a: Vif, b: Vif): boolean {
   const eq = (x: Buffer | undefined, y: Buffer | undefined) => (x && y ? x.equals(y) : x === y);
   return a.vrf === b.vrf && a.mac.equals(b.mac) && eq(a.ip4, b.ip4) && eq(a.ip6, b.ip6) && a.mtu === b.mtu &&
-    a.policyEnabled === b.policyEnabled && a.disabled === b.disabled;
+    a.policyEnabled === b.policyEnabled && a.disabled === b.disabled && a.hookPolicy === b.hookPolicy && a.hook === b.hook;
 }
 
 function domain(err: unknown): DatapathError {

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { NhValue } from '../maps/codecs.ts';
-import { NH_DISCARD_ID, NhType, VIF_F_ENABLED } from '../maps/layout.ts';
+import { NH_DISCARD_ID, NhType, VIF_F_ENABLED, VIF_F_PEER } from '../maps/layout.ts';
 import type { NextHopTable } from '../maps/tables/nexthop-table.ts';
 import { exists, invalid, notFound, precondition } from './errors.ts';
 import type { Journal } from './journal.ts';
@@ -141,7 +141,7 @@ export class NextHopManager {
     for (const id of this.outputs.get(vif.index) ?? []) {
       const old = this.table.get(id);
       if (!old) continue;
-      const next: NhValue = { ...old, oifState: vif.disabled ? 0 : VIF_F_ENABLED, oifMtu: vif.mtu, oifIfindex: vif.ifindex };
+      const next: NhValue = { ...old, oifState: oifStateOf(vif), oifMtu: vif.mtu, oifIfindex: vif.ifindex };
       j.run('refresh next hop', () => this.table.put(id, next), () => this.table.put(id, old));
     }
   }
@@ -161,7 +161,7 @@ export class NextHopManager {
     const vif = nh.encap ? this.vifs.find(nh.encap.vifIndex) : undefined;
     return {
       type: NH_TYPE_CODES[nh.kind],
-      oifState: vif && !vif.disabled ? VIF_F_ENABLED : 0,
+      oifState: vif ? oifStateOf(vif) : 0,
       flags: 0,
       oifIfindex: vif?.ifindex ?? 0,
       oifVif: nh.encap?.vifIndex ?? 0,
@@ -198,4 +198,9 @@ export function nextHopOf(id: number, v: NhValue): NextHop {
   const nh: NextHop = { id, vrf: v.vrf, kind };
   if (kind === 'encap') nh.encap = { vifIndex: v.oifVif, dmac: v.dmac, smac: v.smac };
   return nh;
+}
+
+/** oifStateOf: what an ENCAP next hop copies of its output vif: admin state, and peer delivery (TC: bpf_redirect_peer) */
+function oifStateOf(vif: Vif): number {
+  return (vif.disabled ? 0 : VIF_F_ENABLED) | (vif.peer ? VIF_F_PEER : 0);
 }

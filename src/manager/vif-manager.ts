@@ -1,24 +1,31 @@
 /**
  * VifManager: the vifs (a few thousand at most, kept as objects) and their
- * XDP attachments. Every write takes a journal and records its inverse.
+ * attachments, each on the hook its policy picks (XDP, or tcx ingress).
+ * Every write takes a journal and records its inverse; a hook change
+ * attaches the new hook before it detaches the old one.
  */
 import type { Logger } from 'pino';
 import { BpfError } from '../bpf/errors.ts';
 import type { XdpMode } from '../bpf/link.ts';
 import { BPF_EXIST, BPF_NOEXIST } from '../bpf/map.ts';
-import type { DatapathKernel, XdpAttachment } from '../maps/kernel.ts';
+import type { NetDev } from '../bpf/netdev.ts';
+import type { Attachment, DatapathKernel } from '../maps/kernel.ts';
 import type { VifValue } from '../maps/codecs.ts';
-import { AttachModeCode, VIF_F_ENABLED, VIF_F_POLICY, VifType } from '../maps/layout.ts';
+import { AttachModeCode, HookPolicyCode, VIF_F_ENABLED, VIF_F_PEER, VIF_F_POLICY, VifType } from '../maps/layout.ts';
 import type { VifTable } from '../maps/tables/vif-table.ts';
 import { DatapathError, exists, invalid, notFound, quote } from './errors.ts';
 import type { Journal } from './journal.ts';
-import type { Vif, VifChange, VifSpec, VifTypeName } from './model.ts';
+import type { Hook, HookPolicy, Vif, VifChange, VifSpec, VifTypeName } from './model.ts';
 
 const IFNAMSIZ = 16;
 const VIF_TYPE_CODES: Record<VifTypeName, number> = {
   host: VifType.HOST, agent: VifType.AGENT, fabric: VifType.FABRIC, virtual: VifType.VIRTUAL,
 };
 const VIF_TYPE_NAMES = new Map(Object.entries(VIF_TYPE_CODES).map(([k, v]) => [v, k as VifTypeName]));
+const HOOK_POLICY_CODES: Record<HookPolicy, number> = { auto: HookPolicyCode.AUTO, xdp: HookPolicyCode.XDP, tc: HookPolicyCode.TC };
+const HOOK_POLICY_NAMES = new Map(Object.entries(HOOK_POLICY_CODES).map(([k, v]) => [v, k as HookPolicy]));
+/** the link kinds whose other end is a pod's: auto puts them on TC */
+const POD_LINK_KINDS = new Set(['veth', 'netkit']);
 const ZERO4 = Buffer.alloc(4);
 const ZERO16 = Buffer.alloc(16);
 
@@ -29,7 +36,7 @@ export class VifManager {
   private readonly maxVrfs: number;
   private readonly vifs = new Map<number, Vif>();
   private readonly byIfindex = new Map<number, number>();
-  private readonly links = new Map<number, XdpAttachment>();
+  private readonly links = new Map<number, Attachment>();
 
   constructor(kernel: DatapathKernel, table: VifTable, maxVrfs: number, log: Logger) {
     this.kernel = kernel;
@@ -61,15 +68,18 @@ export class VifManager {
         mtu: v.mtu,
         policyEnabled: (v.flags & VIF_F_POLICY) !== 0,
         disabled: (v.flags & VIF_F_ENABLED) === 0,
+        hookPolicy: HOOK_POLICY_NAMES.get(v.hookPolicy) ?? 'auto',
+        hook: v.attachMode === AttachModeCode.TC ? 'tc' : 'xdp',
         attachMode: v.attachMode === AttachModeCode.GENERIC ? 'generic' : 'native',
+        peer: (v.flags & VIF_F_PEER) !== 0,
       };
       this.vifs.set(vif.index, vif);
       this.byIfindex.set(ifindex, vif.index);
-      const link = this.kernel.openXdp(ifindex);
+      const link = this.openLink(ifindex, vif.hook);
       if (link) this.links.set(vif.index, link);
       else if (vif.name) {
-        this.log.warn({ vif: vif.index, name: vif.name }, 'pinned link missing; attaching again');
-        this.links.set(vif.index, this.kernel.attachXdp(ifindex, vif.attachMode));
+        this.log.warn({ vif: vif.index, name: vif.name, hook: vif.hook }, 'pinned link missing; attaching again');
+        this.links.set(vif.index, this.attachHook(ifindex, vif.hook, vif.attachMode));
       } else this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
     }
   }
@@ -92,7 +102,7 @@ export class VifManager {
     return [...this.vifs.values()].sort((a, b) => a.index - b.index);
   }
 
-  linkOf(index: number): XdpAttachment | undefined {
+  linkOf(index: number): Attachment | undefined {
     return this.links.get(index);
   }
 
@@ -116,6 +126,9 @@ export class VifManager {
     if (!dev) throw notFound('name', `no kernel interface named ${quote(spec.name)}`);
     const owner = this.byIfindex.get(dev.ifindex);
     if (owner !== undefined) throw exists('name', `${spec.name} is already interface ${owner}`);
+    const hookPolicy = spec.hookPolicy ?? 'auto';
+    // an XDP mode asked for with policy auto keeps the vif on XDP (what the mode is for)
+    const hook = spec.attachMode && hookPolicy === 'auto' ? 'xdp' : hookOf(hookPolicy, dev);
     const vif: Vif = {
       index: spec.index,
       type: spec.type,
@@ -128,19 +141,46 @@ export class VifManager {
       mtu: spec.mtu || Math.min(dev.mtu, 65535),
       policyEnabled: spec.policyEnabled,
       disabled: spec.disabled,
+      hookPolicy,
+      hook,
       attachMode: spec.attachMode ?? 'native',
+      peer: dev.peerInOtherNetns && POD_LINK_KINDS.has(dev.kind ?? ''),
     };
     this.table.zeroStats(vif.index);
     j.run('write vif', () => this.table.put(vif.ifindex, valueOf(vif), BPF_NOEXIST), () => this.table.remove(vif.ifindex));
-    const link = j.run('attach xdp', () => this.attach(vif, spec.attachMode), (l) => l.detach());
+    const link = j.run(`attach ${hook}`, () => this.attach(vif, hook, spec.attachMode), (l) => l.detach());
     this.table.put(vif.ifindex, valueOf(vif), BPF_EXIST); // the attach mode that took
     this.remember(vif, link);
     j.record('remember vif', () => this.forget(vif));
-    this.log.info({ vif: vif.index, name: vif.name, ifindex: vif.ifindex, mode: vif.attachMode }, 'interface added');
+    this.log.info({ vif: vif.index, name: vif.name, ifindex: vif.ifindex, hook, mode: hook === 'xdp' ? vif.attachMode : undefined }, 'interface added');
     return vif;
   }
 
-  private attach(vif: Vif, asked: XdpMode | undefined): XdpAttachment {
+  private openLink(ifindex: number, hook: Hook): Attachment | undefined {
+    return hook === 'tc' ? this.kernel.openTc(ifindex) : this.kernel.openXdp(ifindex);
+  }
+
+  private attachHook(ifindex: number, hook: Hook, mode: XdpMode): Attachment {
+    return hook === 'tc' ? this.kernel.attachTc(ifindex) : this.kernel.attachXdp(ifindex, mode);
+  }
+
+  /** attach: the vif's hook (XDP: the mode asked for, else native then generic); sets vif.hook and attachMode. */
+  private attach(vif: Vif, hook: Hook, asked: XdpMode | undefined): Attachment {
+    if (hook === 'tc') {
+      try {
+        const link = this.kernel.attachTc(vif.ifindex);
+        vif.hook = 'tc';
+        return link;
+      } catch (err) {
+        const why = err instanceof BpfError ? err.code : String(err);
+        throw new DatapathError('failed_precondition', `cannot attach TC (tcx ingress) to ${vif.name}: ${why}`, { field: 'name', cause: err });
+      }
+    }
+    vif.hook = 'xdp';
+    return this.attachXdp(vif, asked);
+  }
+
+  private attachXdp(vif: Vif, asked: XdpMode | undefined): Attachment {
     const modes: XdpMode[] = asked ? [asked] : ['native', 'generic'];
     let last: unknown;
     for (const mode of modes) {
@@ -172,15 +212,38 @@ export class VifManager {
     if (change.mtu !== undefined) n.mtu = checkMtu(change.mtu, 'mtu');
     if (change.policyEnabled !== undefined) n.policyEnabled = change.policyEnabled;
     if (change.disabled !== undefined) n.disabled = change.disabled;
+    if (change.hookPolicy !== undefined && change.hookPolicy !== cur.hookPolicy) {
+      n.hookPolicy = change.hookPolicy;
+      const dev = this.kernel.netdev(cur.name);
+      if (!dev || dev.ifindex !== cur.ifindex) throw notFound('name', `kernel interface ${quote(cur.name)} of interface ${index} is gone`);
+      n.hook = hookOf(n.hookPolicy, dev);
+    }
     return n;
   }
 
-  /** replace: writes an updated vif (same index and kernel interface). */
+  /**
+   * replace: writes an updated vif (same index and kernel interface). A hook
+   * change is made before broken: the new hook is attached (XDP runs before
+   * tcx, so from then on one of them carries every packet), the entry says
+   * so, and only then the old link goes.
+   */
   replace(next: Vif, j: Journal): void {
     const cur = this.get(next.index);
+    const moving = next.hook !== cur.hook;
+    const oldLink = this.links.get(cur.index);
+    if (moving) {
+      const link = j.run(`attach ${next.hook}`, () => this.attach(next, next.hook, undefined), (l) => l.detach());
+      this.links.set(next.index, link);
+      j.record('remember link', () => (oldLink ? this.links.set(cur.index, oldLink) : this.links.delete(cur.index)));
+    }
     j.run('update vif', () => this.table.put(cur.ifindex, valueOf(next), BPF_EXIST), () => this.table.put(cur.ifindex, valueOf(cur), BPF_EXIST));
     this.vifs.set(next.index, next);
     j.record('remember vif', () => this.vifs.set(cur.index, cur));
+    if (moving && oldLink) {
+      oldLink.detach();
+      j.record(`detach ${cur.hook}`, () => this.links.set(cur.index, this.attachHook(cur.ifindex, cur.hook, cur.attachMode)));
+      this.log.info({ vif: cur.index, name: cur.name, from: cur.hook, to: next.hook }, 'interface moved to another hook');
+    }
   }
 
   /** remove: detaches first (no packet arrives on a vif whose entry is gone), then deletes the entry. */
@@ -189,7 +252,7 @@ export class VifManager {
     const link = this.links.get(index);
     if (link) {
       link.detach();
-      j.record('detach xdp', () => this.links.set(index, this.kernel.attachXdp(vif.ifindex, vif.attachMode)));
+      j.record(`detach ${vif.hook}`, () => this.links.set(index, this.attachHook(vif.ifindex, vif.hook, vif.attachMode)));
     }
     this.links.delete(index);
     j.run('delete vif', () => this.table.remove(vif.ifindex), () => this.table.put(vif.ifindex, valueOf(vif), BPF_NOEXIST));
@@ -207,7 +270,7 @@ export class VifManager {
     return this.table.readStats(index);
   }
 
-  private remember(vif: Vif, link: XdpAttachment): void {
+  private remember(vif: Vif, link: Attachment): void {
     this.vifs.set(vif.index, vif);
     this.byIfindex.set(vif.ifindex, vif.index);
     this.links.set(vif.index, link);
@@ -220,6 +283,12 @@ export class VifManager {
   }
 }
 
+/** hookOf: the hook a policy picks for a kernel device (auto: TC for a pod's veth or netkit, else XDP). */
+export function hookOf(policy: HookPolicy, dev: Pick<NetDev, 'kind'>): Hook {
+  if (policy !== 'auto') return policy;
+  return POD_LINK_KINDS.has(dev.kind ?? '') ? 'tc' : 'xdp';
+}
+
 function checkMtu(mtu: number, field: string): number {
   if (mtu < 68 || mtu > 65535) throw invalid(field, `${mtu} is out of range (68..65535)`);
   return mtu;
@@ -229,10 +298,11 @@ export function valueOf(v: Vif): VifValue {
   return {
     vifIdx: v.index,
     vrf: v.vrf,
-    flags: (v.disabled ? 0 : VIF_F_ENABLED) | (v.policyEnabled ? VIF_F_POLICY : 0),
+    flags: (v.disabled ? 0 : VIF_F_ENABLED) | (v.policyEnabled ? VIF_F_POLICY : 0) | (v.peer ? VIF_F_PEER : 0),
     mtu: v.mtu,
     type: VIF_TYPE_CODES[v.type],
-    attachMode: v.attachMode === 'generic' ? AttachModeCode.GENERIC : AttachModeCode.NATIVE,
+    attachMode: v.hook === 'tc' ? AttachModeCode.TC : v.attachMode === 'generic' ? AttachModeCode.GENERIC : AttachModeCode.NATIVE,
+    hookPolicy: HOOK_POLICY_CODES[v.hookPolicy],
     mac: v.mac,
     ip4: v.ip4 ?? ZERO4,
     ip6: v.ip6 ?? ZERO16,

@@ -26,6 +26,7 @@ export const VIF = new Struct('vr_vif', 44, {
   type: { off: 14, type: 'u8' },
   attachMode: { off: 15, type: 'u8' },
   mac: { off: 16, type: { bytes: 6 } },
+  hookPolicy: { off: 22, type: 'u8' },
   ip4: { off: 24, type: { bytes: 4 } }, // network order; zero = none
   ip6: { off: 28, type: { bytes: 16 } }, // zero = none
 });

@@ -1,6 +1,6 @@
 /**
  * DatapathKernel: everything the manager asks of the kernel, as an
- * interface: the datapath's maps, XDP attachments and network devices.
+ * interface: the datapath's maps, XDP and tcx attachments and network devices.
  * `kernelOf(PinnedDatapath)` is the real one; test/helpers/fake-kernel.ts is
  * an in-memory twin whose rules (flags, full tables, batch partial writes,
  * LPM matching) the same tests pin against the real kernel.
@@ -34,8 +34,8 @@ export interface KernelMap {
   chunks?(chunk?: number): Generator<{ keys: Buffer; values: Buffer; count: number }>;
 }
 
-/** XdpAttachment: a pinned XDP link. */
-export interface XdpAttachment {
+/** Attachment: a pinned XDP or tcx link. */
+export interface Attachment {
   info(): LinkInfo;
   /** detach: detaches and removes the pin. */
   detach(): void;
@@ -44,10 +44,14 @@ export interface XdpAttachment {
 
 export interface DatapathKernel {
   readonly maps: Record<MapName, KernelMap>;
-  /** attachXdp: attaches the datapath program to ifindex and pins the link. */
-  attachXdp(ifindex: number, mode: XdpMode): XdpAttachment;
-  /** openXdp: the pinned link of ifindex, if any. */
-  openXdp(ifindex: number): XdpAttachment | undefined;
+  /** attachXdp: attaches the XDP entry to ifindex and pins the link. */
+  attachXdp(ifindex: number, mode: XdpMode): Attachment;
+  /** openXdp: the pinned XDP link of ifindex, if any. */
+  openXdp(ifindex: number): Attachment | undefined;
+  /** attachTc: attaches the TC entry at tcx ingress of ifindex and pins the link. */
+  attachTc(ifindex: number): Attachment;
+  /** openTc: the pinned tcx link of ifindex, if any. */
+  openTc(ifindex: number): Attachment | undefined;
   netdev(name: string): NetDev | undefined;
   nameOf(ifindex: number): string | undefined;
   /** many route lookups in one call, when the kernel side offers it (else one lookup per key) */
@@ -59,8 +63,10 @@ export function kernelOf(dp: PinnedDatapath, routeLookups?: RouteLookups): Datap
   return {
     maps: dp.maps,
     routeLookups,
-    attachXdp: (ifindex, mode) => BpfLink.attachXdp(dp.xdp.fd, ifindex, mode, dp.linkPath(ifindex)),
-    openXdp: (ifindex) => BpfLink.open(dp.linkPath(ifindex)),
+    attachXdp: (ifindex, mode) => BpfLink.attachXdp(dp.xdp.fd, ifindex, mode, dp.linkPath(ifindex, 'xdp')),
+    openXdp: (ifindex) => BpfLink.open(dp.linkPath(ifindex, 'xdp')),
+    attachTc: (ifindex) => BpfLink.attachTcx(dp.tc.fd, ifindex, dp.linkPath(ifindex, 'tc')),
+    openTc: (ifindex) => BpfLink.open(dp.linkPath(ifindex, 'tc')),
     netdev,
     nameOf,
   };

@@ -17,7 +17,9 @@ export type ProgramName = (typeof PROGRAM_NAMES)[number];
 export const VifType = { UNSPEC: 0, HOST: 1, AGENT: 2, FABRIC: 3, VIRTUAL: 4 } as const;
 export const VIF_F_ENABLED = 1 << 0;
 export const VIF_F_POLICY = 1 << 1;
-export const AttachModeCode = { NONE: 0, NATIVE: 1, GENERIC: 2 } as const;
+export const VIF_F_PEER = 1 << 2;
+export const AttachModeCode = { NONE: 0, NATIVE: 1, GENERIC: 2, TC: 3 } as const;
+export const HookPolicyCode = { AUTO: 0, XDP: 1, TC: 2 } as const;
 
 export const NhType = { UNSPEC: 0, RECEIVE: 1, ENCAP: 2, TUNNEL: 3, DISCARD: 5, COMPOSITE: 6 } as const;
 

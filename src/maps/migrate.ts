@@ -1,9 +1,10 @@
 /**
  * Upgrades of a pinned datapath without a gap in forwarding:
  *
- * - replaceProgram: same layout, another build of the program. The new
- *   program is loaded on the pinned maps (bpf_map__reuse_fd) and every
- *   pinned XDP link is switched to it with bpf_link_update.
+ * - replaceProgram: same layout, another build of the programs. The new
+ *   programs are loaded on the pinned maps (bpf_map__reuse_fd) and every
+ *   pinned link is switched to the program of its hook (links/xdp_* to the
+ *   XDP entry, links/tc_* to the TC entry) with bpf_link_update.
  * - migrateLayout: an older layout. New maps are created with the pinned
  *   ones' capacities, filled with their converted contents, every link is
  *   switched to the new program, and the new pins take the old ones' place.
@@ -82,24 +83,34 @@ function progRef(info: ProgInfo): { id: number; tag: string } {
   return { id: info.id, tag: info.tag };
 }
 
+/** the programs of the links, by the hook their pins are named for (links/<hook>_<ifindex>) */
+export type LinkedPrograms = Partial<Record<'xdp' | 'tc', BpfProgram>>;
+
+/** the program each hook's links run */
+export const LINKED_PROGRAMS = { xdp: 'vr_xdp_vif', tc: 'vr_tc_vif' } as const;
+
 /**
- * moveLinks: every pinned link of the instance onto `prog`, each in one
- * bpf_link_update (the interface is never without a program). Links already
- * on it are left alone; a link whose interface is gone (ENOLINK) is counted
- * and left for the manager, which reports it.
+ * moveLinks: every pinned link of the instance onto the program of its hook,
+ * each in one bpf_link_update (the interface is never without a program).
+ * Links already on it, and links of a hook not in `progs`, are left alone;
+ * a link whose interface is gone (ENOLINK) is counted and left for the
+ * manager, which reports it.
  */
-export function moveLinks(linkDir: string, prog: BpfProgram): { moved: number; gone: number; total: number } {
-  const progId = prog.info().id;
+export function moveLinks(linkDir: string, progs: LinkedPrograms): { moved: number; gone: number; total: number } {
+  const ids = new Map<string, { id: number; fd: number }>();
+  for (const [hook, p] of Object.entries(progs)) if (p) ids.set(hook, { id: p.info().id, fd: p.fd });
   let moved = 0;
   let gone = 0;
   let total = 0;
   if (!existsSync(linkDir)) return { moved, gone, total };
   for (const name of readdirSync(linkDir).sort()) {
+    const prog = ids.get(name.slice(0, name.indexOf('_')));
+    if (!prog) continue;
     const link = BpfLink.open(join(linkDir, name));
     if (!link) continue;
     total++;
     try {
-      if (link.info().progId === progId) continue;
+      if (link.info().progId === prog.id) continue;
       try {
         link.update(prog.fd);
         moved++;
@@ -130,63 +141,85 @@ function pinnedIdsOf(p: BpfProgram, maps: Record<string, BpfMap>): number[] {
 }
 
 /**
- * replaceProgram: loads the object on the pinned maps and, if its program
- * differs from the pinned one (tag, or the maps it uses), switches every
- * link to it and pins it in the old one's place. Same program: the new load
- * is dropped (and links left on another program by an interrupted upgrade
- * are moved back to the pinned one).
+ * replaceProgram: loads the object on the pinned maps and, for each of its
+ * programs whose pin is another build (tag, or the maps it uses) or is
+ * missing, pins the new one and switches the links of its hook to it. When
+ * every program is the same build, the new load is dropped (and links left
+ * on another program by an interrupted upgrade are moved back to the
+ * pinned one).
  *
  * Order, and what a crash at each point leaves:
- *   1. new program pinned under next/progs/: the pins still name the old
- *      one; the next start clears next/ and begins again.
- *   2. links switched one by one: some links run the new program, some the
- *      old; both use the same maps and forward alike. The next start sees a
- *      pinned program that differs from its build and switches them all.
- *   3. rename(next/progs/X → progs/X): atomic; from here the pin names the
- *      new program, the old one goes when its last reference does.
+ *   1. new programs pinned under next/progs/: the pins still name the old
+ *      ones; the next start clears next/ and begins again.
+ *   2. links switched one by one, each to the new program of its hook: some
+ *      links run new programs, some old; all use the same maps and forward
+ *      alike. The next start sees pinned programs that differ from its
+ *      build and switches them all.
+ *   3. rename(next/progs/X → progs/X), one per program: atomic; from here
+ *      the pin names the new program, the old one goes with its last
+ *      reference. A crash between two renames: the next start replaces the
+ *      rest, and moves the links of the renamed ones back onto their pins.
  */
 export function replaceProgram(
   dir: string,
   objectPath: string,
-  progName: string,
   maps: Record<string, BpfMap>,
-  pinned: BpfProgram,
   layout: number,
-  companions: readonly string[] = [],
+  names: readonly string[],
+  main: string,
 ): { upgrade: DatapathUpgrade | undefined; programsPinned: string[] } {
   const t0 = performance.now();
   const linkDir = join(dir, 'links');
   const reuseFds = Object.fromEntries(Object.entries(maps).map(([name, m]) => [name, m.fd]));
   const obj = BpfObject.load(objectPath, { reuseFds });
+  const pinned = new Map<string, BpfProgram>();
   try {
-    // programs without links of their own, from the same load: pinned when missing (a datapath pinned by
-    // a daemon that did not have them) or when the pin is another build
-    const programsPinned = pinCompanions(dir, obj, objectPath, companions, maps);
-    const fresh = new BpfProgram(obj.progFd(progName), progName, objectPath); // fd owned by obj
-    const was = pinned.info();
-    const now = fresh.info();
-    if (now.tag === was.tag && sameIds(pinnedIdsOf(fresh, maps), pinnedIdsOf(pinned, maps))) {
-      const links = moveLinks(linkDir, pinned);
-      if (!links.moved) return { upgrade: undefined, programsPinned };
+    const fresh = new Map(names.map((n) => [n, new BpfProgram(obj.progFd(n), n, objectPath)])); // fds owned by obj
+    const changed: string[] = []; // pinned as another build: its links move
+    const missing: string[] = []; // not pinned: a datapath pinned by a daemon that lacked it
+    for (const n of names) {
+      const path = join(dir, 'progs', n);
+      if (!existsSync(path)) {
+        missing.push(n);
+        continue;
+      }
+      const cur = BpfProgram.open(path, n);
+      pinned.set(n, cur);
+      if (cur.info().tag !== fresh.get(n)!.info().tag || !sameIds(pinnedIdsOf(fresh.get(n)!, maps), pinnedIdsOf(cur, maps))) changed.push(n);
+    }
+    const byHook = (pick: (n: string) => BpfProgram | undefined): LinkedPrograms => {
+      const out: LinkedPrograms = {};
+      for (const [hook, n] of Object.entries(LINKED_PROGRAMS) as [keyof LinkedPrograms, string][]) {
+        const p = pick(n);
+        if (p) out[hook] = p;
+      }
+      return out;
+    };
+    const mainWas = pinned.get(main)?.info();
+    const mainNow = fresh.get(main)!.info();
+    if (!changed.length && !missing.length) {
+      const links = moveLinks(linkDir, byHook((n) => pinned.get(n)));
+      if (!links.moved) return { upgrade: undefined, programsPinned: [] };
       return {
         upgrade: {
-          kind: 'links-repaired', fromLayout: layout, toLayout: layout, oldProgram: progRef(now), newProgram: progRef(was),
+          kind: 'links-repaired', fromLayout: layout, toLayout: layout, oldProgram: progRef(mainNow), newProgram: progRef(mainWas ?? mainNow),
           linksMoved: links.moved, linksGone: links.gone, durationMs: performance.now() - t0,
         },
-        programsPinned,
+        programsPinned: [],
       };
     }
+    const toPin = [...changed, ...missing];
     const staged = join(stagingDir(dir), 'progs');
     mkdirSync(staged, { recursive: true });
-    obj.pinProgram(progName, join(staged, progName));
+    for (const n of toPin) obj.pinProgram(n, join(staged, n));
     let links: ReturnType<typeof moveLinks>;
     try {
-      links = moveLinks(linkDir, fresh);
-      renameSync(join(staged, progName), join(dir, 'progs', progName));
+      links = moveLinks(linkDir, byHook((n) => (toPin.includes(n) ? fresh.get(n) : pinned.get(n))));
+      for (const n of toPin) renameSync(join(staged, n), join(dir, 'progs', n));
     } catch (err) {
-      // not committed: every link back on the pinned program (best effort: the next start does it anyway)
+      // not committed: every link back on its pinned program (best effort: the next start does it anyway)
       try {
-        moveLinks(linkDir, pinned);
+        moveLinks(linkDir, byHook((n) => pinned.get(n)));
       } catch {
         /* left for the next start */
       }
@@ -194,47 +227,18 @@ export function replaceProgram(
       throw err;
     }
     clearStaging(dir);
+    if (!changed.length) return { upgrade: undefined, programsPinned: toPin };
     return {
       upgrade: {
-        kind: 'program-replaced', fromLayout: layout, toLayout: layout, oldProgram: progRef(was), newProgram: progRef(now),
+        kind: 'program-replaced', fromLayout: layout, toLayout: layout, oldProgram: progRef(mainWas ?? mainNow), newProgram: progRef(mainNow),
         linksMoved: links.moved, linksGone: links.gone, durationMs: performance.now() - t0,
       },
-      programsPinned,
+      programsPinned: toPin,
     };
   } finally {
+    for (const p of pinned.values()) p.close();
     obj.close();
   }
-}
-
-/**
- * pinCompanions: the programs of a load that no pinned link runs yet (the TC
- * entry, until the daemon attaches it): each is pinned when its pin is
- * missing or names another build (tag, or other pinned maps), through
- * next/progs/ and one rename, so progs/<name> is never half there. Returns
- * the names pinned. When links run such a program (TC attach), its replace
- * must also move those links, like the main program's.
- */
-function pinCompanions(dir: string, obj: BpfObject, objectPath: string, names: readonly string[], maps: Record<string, BpfMap>): string[] {
-  const done: string[] = [];
-  for (const name of names) {
-    const path = join(dir, 'progs', name);
-    const fresh = new BpfProgram(obj.progFd(name), name, objectPath); // fd owned by obj
-    if (existsSync(path)) {
-      const cur = BpfProgram.open(path, name);
-      try {
-        if (cur.info().tag === fresh.info().tag && sameIds(pinnedIdsOf(fresh, maps), pinnedIdsOf(cur, maps))) continue;
-      } finally {
-        cur.close();
-      }
-    }
-    const staged = join(stagingDir(dir), 'progs');
-    mkdirSync(staged, { recursive: true });
-    obj.pinProgram(name, join(staged, name));
-    renameSync(join(staged, name), path);
-    done.push(name);
-  }
-  if (done.length) clearStaging(dir);
-  return done;
 }
 
 // ---------------------------------------------------------------- layout migration
@@ -369,8 +373,12 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     throw err;
   }
   const oldProg = BpfProgram.open(join(progsDir, spec.progName), spec.progName);
+  // the old datapath's TC entry, if it had one (its links move too)
+  const oldTcPath = join(progsDir, LINKED_PROGRAMS.tc);
+  const oldTc = existsSync(oldTcPath) ? BpfProgram.open(oldTcPath, LINKED_PROGRAMS.tc) : undefined;
   const fresh: Record<string, BpfMap> = {};
   let newProg: BpfProgram | undefined;
+  let newTc: BpfProgram | undefined;
   let linksTouched = false;
   try {
     // 2. new maps of the same capacities, staged and filled
@@ -392,6 +400,8 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     }
     for (const name of spec.mapNames) fresh[name] = BpfMap.open(join(next, 'maps', name));
     newProg = BpfProgram.open(join(next, 'progs', spec.progName), spec.progName);
+    const tcStaged = join(next, 'progs', LINKED_PROGRAMS.tc);
+    if (existsSync(tcStaged)) newTc = BpfProgram.open(tcStaged, LINKED_PROGRAMS.tc);
 
     const entries: Record<string, number> = {};
     const copied: Record<string, Map<string, Buffer>> = {};
@@ -406,7 +416,7 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
 
     // 3. every link onto the new program
     linksTouched = true;
-    const links = moveLinks(join(dir, 'links'), newProg);
+    const links = moveLinks(join(dir, 'links'), { xdp: newProg, tc: newTc });
 
     // 4. what the old program counted meanwhile
     for (const [name, c] of Object.entries(copied)) foldCounters(old[name]!, fresh[name]!, c);
@@ -430,7 +440,9 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     closeAll(old);
     closeAll(fresh);
     oldProg.close();
+    oldTc?.close();
     newProg.close();
+    newTc?.close();
     clearStaging(dir);
     report.durationMs = performance.now() - t0;
     return report;
@@ -438,7 +450,7 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     // not committed: the old program on every link again, the staging gone
     if (linksTouched) {
       try {
-        moveLinks(join(dir, 'links'), oldProg);
+        moveLinks(join(dir, 'links'), { xdp: oldProg, tc: oldTc });
       } catch {
         /* the next start begins again from the pinned (old) layout */
       }
@@ -446,7 +458,9 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     closeAll(old);
     closeAll(fresh);
     oldProg.close();
+    oldTc?.close();
     newProg?.close();
+    newTc?.close();
     clearStaging(dir);
     throw err;
   }

@@ -7,7 +7,8 @@
  * is pinned; and refuses an unknown layout or a half-pinned directory
  * without touching it. A program of this build that the pinned datapath
  * lacks (vr_tc_vif, added after vr_xdp_vif) is loaded on the pinned maps and
- * pinned: only the XDP program, which the links run, must be there.
+ * pinned: only the XDP program must be there (a datapath of layout v1 or v2
+ * had at least that one).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,9 @@ import {
 } from './migrate.ts';
 
 export type { DatapathUpgrade } from './migrate.ts';
+
+/** the hooks a link is pinned for; the pin's name starts with it */
+export type LinkHook = 'xdp' | 'tc';
 
 export interface TableSizes {
   maxInterfaces: number;
@@ -48,7 +52,7 @@ export class PinnedDatapath {
   readonly dir: string;
   readonly maps: Record<MapName, BpfMap>;
   readonly xdp: BpfProgram;
-  /** the tcx ingress entry of the same datapath (same maps); not attached yet */
+  /** the tcx ingress entry of the same datapath (same maps) */
   readonly tc: BpfProgram;
   readonly adopted: boolean;
   readonly loadedAtNs: bigint;
@@ -86,9 +90,9 @@ export class PinnedDatapath {
     return join(this.dir, 'links');
   }
 
-  /** linkPath: where the XDP link of a kernel interface is pinned. */
-  linkPath(ifindex: number): string {
-    return join(this.linkDir, `xdp_${ifindex}`);
+  /** linkPath: where the link of a kernel interface on a hook is pinned (links/xdp_<ifindex>, links/tc_<ifindex>). */
+  linkPath(ifindex: number, hook: LinkHook): string {
+    return join(this.linkDir, `${hook}_${ifindex}`);
   }
 
   close(): void {
@@ -186,23 +190,18 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
       if (!existsSync(name)) throw new DatapathLayoutError(`${dir}: pinned datapath is missing ${name}`);
     clearStaging(dir);
     const maps = openPinned(dir);
-    let xdp = BpfProgram.open(progPath(MAIN), MAIN);
     let programsPinned: string[] = [];
     if (!upgrade) {
-      // same layout: a different build of the program takes over every link; the programs the pinned
-      // datapath lacks are pinned from the same load (on the pinned maps)
+      // same layout: a different build of a program takes over the links of its hook; the programs the
+      // pinned datapath lacks are pinned from the same load (on the pinned maps)
       try {
-        ({ upgrade, programsPinned } = replaceProgram(dir, opts.objectPath, MAIN, maps, xdp, VR_LAYOUT_VERSION, companions));
+        ({ upgrade, programsPinned } = replaceProgram(dir, opts.objectPath, maps, VR_LAYOUT_VERSION, PROGRAM_NAMES, MAIN));
       } catch (err) {
-        xdp.close();
         for (const mp of Object.values(maps)) mp.close();
         throw err;
       }
-      if (upgrade?.kind === 'program-replaced') {
-        xdp.close();
-        xdp = BpfProgram.open(progPath(MAIN), MAIN);
-      }
     }
+    const xdp = BpfProgram.open(progPath(MAIN), MAIN);
     const tc = BpfProgram.open(progPath('vr_tc_vif'), 'vr_tc_vif');
     return new PinnedDatapath(dir, maps, xdp, tc, true, m.loadedAtNs, upgrade, programsPinned);
   }

@@ -7,14 +7,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { Lab } from '../../lab/topology.ts';
-import { LabDaemon } from '../../lab/daemon.ts';
+import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
-import { AttachMode, InterfaceType } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
+import { AttachHook, AttachMode, InterfaceType } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { rejects } from '../helpers/grpc-status.ts';
 
 const BUF = fileURLToPath(new URL('../../node_modules/.bin/buf', import.meta.url));
@@ -83,11 +84,14 @@ describe('reflection and health (buf curl, no .proto files)', () => {
     };
     assert.deepEqual(r.route, { vrf: 1, prefix: '10.10.1.0/24', nextHopId: 11 });
     const sys = JSON.parse(bufCurl(['http://localhost/vrouter.ebpf.v1.SystemService/GetSystemInfo'])) as {
-      instance: string; maps: { name: string; capacity: number; used?: number }[]; attachments: { name: string; mode: string }[];
+      instance: string; maps: { name: string; capacity: number; used?: number }[];
+      attachments: { name: string; mode?: string; hook: string; program: string }[]; programs: { name: string }[];
     };
     assert.equal(sys.instance, lab.prefix);
     assert.deepEqual(sys.maps.find((m) => m.name === 'vr_rt4'), { ...sys.maps.find((m) => m.name === 'vr_rt4'), capacity: MAX_ROUTES, used: 1 });
-    assert.deepEqual(sys.attachments.map((a) => [a.name, a.mode]), [['veth-p1', 'ATTACH_MODE_NATIVE']]);
+    // a veth with policy auto: tcx ingress (no XDP mode)
+    assert.deepEqual(sys.attachments.map((a) => [a.name, a.mode, a.hook, a.program]), [['veth-p1', undefined, 'ATTACH_HOOK_TC', 'vr_tc_vif']]);
+    assert.deepEqual(sys.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif']);
   });
 
   it('streams a list through buf curl', () => {
@@ -140,14 +144,18 @@ describe('bad input: a precise status, nothing written', () => {
     await rejects(I.addInterface(vif(2, 'veth-p2', { ipv6Address: '10.1.1.3' })), status.INVALID_ARGUMENT, 'interface.ipv6_address');
     await rejects(I.addInterface(vif(2, 'veth-p2', { vrf: 5000 })), status.INVALID_ARGUMENT, 'interface.vrf');
     await rejects(I.addInterface(vif(2, 'veth-p2', { mtu: 20 })), status.INVALID_ARGUMENT, 'interface.mtu');
+    await rejects(I.addInterface(vif(2, 'veth-p2', { hookPolicy: 7 })), status.INVALID_ARGUMENT, 'interface.hook_policy', /unknown attach hook 7/);
+    await rejects(I.addInterface({ ...vif(2, 'veth-p2', { hookPolicy: AttachHook.TC }), attachMode: AttachMode.GENERIC }), status.INVALID_ARGUMENT, 'attach_mode');
     await rejects(I.addInterface(vif(1, 'veth-p2')), status.ALREADY_EXISTS, 'interface.index');
     await rejects(I.addInterface(vif(2, 'veth-p1')), status.ALREADY_EXISTS, 'interface.name', /already interface 1/);
     await rejects(I.updateInterface({ index: 9, vrf: 2 }), status.NOT_FOUND, 'index');
     await rejects(I.updateInterface({ index: 1, mac: 'nope' }), status.INVALID_ARGUMENT, 'mac');
+    await rejects(I.updateInterface({ index: 1, hookPolicy: 9 as AttachHook }), status.INVALID_ARGUMENT, 'hook_policy');
     await rejects(I.getInterface({ index: 9 }), status.NOT_FOUND, 'index');
     await rejects(I.deleteInterface({ index: 1 }), status.FAILED_PRECONDITION, 'index', /next hop\(s\) 11/);
-    // nothing half-written: one vif, and no XDP program on veth-p2
+    // nothing half-written: one vif, one pinned link (veth-p1's), and no XDP program on veth-p2
     assert.equal((await collect(I.listInterfaces({}))).length, 1);
+    assert.equal(readdirSync(join(BPFFS_LAB_ROOT, lab.prefix, 'links')).length, 1);
     assert.doesNotMatch(lab.ip(topo.host, ['link', 'show', 'veth-p2']), /xdp/);
   });
 

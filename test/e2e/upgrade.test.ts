@@ -1,8 +1,8 @@
 /**
  * Upgrades without loss, with real pods and the real daemon:
- * - a daemon started with another build of the program (same layout)
- *   switches every pinned link to it (bpf_link_update): same links, new
- *   program, not one ping lost;
+ * - a daemon started with another build of the programs (same layout)
+ *   switches every pinned link, XDP and tcx, to the new program of its hook
+ *   (bpf_link_update): same links, new programs, not one ping lost;
  * - a v2 daemon started on a v1 datapath (built here by hand from the v1
  *   object, as a v1 daemon would have left it) migrates it while it forwards:
  *   not one ping lost, routes converted, old maps gone;
@@ -26,6 +26,8 @@ import { BpfProgram } from '../../src/bpf/program.ts';
 import { loadAndPin } from '../../src/bpf/object.ts';
 import { withNetns } from '../../src/bpf/netns.ts';
 import { MAP_NAMES } from '../../src/maps/layout.ts';
+import { AttachHook } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
+import type { GetSystemInfoResponse } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
 
 const BUILD = fileURLToPath(new URL('../../bpf/build/', import.meta.url));
 const ALT_OBJECT = join(BUILD, 'vr_xdp_alt.o');
@@ -96,6 +98,8 @@ describe('program replace (same layout)', () => {
     daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host });
     client = await daemon.start();
     await programTwoPods(client, topo);
+    // one vif on each hook: pod 1's on XDP, pod 2's on TC (auto, a veth)
+    await client.interfaces.updateInterface({ index: 1, hookPolicy: AttachHook.XDP });
     lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 1);
   });
 
@@ -104,12 +108,17 @@ describe('program replace (same layout)', () => {
     lab?.cleanup();
   });
 
-  it('a daemon with another build switches every link to it: same links, new program, no ping lost', async () => {
+  /** hookProgs: the id of the program each pinned link should run, by its pin (xdp_<ifindex>, tc_<ifindex>) */
+  const progOf = (info: GetSystemInfoResponse, pin: string) =>
+    info.programs.find((p) => p.name === (pin.startsWith('tc_') ? 'vr_tc_vif' : 'vr_xdp_vif'))!;
+
+  it('a daemon with another build switches every link to the new program of its hook: same links, no ping lost', async () => {
     const dir = join(BPFFS_LAB_ROOT, lab.prefix);
     const info0 = await client.system.getSystemInfo({});
     const links0 = linkProgIds(dir);
-    assert.equal(links0.size, 2);
-    for (const l of links0.values()) assert.equal(l.progId, info0.programs[0]!.id);
+    assert.deepEqual([...links0.keys()].map((k) => k.split('_')[0]).sort(), ['tc', 'xdp'], 'one link on each hook');
+    assert.deepEqual(info0.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif']);
+    for (const [pin, l] of links0) assert.equal(l.progId, progOf(info0, pin).id, `${pin} runs its hook's program`);
 
     const ping = fastPing(lab, topo, 400); // 4 s at 100/s
     let pingDone = false;
@@ -128,15 +137,19 @@ describe('program replace (same layout)', () => {
     const p0 = info0.programs[0]!;
     const p1 = info1.programs[0]!;
     assert.equal(info1.adopted, true);
-    assert.notEqual(p1.id, p0.id, 'a new program');
-    assert.notEqual(p1.tag, p0.tag, 'of another build');
-    const pinned = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
-    assert.equal(pinned.info().id, p1.id, "pinned in the old one's place");
-    pinned.close();
+    for (const [i, was] of info0.programs.entries()) {
+      const now = info1.programs[i]!;
+      assert.notEqual(now.id, was.id, `${was.name}: a new program`);
+      assert.notEqual(now.tag, was.tag, `${was.name}: of another build`);
+      const pinned = BpfProgram.open(join(dir, 'progs', was.name), was.name);
+      assert.equal(pinned.info().id, now.id, `${was.name}: pinned in the old one's place`);
+      pinned.close();
+    }
     assert.deepEqual(info1.attachments.map((a) => a.linkId), info0.attachments.map((a) => a.linkId), 'same links');
+    assert.deepEqual(info1.attachments.map((a) => a.hook), [AttachHook.XDP, AttachHook.TC]);
     const links1 = linkProgIds(dir);
     assert.deepEqual([...links1.values()].map((l) => l.id), [...links0.values()].map((l) => l.id));
-    for (const l of links1.values()) assert.equal(l.progId, p1.id, 'every link runs the new program');
+    for (const [pin, l] of links1) assert.equal(l.progId, progOf(info1, pin).id, `${pin} runs the new program of its hook`);
     assert.match(daemon.log, /"kind":"program-replaced"/);
     assert.match(daemon.log, /"linksMoved":2/);
     assert.equal(existsSync(join(dir, 'next')), false, 'no staging left');

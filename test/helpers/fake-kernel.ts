@@ -26,7 +26,7 @@ import type { LinkInfo, XdpMode } from '../../src/bpf/link.ts';
 import { BPF_EXIST, BPF_NOEXIST, numPossibleCpus } from '../../src/bpf/map.ts';
 import type { NetDev } from '../../src/bpf/netdev.ts';
 import { VR_DROP_MAX } from '../../src/maps/drop-reasons.ts';
-import type { DatapathKernel, KernelMap, XdpAttachment } from '../../src/maps/kernel.ts';
+import type { Attachment, DatapathKernel, KernelMap } from '../../src/maps/kernel.ts';
 import { MAP_NAMES, type MapName } from '../../src/maps/layout.ts';
 import type { TableSizes } from '../../src/maps/pinned-datapath.ts';
 
@@ -199,8 +199,8 @@ function postOrder(a: Buffer, b: Buffer): number {
   return pb - pa;
 }
 
-interface FakeLink extends XdpAttachment {
-  mode: XdpMode;
+interface FakeLink extends Attachment {
+  mode: XdpMode | 'tc';
   foreign: boolean;
 }
 
@@ -208,8 +208,8 @@ interface FakeLink extends XdpAttachment {
 export class FakeDatapath implements DatapathKernel {
   readonly maps: Record<MapName, FakeMap>;
   private readonly devs = new Map<string, NetDev>();
-  private readonly links = new Map<number, Partial<Record<XdpMode, FakeLink>>>();
-  /** every attach and detach, in order ("attach 3 native", "detach 3 native") */
+  private readonly links = new Map<number, Partial<Record<XdpMode | 'tc', FakeLink>>>();
+  /** every attach and detach, in order ("attach 3 native", "detach 3 native", "attach 3 tc") */
   readonly xdpLog: string[] = [];
   private nextIfindex = 2; // 1 is lo
   private nextLinkId = 1;
@@ -228,11 +228,15 @@ export class FakeDatapath implements DatapathKernel {
     for (const n of MAP_NAMES) if (!this.maps[n]) throw new Error(`fake map ${n} missing`);
   }
 
-  /** addNetdev: a kernel interface (down, MTU 1500, a locally administered MAC by default). */
-  addNetdev(name: string, opts: { mtu?: number; mac?: Buffer } = {}): NetDev {
+  /**
+   * addNetdev: a kernel interface (down, MTU 1500, a locally administered
+   * MAC by default; a physical NIC unless `kind` says otherwise, e.g. a
+   * pod's veth: kind 'veth', peerInOtherNetns true).
+   */
+  addNetdev(name: string, opts: { mtu?: number; mac?: Buffer; kind?: string; peerInOtherNetns?: boolean } = {}): NetDev {
     const ifindex = this.nextIfindex++;
     const mac = opts.mac ?? Buffer.from([0x02, 0xfa, 0xce, 0, (ifindex >> 8) & 0xff, ifindex & 0xff]);
-    const dev: NetDev = { name, ifindex, mac, mtu: opts.mtu ?? 1500, up: false };
+    const dev: NetDev = { name, ifindex, mac, mtu: opts.mtu ?? 1500, up: false, kind: opts.kind, peerInOtherNetns: opts.peerInOtherNetns ?? false };
     this.devs.set(name, dev);
     return dev;
   }
@@ -260,16 +264,28 @@ export class FakeDatapath implements DatapathKernel {
    * EEXIST when the other mode has a program (native and generic exclude
    * each other), ENODEV without the device.
    */
-  attachXdp(ifindex: number, mode: XdpMode, foreign = false): XdpAttachment {
+  attachXdp(ifindex: number, mode: XdpMode, foreign = false): Attachment {
     if (this.nameOf(ifindex) === undefined) throw new BpfError('bpf_link_create', `xdp ${mode} ifindex ${ifindex}`, 19);
     const slots = this.links.get(ifindex) ?? {};
     if (slots[mode]) throw new BpfError('bpf_link_create', `xdp ${mode} ifindex ${ifindex}`, E.EBUSY);
     if (slots[mode === 'native' ? 'generic' : 'native']) throw new BpfError('bpf_link_create', `xdp ${mode} ifindex ${ifindex}`, E.EEXIST);
+    return this.link(ifindex, mode, foreign);
+  }
+
+  /** attachTc: like a pinned tcx link: ENODEV without the device, EEXIST when our pin is there already. */
+  attachTc(ifindex: number): Attachment {
+    if (this.nameOf(ifindex) === undefined) throw new BpfError('bpf_link_create', `tcx ingress ifindex ${ifindex}`, 19);
+    if (this.links.get(ifindex)?.tc) throw new BpfError('bpf_obj_pin', `tc_${ifindex}`, E.EEXIST);
+    return this.link(ifindex, 'tc', false);
+  }
+
+  private link(ifindex: number, mode: XdpMode | 'tc', foreign: boolean): Attachment {
+    const slots = this.links.get(ifindex) ?? {};
     const id = this.nextLinkId++;
     const link: FakeLink = {
       mode,
       foreign,
-      info: (): LinkInfo => ({ id, progId: foreign ? 2 : 1, ifindex }),
+      info: (): LinkInfo => ({ type: mode === 'tc' ? 11 : 6, id, progId: foreign ? 2 : mode === 'tc' ? 3 : 1, ifindex }),
       detach: () => {
         if (this.links.get(ifindex)?.[mode] === link) delete this.links.get(ifindex)![mode];
         this.xdpLog.push(`detach ${ifindex} ${mode}`);
@@ -283,14 +299,24 @@ export class FakeDatapath implements DatapathKernel {
   }
 
   /** openXdp: our pinned link of ifindex (a foreign program is not pinned by us). */
-  openXdp(ifindex: number): XdpAttachment | undefined {
+  openXdp(ifindex: number): Attachment | undefined {
     const s = this.links.get(ifindex);
     return [s?.native, s?.generic].find((l) => l && !l.foreign);
   }
 
-  /** attached: the mode of our link on ifindex, if any. */
+  openTc(ifindex: number): Attachment | undefined {
+    return this.links.get(ifindex)?.tc;
+  }
+
+  /** attached: the XDP mode of our link on ifindex, if any. */
   attached(ifindex: number): XdpMode | undefined {
-    return (this.openXdp(ifindex) as FakeLink | undefined)?.mode;
+    return (this.openXdp(ifindex) as (FakeLink & { mode: XdpMode }) | undefined)?.mode;
+  }
+
+  /** hooks: our links on ifindex ("native", "generic", "tc"), in that order. */
+  hooks(ifindex: number): string[] {
+    const s = this.links.get(ifindex) ?? {};
+    return (['native', 'generic', 'tc'] as const).filter((m) => s[m] && !s[m].foreign);
   }
 }
 
@@ -414,14 +440,24 @@ export class FaultyKernel implements DatapathKernel {
     for (const n of MAP_NAMES) this.maps[n].writes = 0;
   }
 
-  attachXdp(ifindex: number, mode: XdpMode): XdpAttachment {
+  attachXdp(ifindex: number, mode: XdpMode): Attachment {
     const errno = this.attachFaults.shift();
     if (errno) throw new BpfError('bpf_link_create', `xdp ${mode} ifindex ${ifindex}`, errno);
     return this.inner.attachXdp(ifindex, mode);
   }
 
-  openXdp(ifindex: number): XdpAttachment | undefined {
+  openXdp(ifindex: number): Attachment | undefined {
     return this.inner.openXdp(ifindex);
+  }
+
+  attachTc(ifindex: number): Attachment {
+    const errno = this.attachFaults.shift();
+    if (errno) throw new BpfError('bpf_link_create', `tcx ingress ifindex ${ifindex}`, errno);
+    return this.inner.attachTc(ifindex);
+  }
+
+  openTc(ifindex: number): Attachment | undefined {
+    return this.inner.openTc(ifindex);
   }
 
   netdev(name: string): NetDev | undefined {

@@ -21,7 +21,7 @@ export interface Harness {
   readonly real: boolean;
   readonly kernel: FaultyKernel;
   mgr: DatapathManager;
-  /** netdev: a new kernel interface (down); its name */
+  /** netdev: a new kernel interface (down): a veth, its peer in the same namespace; its name */
   netdev(): string;
   /** occupy: another XDP program attached to the interface, as another tool would; returns its release */
   occupy(name: string, mode: XdpMode): () => void;
@@ -53,7 +53,8 @@ export const fakeHarness: HarnessFactory = (sizes = {}) => {
     real: false,
     kernel,
     mgr: newManager(kernel),
-    netdev: () => kernel.fake.addNetdev(`fk${fakeDevs++}`).name,
+    // a veth whose peer is in the same namespace, like the real harness's vethPair
+    netdev: () => kernel.fake.addNetdev(`fk${fakeDevs++}`, { kind: 'veth' }).name,
     occupy: (name, mode) => {
       const link = kernel.fake.attachXdp(kernel.fake.netdev(name)!.ifindex, mode, true);
       return () => link.detach();

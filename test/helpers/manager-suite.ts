@@ -250,6 +250,73 @@ export function managerBehaviour(make: HarnessFactory): void {
     }));
   });
 
+  describe('hooks: policy, make before break, adoption', () => {
+    const entry = (h: Harness, ifindex: number) => {
+      const raw = Buffer.from(dump(h).vr_vifs.find((e) => e.startsWith(Buffer.from(new Uint32Array([ifindex]).buffer).toString('hex')))!.split('=')[1]!, 'hex');
+      return { attachMode: raw[15], hookPolicy: raw[22] };
+    };
+    const links = (h: Harness, ifindex: number) => ({ xdp: !!h.kernel.openXdp(ifindex), tc: !!h.kernel.openTc(ifindex) });
+
+    it('auto puts a veth on TC; xdp and tc are obeyed; the entry records hook and policy', using(make, async (h) => {
+      const a = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev() }));
+      const b = await h.mgr.addInterface(vif({ index: 2, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
+      const c = await h.mgr.addInterface(vif({ index: 3, type: 'virtual', name: h.netdev(), hookPolicy: 'tc' }));
+      assert.deepEqual([a.hookPolicy, a.hook, b.hookPolicy, b.hook, c.hookPolicy, c.hook], ['auto', 'tc', 'xdp', 'xdp', 'tc', 'tc']);
+      assert.deepEqual(links(h, a.ifindex), { xdp: false, tc: true });
+      assert.deepEqual(links(h, b.ifindex), { xdp: true, tc: false });
+      assert.deepEqual(entry(h, a.ifindex), { attachMode: 3, hookPolicy: 0 }, 'VR_ATTACH_TC, auto');
+      assert.deepEqual(entry(h, b.ifindex), { attachMode: 1, hookPolicy: 1 }, 'VR_ATTACH_NATIVE, xdp');
+      assert.deepEqual(entry(h, c.ifindex), { attachMode: 3, hookPolicy: 2 }, 'VR_ATTACH_TC, tc');
+    }));
+
+    it('a policy change moves the vif to the other hook and back; the other hook is detached', using(make, async (h) => {
+      const v = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
+      const moved = await h.mgr.updateInterface(1, { hookPolicy: 'tc' });
+      assert.deepEqual([moved.hook, moved.hookPolicy], ['tc', 'tc']);
+      assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: true });
+      assert.deepEqual(entry(h, v.ifindex), { attachMode: 3, hookPolicy: 2 });
+      const auto = await h.mgr.updateInterface(1, { hookPolicy: 'auto' });
+      assert.deepEqual([auto.hook, auto.hookPolicy], ['tc', 'auto'], 'auto on a veth: stays on TC');
+      assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: true });
+      const back = await h.mgr.updateInterface(1, { hookPolicy: 'xdp' });
+      assert.deepEqual([back.hook, back.attachMode], ['xdp', 'native']);
+      assert.deepEqual(links(h, v.ifindex), { xdp: true, tc: false });
+      assert.deepEqual(entry(h, v.ifindex), { attachMode: 1, hookPolicy: 1 });
+    }));
+
+    it('a move whose new hook cannot attach leaves the vif on its old hook, entry and link unchanged', using(make, async (h) => {
+      const v = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
+      const before = dump(h);
+      const st = state(h);
+      h.kernel.failAttach(5 /* EIO */);
+      await assert.rejects(h.mgr.updateInterface(1, { hookPolicy: 'tc', mtu: 1400 }), is('failed_precondition', 'name'));
+      assert.deepEqual(dump(h), before);
+      assert.deepEqual(state(h), st);
+      assert.deepEqual(links(h, v.ifindex), { xdp: true, tc: false });
+    }));
+
+    it('a restarted manager adopts TC and XDP links alike, and reports each hook', using(make, async (h) => {
+      const a = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'tc' }));
+      const b = await h.mgr.addInterface(vif({ index: 2, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
+      const ids = [h.mgr.vifs.linkOf(1)!.info().id, h.mgr.vifs.linkOf(2)!.info().id];
+      const st = state(h);
+      await h.restart();
+      assert.deepEqual(state(h), st);
+      assert.deepEqual([h.mgr.vifs.linkOf(1)!.info().id, h.mgr.vifs.linkOf(2)!.info().id], ids, 'the same links, not new ones');
+      assert.deepEqual([h.mgr.vifs.get(1).hook, h.mgr.vifs.get(2).hook], ['tc', 'xdp']);
+      assert.deepEqual([links(h, a.ifindex), links(h, b.ifindex)], [{ xdp: false, tc: true }, { xdp: true, tc: false }]);
+    }));
+
+    it('deleting a TC vif detaches its link; a failed delete attaches it again', using(make, async (h) => {
+      const v = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev() }));
+      h.kernel.failNext('vr_vifs', 'delete', 5 /* EIO */);
+      await assert.rejects(h.mgr.deleteInterface(1), is('internal'));
+      assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: true });
+      await h.mgr.deleteInterface(1);
+      assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: false });
+    }));
+  });
+
   describe('restart', () => {
     it('a new manager on the same kernel has the same state', using(make, async (h) => {
       await base(h);

@@ -37,17 +37,17 @@ export function managerUndo(make: HarnessFactory): void {
       const release = h.occupy(name, 'native');
       const cause = (code: string) => (e: unknown) => is('failed_precondition', 'name')(e) && (e as Error).cause instanceof BpfError && ((e as Error).cause as BpfError).code === code;
       await unchanged(h, () => h.mgr.addInterface(vif({ index: 3, type: 'virtual', name, attachMode: 'native' })), cause('EBUSY'));
-      await unchanged(h, () => h.mgr.addInterface(vif({ index: 3, type: 'virtual', name })), cause('EEXIST'));
+      await unchanged(h, () => h.mgr.addInterface(vif({ index: 3, type: 'virtual', name, hookPolicy: 'xdp' })), cause('EEXIST'));
       assert.equal(h.mgr.vifs.has(3), false);
       release();
-      const v = await h.mgr.addInterface(vif({ index: 3, type: 'virtual', name }));
+      const v = await h.mgr.addInterface(vif({ index: 3, type: 'virtual', name, hookPolicy: 'xdp' }));
       assert.equal(v.attachMode, 'native');
       assert.ok(h.kernel.openXdp(v.ifindex));
     }));
 
     it('a refused native attach falls back to generic, and the entry records it', using(make, async (h) => {
       h.kernel.failAttach(EOPNOTSUPP);
-      const v = await h.mgr.addInterface(vif({ index: 3, type: 'virtual', name: h.netdev() }));
+      const v = await h.mgr.addInterface(vif({ index: 3, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
       assert.equal(v.attachMode, 'generic');
       assert.equal(dump(h).vr_vifs.length, 1);
       assert.equal(Buffer.from(dump(h).vr_vifs[0]!.split('=')[1]!, 'hex')[15], 2, 'attach_mode GENERIC');
@@ -158,8 +158,8 @@ export function managerUndo(make: HarnessFactory): void {
       assert.equal(out[3]!.index, 3);
       assert.deepEqual(dump(h), before);
       assert.deepEqual(state(h), st);
-      assert.ok(h.kernel.openXdp(ifindex3), 'vif 3 attached again');
-      assert.equal(h.kernel.netdev(b) && h.kernel.openXdp(h.kernel.netdev(b)!.ifindex), undefined, 'vif 2 detached');
+      assert.ok(h.kernel.openTc(ifindex3), 'vif 3 attached again');
+      assert.equal(h.kernel.netdev(b) && h.kernel.openTc(h.kernel.netdev(b)!.ifindex), undefined, 'vif 2 detached');
     }));
 
     it('a transaction failing at its next hop delete leaves every map as before', using(make, async (h) => {

@@ -10,7 +10,7 @@ describe('codecs', () => {
     assert.equal(encodeRouteKey({ vrf: 1, addr: Buffer.alloc(16), plen: 128 }).length, 24);
   });
   it('round-trips vifs, next hops, routes and meta', () => {
-    const vif = { vifIdx: 7, vrf: 3, flags: 3, mtu: 9000, type: 4, attachMode: 2, mac: Buffer.from('020000000001', 'hex'), ip4: Buffer.from([10, 0, 0, 1]), ip6: Buffer.alloc(16, 1) };
+    const vif = { vifIdx: 7, vrf: 3, flags: 3, mtu: 9000, type: 4, attachMode: 3, hookPolicy: 2, mac: Buffer.from('020000000001', 'hex'), ip4: Buffer.from([10, 0, 0, 1]), ip6: Buffer.alloc(16, 1) };
     assert.deepEqual(VIF.decode(VIF.encode(vif)), vif);
     const nh = { type: 2, oifState: 1, flags: 0, oifIfindex: 12, oifVif: 7, dmac: Buffer.from('02aa00000001', 'hex'), smac: Buffer.from('020000000001', 'hex'), vrf: 3, oifMtu: 1400 };
     assert.deepEqual(NH.decode(NH.encode(nh)), nh);

@@ -1,11 +1,11 @@
 /** Interface messages ⇄ vif specs. */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
-  AttachMode, InterfaceType, type Interface, type InterfaceSchema, type UpdateInterfaceRequest,
+  AttachHook, AttachMode, InterfaceType, type Interface, type InterfaceSchema, type UpdateInterfaceRequest,
 } from '../../gen/vrouter/ebpf/v1/interface_pb.js';
 import type { XdpMode } from '../../bpf/link.ts';
 import { invalid } from '../../manager/errors.ts';
-import type { Vif, VifChange, VifSpec, VifTypeName } from '../../manager/model.ts';
+import type { Hook, HookPolicy, Vif, VifChange, VifSpec, VifTypeName } from '../../manager/model.ts';
 import { formatIp, formatMac, parseIp, parseMac } from '../../manager/net-addr.ts';
 import type { Renames } from './locate.ts';
 
@@ -43,6 +43,25 @@ export function attachModeToProto(m: XdpMode): AttachMode {
   return m === 'native' ? AttachMode.NATIVE : AttachMode.GENERIC;
 }
 
+export function hookPolicyFromProto(h: AttachHook, field: string): HookPolicy | undefined {
+  switch (h) {
+    case AttachHook.UNSPECIFIED:
+      return undefined;
+    case AttachHook.AUTO:
+      return 'auto';
+    case AttachHook.XDP:
+      return 'xdp';
+    case AttachHook.TC:
+      return 'tc';
+    default:
+      throw invalid(field, `unknown attach hook ${h}`);
+  }
+}
+
+export function hookToProto(h: HookPolicy | Hook): AttachHook {
+  return h === 'xdp' ? AttachHook.XDP : h === 'tc' ? AttachHook.TC : AttachHook.AUTO;
+}
+
 /** ownIp: a vif's own address of one family; "" is none. */
 function ownIp(s: string, family: 4 | 6, field: string): Buffer | undefined {
   if (!s) return undefined;
@@ -54,6 +73,9 @@ function ownIp(s: string, family: 4 | 6, field: string): Buffer | undefined {
 /** vifSpecFromProto: `at` is the message's path in the request ("interface."). */
 export function vifSpecFromProto(i: Interface | undefined, attachMode: AttachMode, at: string, modeField: string): VifSpec {
   if (!i) throw invalid(at.replace(/\.$/, ''), 'the interface is required');
+  const mode = attachModeFromProto(attachMode, modeField);
+  const hookPolicy = hookPolicyFromProto(i.hookPolicy, `${at}hook_policy`);
+  if (mode && hookPolicy === 'tc') throw invalid(modeField, 'an XDP attach mode was asked for with hook_policy ATTACH_HOOK_TC');
   return {
     index: i.index,
     type: vifTypeFromProto(i.type, `${at}type`),
@@ -65,7 +87,8 @@ export function vifSpecFromProto(i: Interface | undefined, attachMode: AttachMod
     mtu: i.mtu,
     policyEnabled: i.policyEnabled,
     disabled: i.disabled,
-    attachMode: attachModeFromProto(attachMode, modeField),
+    attachMode: mode,
+    hookPolicy,
   };
 }
 
@@ -80,6 +103,7 @@ export function vifChangeFromProto(r: UpdateInterfaceRequest, at = ''): VifChang
     mtu: r.mtu,
     policyEnabled: r.policyEnabled,
     disabled: r.disabled,
+    hookPolicy: r.hookPolicy === undefined ? undefined : (hookPolicyFromProto(r.hookPolicy, `${at}hook_policy`) ?? 'auto'),
   };
 }
 
@@ -95,7 +119,10 @@ export function vifToProto(v: Vif): MessageInitShape<typeof InterfaceSchema> {
     mtu: v.mtu,
     policyEnabled: v.policyEnabled,
     disabled: v.disabled,
+    hookPolicy: hookToProto(v.hookPolicy),
     osIndex: v.ifindex,
-    attachMode: attachModeToProto(v.attachMode),
+    attachMode: v.hook === 'xdp' ? attachModeToProto(v.attachMode) : AttachMode.UNSPECIFIED,
+    hook: hookToProto(v.hook),
+    peerDelivery: v.peer,
   };
 }

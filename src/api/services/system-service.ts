@@ -6,7 +6,8 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { DatapathManager, SyncState as EpochState } from '../../manager/datapath-manager.ts';
 import { MAP_TYPE_NAMES, numPossibleCpus } from '../../bpf/map.ts';
 import { VR_LAYOUT_VERSION, type MapName } from '../../maps/layout.ts';
-import { attachModeToProto } from '../convert/interface.ts';
+import { AttachMode } from '../../gen/vrouter/ebpf/v1/interface_pb.js';
+import { attachModeToProto, hookToProto } from '../convert/interface.ts';
 import type { PinnedDatapath } from '../../maps/pinned-datapath.ts';
 
 export interface DaemonInfo {
@@ -42,7 +43,8 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
   return {
     getSystemInfo() {
       const dp = info.dp;
-      const prog = dp.xdp.info();
+      const progs = { xdp: dp.xdp.info(), tc: dp.tc.info() };
+      const pinPaths = { xdp: dp.xdp.pinPath, tc: dp.tc.pinPath };
       const used = mgr.mapUsage();
       const sync = mgr.syncStatus();
       return {
@@ -57,9 +59,10 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
         possibleCpus: numPossibleCpus(),
         currentSync: syncToProto(sync.current),
         lastSync: syncToProto(sync.last),
-        programs: [
-          { name: prog.name, id: prog.id, tag: prog.tag, pinPath: dp.xdp.pinPath, xlatedBytes: prog.xlatedBytes, jitedBytes: prog.jitedBytes },
-        ],
+        programs: (['xdp', 'tc'] as const).map((hook) => {
+          const p = progs[hook];
+          return { name: p.name, id: p.id, tag: p.tag, pinPath: pinPaths[hook], xlatedBytes: p.xlatedBytes, jitedBytes: p.jitedBytes };
+        }),
         maps: (Object.entries(dp.maps) as [MapName, (typeof dp.maps)[MapName]][]).map(([name, m]) => ({
           name,
           id: m.info.id,
@@ -76,9 +79,10 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
             interfaceIndex: v.index,
             name: v.name,
             osIndex: v.ifindex,
-            mode: attachModeToProto(v.attachMode),
+            mode: v.hook === 'xdp' ? attachModeToProto(v.attachMode) : AttachMode.UNSPECIFIED,
             linkId: link?.id ?? 0,
-            program: prog.name,
+            program: progs[v.hook].name,
+            hook: hookToProto(v.hook),
           };
         }),
       };
