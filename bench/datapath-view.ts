@@ -27,19 +27,14 @@ export async function datapathView(client: VrouterClient): Promise<Record<string
 
 /**
  * requireHook: every vif runs on the hook asked for, else the row would be
- * measuring another path under this one's name. A daemon that predates
- * hooks reports none (UNSPECIFIED) but an XDP attach mode: XDP, its only hook.
+ * measuring another path under this one's name.
  */
 export async function requireHook(client: VrouterClient, want: AttachHook.XDP | AttachHook.TC): Promise<void> {
   const vifs = await collect(client.interfaces.listInterfaces({}));
-  const hookOf = (v: (typeof vifs)[number]) => {
-    const i = v.interface!;
-    return i.hook === AttachHook.UNSPECIFIED && i.attachMode !== AttachMode.UNSPECIFIED ? AttachHook.XDP : i.hook;
-  };
-  const wrong = vifs.filter((v) => hookOf(v) !== want);
+  const wrong = vifs.filter((v) => v.interface!.hook !== want);
   if (!vifs.length || wrong.length)
     throw new Error(
-      `vifs asked for hook_policy ${AttachHook[want]} run on ${wrong.map((v) => `${v.interface!.name}: ${AttachHook[hookOf(v)]}`).join(', ') || 'nothing'}` +
+      `vifs asked for hook_policy ${AttachHook[want]} run on ${wrong.map((v) => `${v.interface!.name}: ${AttachHook[v.interface!.hook]}`).join(', ') || 'nothing'}` +
         ` (does this daemon attach hook_policy ${AttachHook[want]}?)`,
     );
 }

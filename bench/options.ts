@@ -42,8 +42,8 @@ const INTS = {
   inflight: { env: 'INFLIGHT', def: 64, min: 2, max: 1024, desc: 'AddRoute calls in flight in the concurrent case' },
   routes: { env: 'ROUTES', def: 100_000, min: 1000, max: 250_000, desc: 'routes added by AddRoutes batches and by ip -batch' },
   routeBatch: { env: 'ROUTE_BATCH', def: 1000, min: 1, max: 10_000, desc: 'routes per AddRoutes call' },
-  tcpDur: { env: 'TCP_DUR', def: 4, min: 1, max: 60, desc: 'seconds per iperf3 run (iperf3 -t) of the tcp phase' },
-  tcpRuns: { env: 'TCP_RUNS', def: 1, min: 1, max: 10, desc: 'iperf3 runs per tcp row; the median is reported' },
+  tcpDur: { env: 'TCP_DUR', def: 3, min: 1, max: 60, desc: 'seconds per iperf3 run (iperf3 -t) of the tcp phase' },
+  tcpRuns: { env: 'TCP_RUNS', def: 3, min: 1, max: 10, desc: 'iperf3 runs per tcp row, each on a fresh topology, paths in turn; the median is reported' },
 } as const satisfies Record<string, IntSpec>;
 
 /** ListSpec: a comma-separated list of integers, each bounded */

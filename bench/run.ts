@@ -140,7 +140,7 @@ function budgetSeconds(o: BenchOptions): number {
   // packet rows: floor, linux, vrouter-xdp, each with both sinks, and vrouter-tc
   const packets = o.phases.has('packets') ? 7 * o.runs * (o.dur + 20) : 0;
   // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
-  const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * (30 + o.tcpStreams.length * o.tcpRuns * (o.tcpDur + 25)) : 0;
+  const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
   return packets + tcp + 600;
 }
 

@@ -196,37 +196,50 @@ function addRatios(rows: TcpRow[]): void {
   }
 }
 
-/** measureTcp: every path at every MTU, every stream count, opts.tcpRuns runs each. */
+/**
+ * measureTcp: every path at every MTU and stream count, opts.tcpRuns runs
+ * each. The runs go round the paths (run 1 of every path, then run 2, ...),
+ * each round on freshly built topologies, so that a machine that gets
+ * slower or faster for a while (this one is shared and noisy) weighs on
+ * every path alike instead of on one path's whole row.
+ */
 export async function measureTcp(rigs: Rigs, opts: BenchOptions): Promise<TcpResults> {
-  const rows: TcpRow[] = [];
+  const runs = new Map<string, TcpRun[]>();
+  const key = (path: TcpPath, mtu: number, streams: number) => `${path}/${mtu}/${streams}`;
   const topologies: TcpTopology[] = [];
   for (const mtu of opts.tcpMtus) {
-    for (const path of opts.tcpPaths) {
-      const lab = rigs.lab('vrtcp');
-      const topo: TcpTopology = { path, mtu, prefix: lab.prefix, podOffloads: path === 'vrouter-xdp' ? 'xdp' : 'default' };
-      topologies.push(topo);
-      progress(`tcp ${path} MTU ${mtu}: lab ${lab.prefix}`);
-      const ends = await build(rigs, lab, path, mtu, topo);
-      lab.ping(ends.client, ends.serverIp, 2);
-      for (const streams of opts.tcpStreams) {
-        const what = `tcp ${path} MTU ${mtu} -P ${streams}`;
-        const runs: TcpRun[] = [];
-        for (let i = 0; i < opts.tcpRuns; i++) {
-          const r = await iperf(lab, ends, streams, opts.tcpDur, `${what} run ${i + 1}`);
-          runs.push(r);
-          progress(`${what} run ${i + 1}/${opts.tcpRuns}: ${r.gbps.toFixed(2)} Gbit/s, ${r.cpuSecondsPerGbit.toFixed(3)} CPU-s/Gbit, ${r.retransmits} retransmits`);
+    for (let i = 0; i < opts.tcpRuns; i++) {
+      for (const path of opts.tcpPaths) {
+        const lab = rigs.lab('vrtcp');
+        const topo: TcpTopology = { path, mtu, prefix: lab.prefix, podOffloads: path === 'vrouter-xdp' ? 'xdp' : 'default' };
+        topologies.push(topo);
+        progress(`tcp ${path} MTU ${mtu} run ${i + 1}/${opts.tcpRuns}: lab ${lab.prefix}`);
+        const ends = await build(rigs, lab, path, mtu, topo);
+        lab.ping(ends.client, ends.serverIp, 2);
+        for (const streams of opts.tcpStreams) {
+          const what = `tcp ${path} MTU ${mtu} -P ${streams} run ${i + 1}`;
+          const r = await iperf(lab, ends, streams, opts.tcpDur, what);
+          const k = key(path, mtu, streams);
+          runs.set(k, [...(runs.get(k) ?? []), r]);
+          progress(`${what}: ${r.gbps.toFixed(2)} Gbit/s, ${r.cpuSecondsPerGbit.toFixed(3)} CPU-s/Gbit, ${r.retransmits} retransmits`);
         }
-        rows.push({
-          path, mtu, streams, runs,
-          medianGbps: median(runs.map((r) => r.gbps)),
-          medianCpuSecondsPerGbit: median(runs.map((r) => r.cpuSecondsPerGbit)),
-        });
+        const daemon = rigs.daemonOf(lab);
+        if (daemon?.client) topo.datapath = await datapathView(daemon.client);
+        await rigs.release(lab);
       }
-      const daemon = rigs.daemonOf(lab);
-      if (daemon?.client) topo.datapath = await datapathView(daemon.client);
-      await rigs.release(lab);
     }
   }
+  const rows: TcpRow[] = [];
+  for (const mtu of opts.tcpMtus)
+    for (const streams of opts.tcpStreams)
+      for (const path of opts.tcpPaths) {
+        const rs = runs.get(key(path, mtu, streams))!;
+        rows.push({
+          path, mtu, streams, runs: rs,
+          medianGbps: median(rs.map((r) => r.gbps)),
+          medianCpuSecondsPerGbit: median(rs.map((r) => r.cpuSecondsPerGbit)),
+        });
+      }
   addRatios(rows);
   return { seconds: opts.tcpDur, runs: opts.tcpRuns, rows, topologies };
 }
