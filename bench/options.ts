@@ -1,10 +1,15 @@
 /**
- * Bench options: environment variables only (so that `npm run bench` needs
- * no `--`), each bounded, so that a typo cannot start an hour-long run.
+ * Bench options: environment variables (so that `npm run bench` needs no
+ * `--`), or the same as flags after `--`; each bounded, so that a typo
+ * cannot start an hour-long run.
  */
 
-export type Phase = 'packets' | 'routes' | 'program';
-const PHASES: readonly Phase[] = ['packets', 'routes', 'program'];
+export type Phase = 'tcp' | 'packets' | 'routes' | 'program';
+const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program'];
+
+/** the TCP phase's paths, in the order they are measured (tcp-rate.ts) */
+export type TcpPath = 'veth-pair' | 'linux' | 'vrouter-tc' | 'vrouter-xdp';
+export const TCP_PATHS: readonly TcpPath[] = ['veth-pair', 'linux', 'vrouter-tc', 'vrouter-xdp'];
 
 /** IntSpec: an integer option read from the environment (shared by the benches) */
 export interface IntSpec {
@@ -37,27 +42,49 @@ const INTS = {
   inflight: { env: 'INFLIGHT', def: 64, min: 2, max: 1024, desc: 'AddRoute calls in flight in the concurrent case' },
   routes: { env: 'ROUTES', def: 100_000, min: 1000, max: 250_000, desc: 'routes added by AddRoutes batches and by ip -batch' },
   routeBatch: { env: 'ROUTE_BATCH', def: 1000, min: 1, max: 10_000, desc: 'routes per AddRoutes call' },
+  tcpDur: { env: 'TCP_DUR', def: 3, min: 1, max: 60, desc: 'seconds per iperf3 run (iperf3 -t) of the tcp phase' },
+  tcpRuns: { env: 'TCP_RUNS', def: 3, min: 1, max: 10, desc: 'iperf3 runs per tcp row, each on a fresh topology, paths in turn; the median is reported' },
 } as const satisfies Record<string, IntSpec>;
 
-export type BenchOptions = { [K in keyof typeof INTS]: number } & {
+/** ListSpec: a comma-separated list of integers, each bounded */
+interface ListSpec {
+  env: string;
+  def: readonly number[];
+  min: number;
+  max: number;
+  desc: string;
+}
+
+const LISTS = {
+  tcpMtus: { env: 'TCP_MTUS', def: [1500, 9000], min: 1280, max: 9000, desc: 'MTUs of the tcp phase (every veth end of the topology)' },
+  tcpStreams: { env: 'TCP_STREAMS', def: [1, 4], min: 1, max: 16, desc: 'parallel TCP streams per iperf3 run (iperf3 -P)' },
+} as const satisfies Record<string, ListSpec>;
+
+export type BenchOptions = { [K in keyof typeof INTS]: number } & { [K in keyof typeof LISTS]: number[] } & {
   /** CPU the generator is pinned to; undefined = not pinned */
   cpu: number | undefined;
   phases: Set<Phase>;
+  tcpPaths: TcpPath[];
 };
 
 export function usage(): string {
   const ints = intUsage(INTS, 12);
+  const lists = Object.values(LISTS).map((s) => `  ${s.env.padEnd(12)} ${s.desc} (default ${s.def.join(',')}, each ${s.min}..${s.max})`);
   return [
-    'npm run bench: packet rate of the XDP datapath vs Linux forwarding, route',
-    'programming rate of the gRPC API vs `ip -batch`, and the XDP program\'s own cost',
-    'per packet vs an empty program, in throwaway namespaces.',
+    'npm run bench: TCP throughput pod to pod (iperf3) through a bare veth pair, Linux',
+    'forwarding and our datapath on the TC and on the XDP hook; packet rate of the',
+    'datapath on both hooks vs Linux forwarding; route programming rate of the gRPC API',
+    'vs `ip -batch`; and the XDP program\'s own cost per packet vs an empty program, in',
+    'throwaway namespaces.',
     'Results: a table on stdout, JSON in bench/results/latest.json (+ a timestamped copy).',
     '',
-    'usage: [VAR=value ...] npm run bench        (node bench/run.ts --help: this text)',
+    'usage: [VAR=value ...] npm run bench [-- --var value ...]   (--phases tcp = PHASES=tcp; --help: this text)',
     '',
     ...ints,
+    ...lists,
+    `  ${'TCP_PATHS'.padEnd(12)} comma-separated subset of ${TCP_PATHS.join(',')} (default all)`,
     `  ${'CPU'.padEnd(12)} CPU the generator (and so the whole inline path) runs on; "none" = unpinned (default 0)`,
-    `  ${'PHASES'.padEnd(12)} comma-separated subset of packets,routes,program (default all)`,
+    `  ${'PHASES'.padEnd(12)} comma-separated subset of ${PHASES.join(',')} (default all)`,
   ].join('\n');
 }
 
@@ -69,22 +96,39 @@ function int(spec: IntSpec, raw: string | undefined): number {
   return n;
 }
 
+/** names: a comma-separated subset of known (default: all of them), in the order given */
+function names<T extends string>(env: string, known: readonly T[], raw: string | undefined): T[] {
+  const out: T[] = [];
+  for (const p of (raw ?? known.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(known as readonly string[]).includes(p)) throw new Error(`${env}: unknown ${JSON.stringify(p)} (${known.join(', ')})`);
+    if (!out.includes(p as T)) out.push(p as T);
+  }
+  if (!out.length) throw new Error(`${env}: empty`);
+  return out;
+}
+
+function intList(spec: ListSpec, raw: string | undefined): number[] {
+  if (raw === undefined || raw.trim() === '') return [...spec.def];
+  const out = [...new Set(raw.split(',').map((s) => int({ ...spec, def: 0 }, s.trim())))];
+  if (!out.length) throw new Error(`${spec.env}: empty`);
+  return out;
+}
+
 export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const out = intOptions(INTS, env);
+  const lists = Object.fromEntries(Object.entries(LISTS).map(([k, s]) => [k, intList(s, env[s.env])])) as { [K in keyof typeof LISTS]: number[] };
   const cpuRaw = env.CPU ?? '0';
   const cpu = cpuRaw === 'none' ? undefined : int({ env: 'CPU', def: 0, min: 0, max: 4095, desc: '' }, cpuRaw);
-  const phases = new Set<Phase>();
-  for (const p of (env.PHASES ?? PHASES.join(',')).split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (!(PHASES as readonly string[]).includes(p)) throw new Error(`PHASES: unknown phase ${JSON.stringify(p)} (${PHASES.join(', ')})`);
-    phases.add(p as Phase);
-  }
-  if (!phases.size) throw new Error('PHASES: empty');
-  return { ...out, cpu, phases };
+  const phases = new Set(names('PHASES', PHASES, env.PHASES));
+  const tcpPaths = names('TCP_PATHS', TCP_PATHS, env.TCP_PATHS);
+  return { ...out, ...lists, cpu, phases, tcpPaths };
 }
 
 /**
- * cliOptions: a bench's command line: --help prints usage and exits 0; any
- * other argument, or an option parse() refuses, exits 2 with the usage.
+ * cliOptions: a bench's command line: --help prints usage and exits 0;
+ * `--phases tcp` or `--phases=tcp` is the same as PHASES=tcp (any option the
+ * usage lists, flag over environment); anything else, or an option parse()
+ * refuses, exits 2 with the usage.
  */
 export function cliOptions<T>(usageText: () => string, parse: () => T): T {
   const args = process.argv.slice(2);
@@ -92,9 +136,16 @@ export function cliOptions<T>(usageText: () => string, parse: () => T): T {
     console.log(usageText());
     process.exit(0);
   }
-  if (args.length) {
-    console.error(`unknown arguments: ${args.join(' ')} (options are environment variables; see --help)`);
-    process.exit(2);
+  const known = new Set([...usageText().matchAll(/^ {2}([A-Z][A-Z0-9_]*) /gm)].map((m) => m[1]!));
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(args[i]!);
+    const name = m?.[1]!.toUpperCase().replaceAll('-', '_');
+    const value = m?.[2] ?? args[++i];
+    if (!name || !known.has(name) || value === undefined) {
+      console.error(`bad arguments: ${args.join(' ')} (options: --${[...known].map((k) => k.toLowerCase().replaceAll('_', '-')).join(', --')}, or the same as environment variables; see --help)`);
+      process.exit(2);
+    }
+    process.env[name] = value;
   }
   try {
     return parse();

@@ -42,11 +42,27 @@ export interface PathResult {
   medianOfferedPps: number;
 }
 
-/** Sink: an XDP_DROP program on one device, whose drop counter is the delivered count. */
+/**
+ * Sink: where delivered frames are dropped and counted.
+ *  - 'xdp' (the default): sink.o, XDP_DROP in native mode; delivered = its
+ *    rx_queue_*_xdp_drops. Sees only what reaches the device's XDP hook:
+ *    frames redirected into the veth or sent by the peer's stack, not an skb
+ *    that bpf_redirect_peer hands straight to the device's ingress.
+ *  - 'tc': a clsact qdisc with one cls_bpf direct-action filter, the classic
+ *    BPF program `ret #2` (TC_ACT_SHOT: no object to build, no action
+ *    module); delivered = the clsact qdisc's drop count. It sits where every
+ *    path's frame ends up as an skb (stack, XDP redirect + GRO, or
+ *    bpf_redirect_peer), so it counts the TC hook's deliveries and the XDP
+ *    hook's alike.
+ */
 export interface Sink {
   ns: string;
   dev: string;
+  kind?: 'xdp' | 'tc';
 }
+
+/** TC_ACT_SHOT (2) for every packet, as cls_bpf classic BPF bytecode (count, then code jt jf k) */
+const TC_DROP_BYTECODE = '1,6 0 0 2';
 
 /** benchBpffsDir: where the generators of one lab pin their program and map. */
 export function benchBpffsDir(lab: Lab): string {
@@ -76,11 +92,28 @@ export interface PacketResults {
   forwardingNs: { linux: number; xdp: number; ratio: number };
   /** the datapath's own view after the XDP runs */
   xdpDatapath: Record<string, unknown>;
+  /** the same paths and the TC hook, every one counted by a TC sink in pod2 (absent if not measured) */
+  tcSink?: TcSinkResults;
 }
 
+/** TcSinkResults: the rows counted by a 'tc' sink; their floor is the tc sink on pod1's host veth. */
+export interface TcSinkResults {
+  floor: PathResult;
+  linux: PathResult;
+  xdp: PathResult;
+  tc: PathResult;
+  nsPerPacket: { floor: number; linux: number; xdp: number; tc: number };
+  forwardingNs: { linux: number; xdp: number; tc: number };
+  /** delivered packet rates (medians): tc / linux, xdp / linux, xdp / tc */
+  ratios: { tcVsLinux: number; xdpVsLinux: number; xdpVsTc: number };
+  /** the datapath's own view after the TC runs */
+  tcDatapath: Record<string, unknown>;
+}
+
+const nsPer = (r: PathResult) => 1e9 / r.medianPps;
+
 export function summarize(frameBytes: number, floor: PathResult, linux: PathResult, xdp: PathResult, xdpDatapath: Record<string, unknown>): PacketResults {
-  const ns = (r: PathResult) => 1e9 / r.medianPps;
-  const nsPerPacket = { floor: ns(floor), linux: ns(linux), xdp: ns(xdp) };
+  const nsPerPacket = { floor: nsPer(floor), linux: nsPer(linux), xdp: nsPer(xdp) };
   const fwd = { linux: nsPerPacket.linux - nsPerPacket.floor, xdp: nsPerPacket.xdp - nsPerPacket.floor };
   return {
     frameBytes,
@@ -91,6 +124,17 @@ export function summarize(frameBytes: number, floor: PathResult, linux: PathResu
     nsPerPacket,
     forwardingNs: { ...fwd, ratio: fwd.linux / fwd.xdp },
     xdpDatapath,
+  };
+}
+
+export function summarizeTcSink(r: { floor: PathResult; linux: PathResult; xdp: PathResult; tc: PathResult }, tcDatapath: Record<string, unknown>): TcSinkResults {
+  const nsPerPacket = { floor: nsPer(r.floor), linux: nsPer(r.linux), xdp: nsPer(r.xdp), tc: nsPer(r.tc) };
+  return {
+    ...r,
+    nsPerPacket,
+    forwardingNs: { linux: nsPerPacket.linux - nsPerPacket.floor, xdp: nsPerPacket.xdp - nsPerPacket.floor, tc: nsPerPacket.tc - nsPerPacket.floor },
+    ratios: { tcVsLinux: r.tc.medianPps / r.linux.medianPps, xdpVsLinux: r.xdp.medianPps / r.linux.medianPps, xdpVsTc: r.xdp.medianPps / r.tc.medianPps },
+    tcDatapath,
   };
 }
 
@@ -107,15 +151,25 @@ export class PacketBench {
   }
 
   attachSink(s: Sink): void {
-    this.lab.ip(s.ns, ['link', 'set', 'dev', s.dev, 'xdpdrv', 'obj', SINK, 'sec', 'xdp']);
+    if (s.kind === 'tc') {
+      this.lab.exec(s.ns, 'tc', ['qdisc', 'add', 'dev', s.dev, 'clsact']);
+      this.lab.exec(s.ns, 'tc', ['filter', 'add', 'dev', s.dev, 'ingress', 'bpf', 'da', 'bytecode', TC_DROP_BYTECODE]);
+    } else this.lab.ip(s.ns, ['link', 'set', 'dev', s.dev, 'xdpdrv', 'obj', SINK, 'sec', 'xdp']);
   }
 
   detachSink(s: Sink): void {
-    this.lab.ip(s.ns, ['link', 'set', 'dev', s.dev, 'xdpdrv', 'off']);
+    if (s.kind === 'tc') this.lab.exec(s.ns, 'tc', ['qdisc', 'del', 'dev', s.dev, 'clsact']);
+    else this.lab.ip(s.ns, ['link', 'set', 'dev', s.dev, 'xdpdrv', 'off']);
   }
 
-  /** delivered: frames the sink dropped so far (all rx queues). */
+  /** delivered: frames the sink dropped so far (xdp: all rx queues; tc: the clsact qdisc). */
   private delivered(s: Sink): number {
+    if (s.kind === 'tc') {
+      const out = this.lab.exec(s.ns, 'tc', ['-s', '-j', 'qdisc', 'show', 'dev', s.dev]);
+      const q = (JSON.parse(out) as { kind: string; drops?: number }[]).find((x) => x.kind === 'clsact');
+      if (q?.drops === undefined) throw new Error(`no clsact qdisc with a drop count on ${s.dev} in ${s.ns}:\n${out}`);
+      return q.drops;
+    }
     const out = this.lab.exec(s.ns, 'ethtool', ['-S', s.dev]);
     const counts = [...out.matchAll(/rx_queue_\d+_xdp_drops:\s*(\d+)/g)].map((m) => Number(m[1]));
     if (!counts.length) throw new Error(`no rx_queue_*_xdp_drops counter on ${s.dev} in ${s.ns}:\n${out}`);
@@ -163,7 +217,7 @@ export class PacketBench {
     }
     return {
       path,
-      sink: `${sink.dev}@${sink.ns}`,
+      sink: `${sink.kind ?? 'xdp'}:${sink.dev}@${sink.ns}`,
       runs,
       medianPps: median(runs.map((r) => r.deliveredPps)),
       medianOfferedPps: median(runs.map((r) => r.offeredPps)),

@@ -2,9 +2,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PacketResults } from './packet-rate.ts';
+import type { PacketResults, PathResult } from './packet-rate.ts';
 import type { RateResult } from './route-rate.ts';
 import type { ProgramCost } from './program-cost.ts';
+import type { TcpResults, TcpRow } from './tcp-rate.ts';
+import { TCP_PATHS } from './options.ts';
 import { mpps } from './util.ts';
 
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url));
@@ -14,6 +16,7 @@ export interface BenchResult {
   wallSeconds: number;
   host: { kernel: string; cpus: number; node: string };
   options: Record<string, unknown>;
+  tcp?: TcpResults;
   packets?: PacketResults;
   routes?: RateResult[];
   program?: ProgramCost;
@@ -25,17 +28,64 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** the goal of the TC hook: vrouter-tc >= 0.95 x veth-pair, at every MTU and stream count */
+export const TC_GOAL = 0.95;
+
+function formatTcp(t: TcpResults): string[] {
+  const out: string[] = [];
+  const x = (v: number | undefined, digits = 2) => (v === undefined ? '-' : `${v.toFixed(digits)}x`);
+  out.push(`TCP pod1 -> pod2: iperf3 -t ${t.seconds}, median of ${t.runs} run(s) per row; CPU-s/Gbit = busy CPU time of the whole machine over the run / Gbit received`);
+  const order = (row: TcpRow) => [row.mtu, row.streams, TCP_PATHS.indexOf(row.path)];
+  const rows = [...t.rows].sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!;
+  });
+  out.push(table(
+    ['path', 'MTU', 'streams', 'Gbit/s', 'vs veth-pair', 'vs linux', 'CPU-s/Gbit', 'CPU vs linux', 'retransmits', 'runs (Gbit/s)'],
+    rows.map((row) => [
+      row.path,
+      String(row.mtu),
+      String(row.streams),
+      row.medianGbps.toFixed(2),
+      x(row.vsVethPair),
+      x(row.vsLinux),
+      row.medianCpuSecondsPerGbit.toFixed(3),
+      x(row.cpuVsLinux),
+      String(Math.round(row.runs.reduce((a, r) => a + r.retransmits, 0) / row.runs.length)),
+      row.runs.map((r) => r.gbps.toFixed(2)).join(' '),
+    ]),
+  ));
+  const tc = t.rows.filter((row) => row.path === 'vrouter-tc' && row.vsVethPair !== undefined);
+  if (tc.length) {
+    const met = tc.filter((row) => row.vsVethPair! >= TC_GOAL).length;
+    out.push(`goal vrouter-tc >= ${TC_GOAL} x veth-pair: met in ${met} of ${tc.length} rows (${tc.map((row) => `${row.mtu}/${row.streams}: ${row.vsVethPair!.toFixed(2)}x`).join(', ')})`);
+  }
+  out.push('(veth-pair: the pods joined by one veth, no router; pods keep default offloads except on vrouter-xdp: gro on, tx off)', '');
+  return out;
+}
+
 export function formatReport(r: BenchResult): string {
   const out: string[] = [];
   const o = r.options;
+  if (r.tcp) out.push(...formatTcp(r.tcp));
   if (r.packets) {
     const p = r.packets;
     out.push(`Packet rate: ${p.frameBytes} B IPv4/UDP, pod1 -> host ns -> pod2, median of ${o.runs} x ${o.dur} s, generator on CPU ${o.cpu ?? 'any'}`);
     const fwd = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
+    const tcs = p.tcSink;
+    const rows: (readonly [PathResult, number | undefined, string])[] = [
+      [p.floor, undefined, 'xdp'],
+      [p.linux, p.forwardingNs.linux, 'xdp'],
+      [p.xdp, p.forwardingNs.xdp, 'xdp'],
+      ...(tcs
+        ? ([[tcs.floor, undefined, 'tc'], [tcs.linux, tcs.forwardingNs.linux, 'tc'], [tcs.xdp, tcs.forwardingNs.xdp, 'tc'], [tcs.tc, tcs.forwardingNs.tc, 'tc']] as const)
+        : []),
+    ];
     out.push(table(
-      ['path', 'Mpps delivered', 'Mpps offered', 'ns/pkt', 'forwarding ns/pkt', 'runs (Mpps delivered)'],
-      ([[p.floor, undefined], [p.linux, p.forwardingNs.linux], [p.xdp, p.forwardingNs.xdp]] as const).map(([x, f]) => [
+      ['path', 'sink', 'Mpps delivered', 'Mpps offered', 'ns/pkt', 'forwarding ns/pkt', 'runs (Mpps delivered)'],
+      rows.map(([x, f, sink]) => [
         x.path,
+        sink,
         mpps(x.medianPps),
         mpps(x.medianOfferedPps),
         (1e9 / x.medianPps).toFixed(0),
@@ -43,8 +93,11 @@ export function formatReport(r: BenchResult): string {
         x.runs.map((run) => mpps(run.deliveredPps)).join(' '),
       ]),
     ));
-    out.push(`ratio ${p.xdp.path} / ${p.linux.path}: ${p.ratio.toFixed(2)}x packets/s; forwarding cost linux / xdp: ${p.forwardingNs.ratio.toFixed(2)}x`);
-    out.push(`(${p.floor.path}: generator + XDP_DROP sink on pod1's host veth, nothing forwarded; forwarding ns/pkt = ns/pkt - its ns/pkt)`, '');
+    out.push(`ratio ${p.xdp.path} / ${p.linux.path} (xdp sink): ${p.ratio.toFixed(2)}x packets/s; forwarding cost linux / xdp: ${p.forwardingNs.ratio.toFixed(2)}x`);
+    if (tcs)
+      out.push(`tc sink: vrouter-tc / linux ${tcs.ratios.tcVsLinux.toFixed(2)}x, vrouter-xdp / linux ${tcs.ratios.xdpVsLinux.toFixed(2)}x, vrouter-xdp / vrouter-tc ${tcs.ratios.xdpVsTc.toFixed(2)}x packets/s`);
+    out.push(`(floor: generator + the sink on pod1's host veth, nothing forwarded; forwarding ns/pkt = ns/pkt - the floor's of the same sink;`);
+    out.push(` sink xdp: XDP_DROP on pod2's eth0; tc: a TC ingress drop there, which sees the skb bpf_redirect_peer delivers; vrouter-tc on a topology of its own)`, '');
   }
   if (r.routes) {
     out.push('Route programming: IPv4 /32 routes, gRPC over the unix socket vs ip -batch into a fresh netns');

@@ -1,21 +1,25 @@
 /**
- * npm run bench: our XDP path against Linux forwarding on the same
- * topology in the same run, then route programming through the gRPC API
- * against `ip -batch`. Everything lives in throwaway namespaces, a lab
- * daemon instance and a bench bpffs directory, all removed at the end,
- * also on failure, Ctrl-C or the time budget running out.
+ * npm run bench: TCP pod to pod through a bare veth pair, Linux forwarding
+ * and our datapath on both hooks (tcp-rate.ts); then our datapath's packet
+ * rate on both hooks against Linux forwarding on the same topology in the
+ * same run; then route programming through the gRPC API against
+ * `ip -batch`. Everything lives in throwaway namespaces, lab daemon
+ * instances and a bench bpffs directory (bench/rigs.ts), all removed at the
+ * end, also on failure, Ctrl-C or the time budget running out.
  */
-import { existsSync } from 'node:fs';
-import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { Lab, sh } from '../lab/topology.ts';
-import { BPFFS_LAB_ROOT, LabDaemon } from '../lab/daemon.ts';
-import { buildTwoPods, programTwoPods, type TwoPods } from '../lab/two-pods.ts';
+import { cpus, release } from 'node:os';
+import type { Lab } from '../lab/topology.ts';
+import { sh } from '../lab/topology.ts';
+import { buildTwoPods, programTwoPods } from '../lab/two-pods.ts';
+import { AttachHook } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { cliOptions, parseOptions, usage, type BenchOptions } from './options.ts';
-import { PacketBench, benchBpffsDir, removeBenchBpffs, summarize, type PathResult, type Sink } from './packet-rate.ts';
-import { enableLinuxForwarding } from './linux-forwarding.ts';
+import { PacketBench, benchBpffsDir, summarize, summarizeTcSink, type PathResult, type Sink } from './packet-rate.ts';
+import { enableLinuxForwarding, setGro } from './linux-forwarding.ts';
 import { measureRoutes } from './route-rate.ts';
-import { xdpView } from './xdp-view.ts';
+import { measureTcp } from './tcp-rate.ts';
+import { datapathView, requireHook } from './datapath-view.ts';
+import { Rigs } from './rigs.ts';
 import { formatReport, writeResults, type BenchResult } from './report.ts';
 import { FRAME_LEN } from './frame.ts';
 import { progress } from './util.ts';
@@ -32,11 +36,54 @@ function requireDelivery(r: PathResult, hint: string): void {
   if (empty >= 0) throw new Error(`${r.path}: run ${empty + 1} delivered no packet to ${r.sink} (offered ${r.runs[empty]!.offered}); ${hint}`);
 }
 
-async function bench(lab: Lab, t: TwoPods, startDaemon: () => Promise<LabDaemon>, result: BenchResult): Promise<void> {
+/**
+ * measureTcHook: the packet rate of the TC hook, on a two-pods topology of
+ * its own (pods with default offloads, as a TC CNI leaves them), every row
+ * counted by a TC sink. The generator XDP-transmits out of pod1's eth0, so
+ * its frames reach veth-p1 as xdp_frames, which a veth takes only with NAPI
+ * on (GRO or an XDP program): GRO on veth-p1 makes them skbs there, as
+ * baseline.sh's tc_redirect did; then tcx ingress runs vr_tc_vif.
+ */
+async function measureTcHook(rigs: Rigs): Promise<{ floor: PathResult; linux: PathResult; tc: PathResult; view: Record<string, unknown> }> {
+  const lab = rigs.lab('vrbtc');
+  progress(`lab ${lab.prefix}: the TC hook's topology`);
+  const t = buildTwoPods(lab, 1500, { offloads: 'default' });
+  const [pod1, pod2] = t.pods;
+  const packets = new PacketBench(lab, t, opts);
+  setGro(lab, t.host, pod1.hostIf, 'on');
+  const atHost: Sink = { ns: t.host, dev: pod1.hostIf, kind: 'tc' };
+  packets.attachSink(atHost);
+  const floor = await packets.measure('floor', atHost);
+  packets.detachSink(atHost);
+  requireDelivery(floor, 'the generator or the TC sink does not work');
+  const atPod2: Sink = { ns: pod2.ns, dev: 'eth0', kind: 'tc' };
+  packets.attachSink(atPod2);
+  const fwd = enableLinuxForwarding(lab, t);
+  const linux = await packets.measure('linux', atPod2);
+  fwd.undo();
+  requireDelivery(linux, 'Linux forwarding setup is broken (GRO on the host veth? neighbour?)');
+  const daemon = await rigs.startDaemon(lab, t.host);
+  await programTwoPods(daemon.client!, t, AttachHook.TC);
+  await requireHook(daemon.client!, AttachHook.TC);
+  const tc = await packets.measure('vrouter-tc', atPod2);
+  const view = await datapathView(daemon.client!);
+  requireDelivery(tc, `the datapath says: ${JSON.stringify(view)}`);
+  await rigs.release(lab);
+  return { floor, linux, tc, view };
+}
+
+async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
+  // first, while no daemon runs: its CPU figures are of the whole machine
+  if (opts.phases.has('tcp')) result.tcp = await measureTcp(rigs, opts);
+  if (!opts.phases.has('packets') && !opts.phases.has('routes') && !opts.phases.has('program')) return;
+  const lab = rigs.lab('vrbench');
+  progress(`lab ${lab.prefix}: building the two-pods topology`);
+  const t = buildTwoPods(lab);
   const packets = opts.phases.has('packets') ? new PacketBench(lab, t, opts) : undefined;
   const [pod1, pod2] = t.pods;
   const atPod2: Sink = { ns: pod2.ns, dev: 'eth0' };
-  let before: { floor: PathResult; linux: PathResult } | undefined;
+  const tcAtPod2: Sink = { ...atPod2, kind: 'tc' };
+  let before: { floor: PathResult; linux: PathResult; linuxTc: PathResult } | undefined;
   if (packets) {
     // the floor's sink takes pod1's host veth, where our XDP goes later: detached before the daemon starts
     const atHost: Sink = { ns: t.host, dev: pod1.hostIf };
@@ -47,18 +94,33 @@ async function bench(lab: Lab, t: TwoPods, startDaemon: () => Promise<LabDaemon>
     packets.attachSink(atPod2);
     const fwd = enableLinuxForwarding(lab, t);
     const linux = await packets.measure('linux', atPod2);
-    fwd.undo();
+    packets.detachSink(atPod2);
     requireDelivery(linux, 'Linux forwarding setup is broken (GRO on the host veth? neighbour?)');
-    before = { floor, linux };
+    packets.attachSink(tcAtPod2);
+    const linuxTc = await packets.measure('linux', tcAtPod2);
+    packets.detachSink(tcAtPod2);
+    fwd.undo();
+    requireDelivery(linuxTc, 'Linux forwarding to the TC sink is broken');
+    before = { floor, linux, linuxTc };
   }
-  const daemon = await startDaemon();
+  const daemon = await rigs.startDaemon(lab, t.host);
   const client = daemon.client!;
-  await programTwoPods(client, t);
+  await programTwoPods(client, t, AttachHook.XDP);
   if (packets && before) {
+    await requireHook(client, AttachHook.XDP);
+    packets.attachSink(atPod2);
     const xdp = await packets.measure('vrouter-xdp', atPod2);
-    const view = await xdpView(client);
+    packets.detachSink(atPod2);
+    let view = await datapathView(client);
     requireDelivery(xdp, `the datapath says: ${JSON.stringify(view)}`);
+    packets.attachSink(tcAtPod2);
+    const xdpTc = await packets.measure('vrouter-xdp', tcAtPod2);
+    packets.detachSink(tcAtPod2);
+    view = await datapathView(client);
+    requireDelivery(xdpTc, `the datapath says: ${JSON.stringify(view)}`);
     result.packets = summarize(FRAME_LEN, before.floor, before.linux, xdp, view);
+    const tcHook = await measureTcHook(rigs);
+    result.packets.tcSink = summarizeTcSink({ floor: tcHook.floor, linux: before.linuxTc, xdp: xdpTc, tc: tcHook.tc }, tcHook.view);
   }
   if (opts.phases.has('routes')) result.routes = await measureRoutes(client, lab, opts);
   if (opts.phases.has('program')) result.program = measureProgram(lab, opts);
@@ -73,39 +135,13 @@ function measureProgram(lab: Lab, o: BenchOptions): ProgramCost {
   return JSON.parse(out.trim().split('\n').pop()!) as ProgramCost;
 }
 
-/** leftovers: what of this run is still there after the clean-up (should be nothing). */
-function leftovers(lab: Lab, daemon: LabDaemon | undefined): string[] {
-  const left: string[] = [];
-  const ns = sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith(`${lab.prefix}-`));
-  if (ns.length) left.push(`namespaces: ${ns.join(', ')}`);
-  const p = daemon?.proc;
-  if (p && p.exitCode === null && p.signalCode === null) left.push(`daemon pid ${p.pid}`);
-  for (const dir of [join(BPFFS_LAB_ROOT, lab.prefix), benchBpffsDir(lab)])
-    if (existsSync(dir)) left.push(`bpffs ${dir}`);
-  return left;
-}
-
-/** cleanUp: every step runs even if an earlier one fails; returns the failures. */
-async function cleanUp(lab: Lab, daemon: LabDaemon | undefined): Promise<string[]> {
-  const errors: string[] = [];
-  const steps: [string, () => unknown][] = [
-    ['daemon', () => daemon?.destroy()],
-    ['namespaces', () => lab.cleanup()],
-    ['bench bpffs', () => removeBenchBpffs(lab)],
-  ];
-  for (const [what, step] of steps) {
-    try {
-      await step();
-    } catch (err) {
-      errors.push(`${what}: ${(err as Error).message}`);
-    }
-  }
-  return errors;
-}
-
 /** the time budget: every step is bounded, this bounds their sum */
 function budgetSeconds(o: BenchOptions): number {
-  return 3 * o.runs * (o.dur + 20) + 600;
+  // packet rows: floor, linux, vrouter-xdp, each with both sinks, and vrouter-tc
+  const packets = o.phases.has('packets') ? 7 * o.runs * (o.dur + 20) : 0;
+  // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
+  const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
+  return packets + tcp + 600;
 }
 
 const startedAt = new Date();
@@ -115,8 +151,7 @@ const result: BenchResult = {
   host: { kernel: release(), cpus: cpus().length, node: process.version },
   options: { ...opts, phases: [...opts.phases] },
 };
-const lab = new Lab('vrbench');
-let daemon: LabDaemon | undefined;
+const rigs = new Rigs();
 let stopTimer: NodeJS.Timeout | undefined;
 const stopped = new Promise<never>((_, reject) => {
   const stop = (why: string) => reject(new Error(`stopped: ${why}`));
@@ -128,25 +163,19 @@ const stopped = new Promise<never>((_, reject) => {
 stopped.catch(() => {});
 let failed = false;
 try {
-  progress(`lab ${lab.prefix}: building the two-pods topology`);
-  const t = buildTwoPods(lab);
-  const startDaemon = async () => {
-    daemon = new LabDaemon(lab, { instance: lab.prefix, ns: t.host });
-    await daemon.start();
-    return daemon;
-  };
-  await Promise.race([bench(lab, t, startDaemon, result), stopped]);
+  await Promise.race([bench(rigs, result), stopped]);
 } catch (err) {
   failed = true;
   console.error(`bench failed: ${(err as Error).message}`);
-  if (daemon?.log) console.error(`daemon log (tail):\n${daemon.log.split('\n').slice(-20).join('\n')}`);
+  const log = rigs.lastDaemon?.log;
+  if (log) console.error(`daemon log (tail):\n${log.split('\n').slice(-20).join('\n')}`);
 }
 clearTimeout(stopTimer);
-const left = [...(await cleanUp(lab, daemon)), ...leftovers(lab, daemon)];
+const left = [...(await rigs.cleanUp()), ...rigs.leftovers()];
 if (left.length) {
   failed = true;
   console.error(`clean-up incomplete: ${left.join('; ')}`);
-} else progress(`clean-up checked: no namespace, daemon or bpffs directory of ${lab.prefix} left`);
+} else progress(`clean-up checked: no namespace, daemon or bpffs directory of this run left`);
 if (!failed) {
   result.wallSeconds = (Date.now() - startedAt.getTime()) / 1000;
   console.log(`\n${formatReport(result)}`);
