@@ -74,19 +74,26 @@ static __always_inline __u32 ctx_len(void *ctx, const enum vr_hook hook)
 	return (__u32)bpf_xdp_get_buff_len((struct xdp_md *)ctx);
 }
 
-/* VR_PULL_LEN: the headers the datapath reads directly (Ethernet + IPv6 +
- * a neighbour solicitation is 86 bytes) */
-#define VR_PULL_LEN 128
+/* VR_PULL_LEN: the headers every packet's parse reads directly: Ethernet +
+ * IPv6 (54), which covers Ethernet + IPv4 (34) and an ARP packet (42). Not
+ * more: a TCP skb from a socket carries its payload in page fragments after
+ * 66 (IPv4) or 86 (IPv6) bytes of headers, and pulling payload into the
+ * head costs a copy on every 64 KB GSO packet. An ICMPv6 packet (neighbour
+ * solicitation) pulls what it reads itself (VR_ND_PULL_LEN). */
+#define VR_PULL_LEN 54
+/* Ethernet + IPv6 + a neighbour solicitation with its option */
+#define VR_ND_PULL_LEN 86
 
-/* ctx_pull_headers: TC only. An skb may hold part of its headers outside
- * the linear head (GSO, a NIC's header split); pull them in, only when they
- * are not there already, so the common case calls no helper. A failed pull
- * is not an error: the bounded parse then drops what it cannot read. */
-static __always_inline void ctx_pull_headers(void *ctx, const enum vr_hook hook)
+/* ctx_pull: TC only. An skb may hold part of its headers outside the
+ * linear head (GSO, a NIC's header split); pull up to `len` bytes in, only
+ * when they are not there already, so the common case calls no helper. A
+ * failed pull is not an error: the bounded parse then drops what it cannot
+ * read. Packet pointers are stale afterwards. */
+static __always_inline void ctx_pull(void *ctx, const enum vr_hook hook, __u32 len)
 {
 	if (hook == VR_HOOK_TC) {
 		struct __sk_buff *skb = ctx;
-		__u32 want = skb->len < VR_PULL_LEN ? skb->len : VR_PULL_LEN;
+		__u32 want = skb->len < len ? skb->len : len;
 
 		if ((__u32)(skb->data_end - skb->data) < want)
 			bpf_skb_pull_data(skb, want);

@@ -72,8 +72,14 @@ static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const
 	if (ip6->version != 6 || l3_len > pkt_len - sizeof(struct ethhdr))
 		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 	if (ip6->nexthdr == IPPROTO_ICMPV6) {
-		struct icmp6hdr *icmp = (void *)(ip6 + 1);
+		struct icmp6hdr *icmp;
 
+		/* ICMPv6 is small and rare: the headers an NS answer reads */
+		ctx_pull(ctx, hook, VR_ND_PULL_LEN);
+		data = ctx_data(ctx, hook);
+		data_end = ctx_data_end(ctx, hook);
+		ip6 = data + sizeof(struct ethhdr);
+		icmp = (void *)(ip6 + 1);
 		if ((void *)(icmp + 1) > data_end)
 			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 		if (icmp->icmp6_type == NDISC_NS)
@@ -113,7 +119,7 @@ static __always_inline int vif_input(void *ctx, const enum vr_hook hook)
 	st->rx_bytes += pkt_len;
 	if (!(vif->flags & VR_VIF_F_ENABLED))
 		return count_drop(hook, st, VR_DROP_INTERFACE_DOWN);
-	ctx_pull_headers(ctx, hook);
+	ctx_pull(ctx, hook, VR_PULL_LEN);
 	eth = ctx_data(ctx, hook);
 	data_end = ctx_data_end(ctx, hook);
 	if ((void *)(eth + 1) > data_end)
