@@ -8,11 +8,14 @@
  * an xdp_md access in the TC program or the reverse.
  *
  * Rules for TC (skb) that this layer keeps:
- * - a helper that may change the skb (bpf_l3_csum_replace,
- *   bpf_skb_store_bytes, bpf_skb_change_tail, bpf_skb_pull_data)
- *   invalidates every packet pointer: callers re-derive them from ctx;
- * - the IPv4 checksum of a TTL change goes through bpf_l3_csum_replace, so
- *   the skb keeps its CHECKSUM_PARTIAL / GSO state;
+ * - a helper that may change the skb (bpf_skb_change_tail,
+ *   bpf_skb_pull_data) invalidates every packet pointer: callers re-derive
+ *   them from ctx;
+ * - header rewrites keep the skb's checksum and GSO state: MACs are outside
+ *   every sum, a TTL change moves the IPv4 checksum by the opposite amount,
+ *   and an IPv6 hop-limit change is added to a CHECKSUM_COMPLETE sum
+ *   (bpf_csum_update); the packet tests run the TC entry on
+ *   CHECKSUM_COMPLETE skbs to hold this;
  * - the packet length is skb->len (the whole packet, not the linear head),
  *   as it is bpf_xdp_get_buff_len() for a multi-buffer XDP frame. */
 #ifndef VR_CTX_H
@@ -147,33 +150,23 @@ static __always_inline int ctx_exceeds_mtu(void *ctx, const enum vr_hook hook, _
 	return l3_len > mtu;
 }
 
-#define VR_IP_CSUM_OFF (ETH_HLEN + offsetof(struct iphdr, check))
-#define VR_IP_TTL_OFF  (ETH_HLEN + offsetof(struct iphdr, ttl))
 
-/* ctx_ipv4_ttl_dec: TTL - 1 with the header checksum updated; the caller
- * checked TTL > 1. TC: packet pointers are stale afterwards. Returns 0, or
- * < 0 when the skb could not be written. */
-static __always_inline int ctx_ipv4_ttl_dec(void *ctx, const enum vr_hook hook, struct iphdr *iph)
+/* ctx_ipv4_ttl_dec: TTL - 1 with the header checksum updated (RFC 1624, as
+ * the kernel's ip_decrease_ttl), written in place on both hooks; the caller
+ * checked TTL > 1 and the header's bounds. On TC this keeps the skb's state:
+ * the IP header checksum is never offloaded (CHECKSUM_PARTIAL covers L4),
+ * and a CHECKSUM_COMPLETE sum does not move, since TTL and checksum change
+ * by opposite amounts. Direct writes cost no helper call (the program's
+ * prologue made the head writable). */
+static __always_inline void ctx_ipv4_ttl_dec(void *ctx, const enum vr_hook hook, struct iphdr *iph)
 {
-	if (hook == VR_HOOK_TC) {
-		__u8 ttl = iph->ttl - 1;
-		/* the TTL is the high byte of its 16-bit word (TTL, protocol) */
-		__be16 from = bpf_htons((__u16)iph->ttl << 8);
-		__be16 to = bpf_htons((__u16)ttl << 8);
+	__u32 check = (__u32)iph->check;
 
-		if (bpf_l3_csum_replace(ctx, VR_IP_CSUM_OFF, from, to, sizeof(__u16)))
-			return -1;
-		return bpf_skb_store_bytes(ctx, VR_IP_TTL_OFF, &ttl, 1, 0) ? -1 : 0;
-	}
-	{
-		/* RFC 1624 incremental update, as the kernel's ip_decrease_ttl */
-		__u32 check = (__u32)iph->check;
-
-		check += (__u32)bpf_htons(0x0100);
-		iph->check = (__sum16)(check + (check >= 0xFFFF));
-		iph->ttl--;
-	}
-	return 0;
+	(void)ctx;
+	(void)hook;
+	check += (__u32)bpf_htons(0x0100);
+	iph->check = (__sum16)(check + (check >= 0xFFFF));
+	iph->ttl--;
 }
 
 /* ctx_ipv6_hop_limit_dec: hop limit - 1 (the caller checked > 1). IPv6 has
