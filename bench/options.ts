@@ -8,8 +8,8 @@ export type Phase = 'tcp' | 'packets' | 'routes' | 'program';
 const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program'];
 
 /** the TCP phase's paths, in the order they are measured (tcp-rate.ts) */
-export type TcpPath = 'veth-pair' | 'linux' | 'vrouter-tc' | 'vrouter-xdp';
-export const TCP_PATHS: readonly TcpPath[] = ['veth-pair', 'linux', 'vrouter-tc', 'vrouter-xdp'];
+export type TcpPath = 'veth-pair' | 'linux' | 'tc-bare' | 'vrouter-tc' | 'vrouter-xdp';
+export const TCP_PATHS: readonly TcpPath[] = ['veth-pair', 'linux', 'tc-bare', 'vrouter-tc', 'vrouter-xdp'];
 
 /** IntSpec: an integer option read from the environment (shared by the benches) */
 export interface IntSpec {

@@ -1,5 +1,5 @@
 /**
- * TCP throughput pod1 -> pod2 with iperf3, the same traffic through four
+ * TCP throughput pod1 -> pod2 with iperf3, the same traffic through five
  * paths in the same run, each on a topology of its own, built for its rows
  * (one MTU, every stream count) and removed right after them, so that rows
  * do not disturb each other and only one topology exists at a time:
@@ -7,6 +7,8 @@
  *  - veth-pair: the two pod namespaces joined by one veth pair, no router:
  *    what TCP between two namespaces reaches at all (the limit);
  *  - linux: two pods behind a host namespace that forwards (ip_forward=1);
+ *  - tc-bare: the same, a bare bpf_redirect_peer forwarder at tcx ingress of
+ *    the host veths (bench/tc-bare.ts): the floor of any TC router here;
  *  - vrouter-tc: vrouter-ebpfd in the host namespace, both vifs with
  *    hook_policy TC (tcx ingress on the host veths, bpf_redirect_peer into
  *    the other pod);
@@ -29,6 +31,7 @@ import { AttachHook } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import type { BenchOptions, TcpPath } from './options.ts';
 import type { Rigs } from './rigs.ts';
 import { enableLinuxForwarding } from './linux-forwarding.ts';
+import { attachBarePeerForwarder } from './tc-bare.ts';
 import { datapathView, requireHook } from './datapath-view.ts';
 import { cpuBusySeconds, median, progress, sleep } from './util.ts';
 
@@ -102,6 +105,10 @@ async function build(rigs: Rigs, lab: Lab, path: TcpPath, mtu: number, topo: Tcp
   if (path === 'linux') {
     // removed with the topology: nothing to undo
     enableLinuxForwarding(lab, t, { hostGro: false });
+    return ends;
+  }
+  if (path === 'tc-bare') {
+    attachBarePeerForwarder(lab, t);
     return ends;
   }
   const hook = HOOK[path]!;
