@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { DAEMON_NODE_FLAGS, parseConfig, usage, PACKAGE_ROOT, type Config } from './config.ts';
 import { rootLogger } from './log.ts';
@@ -16,6 +16,7 @@ import { DatapathManager } from './manager/datapath-manager.ts';
 import { kernelOf } from './maps/kernel.ts';
 import { MemoryReclaimer } from './memory.ts';
 import { RouteProbe } from './maps/tables/route-probe.ts';
+import { PacketTracer } from './maps/tables/packet-tracer.ts';
 import { ApiServer } from './api/server.ts';
 import { DatapathMetrics, serveMetrics } from './metrics/registry.ts';
 
@@ -63,7 +64,15 @@ async function run(cfg: Config): Promise<void> {
   } catch (err) {
     log.warn({ err }, 'route probe not loaded: route batches are checked one lookup at a time');
   }
-  const mgr = new DatapathManager(kernelOf(dp, probe), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
+  // TracePacket: the trace build of the datapath (vr_trace.o beside the object) on the pinned maps
+  let tracer: PacketTracer | undefined;
+  const traceObject = join(dirname(cfg.objectPath), 'vr_trace.o');
+  try {
+    tracer = PacketTracer.open(traceObject, dp.maps);
+  } catch (err) {
+    log.warn({ err, object: traceObject }, 'packet tracer not loaded: TracePacket answers FAILED_PRECONDITION');
+  }
+  const mgr = new DatapathManager(kernelOf(dp, probe, tracer), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
   const reclaimer = new MemoryReclaimer(log.child({ component: 'memory' }));
   mgr.onBulk = () => reclaimer.bulkDone();
   const loaded = mgr.load();

@@ -4,10 +4,16 @@
 
 #include "maps.h"
 #include "ctx.h"
+#include "trace.h"
 
 static __always_inline struct vr_vif_stats *vif_stats(__u32 vif_idx)
 {
+#ifdef VR_TRACE
+	(void)vif_idx;
+	return trace_scratch();
+#else
 	return bpf_map_lookup_elem(&vr_vif_stats, &vif_idx);
+#endif
 }
 
 /* count_drop: counts a drop under its reason (and on the input vif) and
@@ -15,10 +21,14 @@ static __always_inline struct vr_vif_stats *vif_stats(__u32 vif_idx)
  * `return count_drop(hook, st, REASON);`. */
 static __always_inline int count_drop(const enum vr_hook hook, struct vr_vif_stats *st, __u32 reason)
 {
+#ifdef VR_TRACE
+	trace_drop(reason);
+#else
 	__u64 *c = bpf_map_lookup_elem(&vr_drops, &reason);
 
 	if (c)
 		*c += 1;
+#endif
 	if (st)
 		st->drops++;
 	return ctx_act_drop(hook);
@@ -26,6 +36,7 @@ static __always_inline int count_drop(const enum vr_hook hook, struct vr_vif_sta
 
 static __always_inline int count_to_host(const enum vr_hook hook, struct vr_vif_stats *st)
 {
+	trace_flag(VR_TRACE_F_TO_HOST);
 	if (st)
 		st->to_host++;
 	return ctx_act_pass(hook);

@@ -112,6 +112,7 @@ static __always_inline int vif_input(void *ctx, const enum vr_hook hook)
 	vif = bpf_map_lookup_elem(&vr_vifs, &ifindex);
 	if (!vif)
 		return count_drop(hook, 0, VR_DROP_INVALID_INTERFACE);
+	trace_in(vif->vif_idx);
 	st = vif_stats(vif->vif_idx);
 	if (!st)
 		return count_drop(hook, 0, VR_DROP_INVALID_INTERFACE);

@@ -29,6 +29,7 @@ static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const s
 	mac_copy(eth->h_dest, nh->dmac);
 	mac_copy(eth->h_source, nh->smac);
 	count_tx(nh->oif_vif, (__u64)pkt_len);
+	trace_out(nh->oif_vif, nh->oif_ifindex, hook == VR_HOOK_TC && (nh->oif_state & VR_VIF_F_PEER));
 	/* a local pod behind a veth: straight into its namespace (TC only) */
 	if (nh->oif_state & VR_VIF_F_PEER)
 		return ctx_redirect_peer(ctx, hook, nh->oif_ifindex);
@@ -44,6 +45,7 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32
 	void *l3 = ctx_data(ctx, hook) + sizeof(struct ethhdr);
 	struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
 
+	trace_nexthop(nh_id);
 	if (!nh || nh->type == VR_NH_UNSPEC)
 		return count_drop(hook, st, VR_DROP_INVALID_NEXTHOP);
 	switch (nh->type) {

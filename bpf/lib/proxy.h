@@ -17,6 +17,7 @@
 
 static __always_inline int reply_out(void *ctx, const enum vr_hook hook)
 {
+	trace_flag(VR_TRACE_F_PROXIED);
 	return ctx_redirect(ctx, hook, ctx_ingress_ifindex(ctx, hook));
 }
 

@@ -147,6 +147,26 @@ struct vr_vif_stats {
 	__u64 proxied;      /* ARP / NS answered on this vif */
 };
 
+/* vr_trace_rec: what a trace run (bpf/vr_trace.c: the same datapath built
+ * with VR_TRACE, run by the daemon with BPF_PROG_TEST_RUN, never attached)
+ * saw of one frame. Not a pinned map: the trace object's own. */
+#define VR_TRACE_F_RAN      (1u << 0) /* the program ran (the record is this run's) */
+#define VR_TRACE_F_DROP     (1u << 1) /* reason says why */
+#define VR_TRACE_F_NEXTHOP  (1u << 2) /* nh_id was run */
+#define VR_TRACE_F_OUT      (1u << 3) /* sent out of oif_vif / oif_ifindex */
+#define VR_TRACE_F_PEER     (1u << 4) /* ... with bpf_redirect_peer (TC) */
+#define VR_TRACE_F_PROXIED  (1u << 5) /* an ARP / NS answered on the arrival vif */
+#define VR_TRACE_F_TO_HOST  (1u << 6) /* passed to the kernel */
+struct vr_trace_rec {
+	__u32 flags;        /* VR_TRACE_F_* */
+	__u32 reason;       /* enum vr_drop_reason, with VR_TRACE_F_DROP */
+	__u32 in_vif;       /* the arrival vif's index */
+	__u32 nh_id;
+	__u32 oif_vif;
+	__u32 oif_ifindex;
+	struct vr_vif_stats scratch; /* where a trace run counts: not the real counters */
+};
+
 /* vr_meta: ARRAY of one entry, written once by the daemon that loads */
 struct vr_meta {
 	__u32 magic;

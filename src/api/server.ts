@@ -18,6 +18,7 @@ import { RouteService } from '../gen/vrouter/ebpf/v1/route_pb.js';
 import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
+import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { Health } from '../gen/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
@@ -28,8 +29,9 @@ import { ROUTE_RAW_REQUESTS, routeHandlers } from './services/route-service.ts';
 import { statsHandlers } from './services/stats-service.ts';
 import { systemHandlers, type DaemonInfo } from './services/system-service.ts';
 import { programHandlers } from './services/program-service.ts';
+import { diagnosticsHandlers } from './services/diagnostics-service.ts';
 
-export const SERVICES: readonly DescService[] = [InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService];
+export const SERVICES: readonly DescService[] = [InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService];
 
 /** the services grpc-js libraries implement for us, listed by reflection too */
 const INFRA_SERVICES: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
@@ -73,6 +75,7 @@ export class ApiServer {
     add(StatsService, statsHandlers(mgr));
     add(SystemService, systemHandlers(mgr, info));
     add(ProgramService, programHandlers(mgr, { syncOrphanTimeoutMs: info.syncOrphanTimeoutMs ?? 60_000 }));
+    add(DiagnosticsService, diagnosticsHandlers(mgr));
 
     const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
     for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';

@@ -9,6 +9,7 @@ import { InterfaceService } from '../gen/vrouter/ebpf/v1/interface_pb.js';
 import { NextHopService } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { RouteService } from '../gen/vrouter/ebpf/v1/route_pb.js';
 import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
+import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
 import { ProgramStream, type ProgramStreamOptions } from './program-stream.ts';
@@ -68,6 +69,7 @@ export class VrouterClient {
   readonly nextHops: ServiceClient<typeof NextHopService>;
   readonly routes: ServiceClient<typeof RouteService>;
   readonly stats: ServiceClient<typeof StatsService>;
+  readonly diagnostics: ServiceClient<typeof DiagnosticsService>;
   readonly system: ServiceClient<typeof SystemService>;
   readonly program: ServiceClient<typeof ProgramService>;
   private readonly clients: Client[] = [];
@@ -83,6 +85,7 @@ export class VrouterClient {
     this.nextHops = mk(NextHopService);
     this.routes = mk(RouteService);
     this.stats = mk(StatsService);
+    this.diagnostics = mk(DiagnosticsService);
     this.system = mk(SystemService);
     this.program = mk(ProgramService);
   }

@@ -145,5 +145,21 @@ export const PROBE_REC = new Struct('vr_probe_rec', 40, {
 /** VR_PROBE_MAX: keys per probe run */
 export const PROBE_MAX = 1024;
 
+/** vr_trace_rec: what a trace run recorded (bpf/lib/trace.h); its counters are scratch */
+export const TRACE_REC = new Struct('vr_trace_rec', 24 + VIF_STATS_SIZE, {
+  flags: { off: 0, type: 'u32' },
+  reason: { off: 4, type: 'u32' },
+  inVif: { off: 8, type: 'u32' },
+  nhId: { off: 12, type: 'u32' },
+  oifVif: { off: 16, type: 'u32' },
+  oifIfindex: { off: 20, type: 'u32' },
+  scratch: { off: 24, type: { bytes: VIF_STATS_SIZE } },
+});
+export type TraceRec = StructValue<typeof TRACE_REC.fields>;
+export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED: 32, TO_HOST: 64 } as const;
+
+/** the structs of the trace object (bpf/vr_trace.c), checked against its BTF */
+export const TRACE_STRUCTS = [TRACE_REC] as const;
+
 /** every struct shared with C, for the BTF check */
 export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC] as const;

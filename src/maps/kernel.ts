@@ -10,6 +10,7 @@ import { netdev, nameOf, type NetDev } from '../bpf/netdev.ts';
 import type { MapName } from './layout.ts';
 import type { PinnedDatapath } from './pinned-datapath.ts';
 import type { RouteLookups } from './tables/route-probe.ts';
+import type { TraceHook, TraceResult } from './tables/packet-tracer.ts';
 
 /** KernelMap: one map, moved as bytes. Errors are BpfErrors (errno codes). */
 export interface KernelMap {
@@ -56,13 +57,21 @@ export interface DatapathKernel {
   nameOf(ifindex: number): string | undefined;
   /** many route lookups in one call, when the kernel side offers it (else one lookup per key) */
   readonly routeLookups?: RouteLookups | undefined;
+  /** runs a frame through the datapath without sending it (TracePacket), when the trace object is loaded */
+  readonly tracer?: Tracer | undefined;
 }
 
-/** kernelOf: the real kernel under a pinned datapath; `routeLookups` from RouteProbe.open. */
-export function kernelOf(dp: PinnedDatapath, routeLookups?: RouteLookups): DatapathKernel {
+/** Tracer: a frame through the datapath on a hook, as if it arrived on ifindex; nothing sent or counted. */
+export interface Tracer {
+  trace(hook: TraceHook, ifindex: number, frame: Buffer): TraceResult;
+}
+
+/** kernelOf: the real kernel under a pinned datapath; `routeLookups` from RouteProbe.open, `tracer` from PacketTracer.open. */
+export function kernelOf(dp: PinnedDatapath, routeLookups?: RouteLookups, tracer?: Tracer): DatapathKernel {
   return {
     maps: dp.maps,
     routeLookups,
+    tracer,
     attachXdp: (ifindex, mode) => BpfLink.attachXdp(dp.xdp.fd, ifindex, mode, dp.linkPath(ifindex, 'xdp')),
     openXdp: (ifindex) => BpfLink.open(dp.linkPath(ifindex, 'xdp')),
     attachTc: (ifindex) => BpfLink.attachTcx(dp.tc.fd, ifindex, dp.linkPath(ifindex, 'tc')),

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { OBJECT } from '../helpers/datapath.ts';
-import { STRUCTS } from '../../src/maps/codecs.ts';
+import { STRUCTS, TRACE_STRUCTS } from '../../src/maps/codecs.ts';
 import { objectLayoutVersion } from '../../src/bpf/object.ts';
 import { DROP_REASONS } from '../../src/maps/drop-reasons.ts';
 import { MAP_NAMES, NhType, VR_LAYOUT_VERSION, VR_MAGIC, VifType } from '../../src/maps/layout.ts';
@@ -25,17 +25,19 @@ interface BtfType {
   members?: BtfMember[];
 }
 
-const btf = (JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT], { encoding: 'utf8' })) as { types: BtfType[] }).types;
+const btfOf = (object: string) => (JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', object], { encoding: 'utf8' })) as { types: BtfType[] }).types;
+const btf = btfOf(OBJECT);
+const TRACE_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_trace.o');
 const header = readFileSync(new URL('../../bpf/shared/vr_kern_user.h', import.meta.url), 'utf8');
 
-function struct(name: string): { size: number; offsets: Record<string, number> } {
-  const t = btf.find((x) => x.kind === 'STRUCT' && x.name === name);
+function struct(name: string, types = btf): { size: number; offsets: Record<string, number> } {
+  const t = types.find((x) => x.kind === 'STRUCT' && x.name === name);
   assert.ok(t, `struct ${name} in BTF`);
   return { size: t.size!, offsets: Object.fromEntries(t.members!.map((m) => [m.name, m.bits_offset / 8])) };
 }
 
-function checkStruct(name: string, size: number, offsets: Record<string, number>): void {
-  const s = struct(name);
+function checkStruct(name: string, size: number, offsets: Record<string, number>, types = btf): void {
+  const s = struct(name, types);
   assert.equal(size, s.size, `sizeof(struct ${name})`);
   for (const [field, off] of Object.entries(offsets)) assert.equal(off, s.offsets[field], `offsetof(${name}, ${field})`);
 }
@@ -59,6 +61,13 @@ describe('map layout', () => {
     it(`struct ${s.cName}: size and every field's offset`, () => {
       checkStruct(s.cName, s.size, s.cOffsets());
       const members = Object.keys(struct(s.cName).offsets).filter((m) => !m.startsWith('pad'));
+      assert.deepEqual(Object.keys(s.cOffsets()).sort(), members.sort(), `every member of struct ${s.cName} has a field`);
+    });
+  for (const s of TRACE_STRUCTS)
+    it(`struct ${s.cName} (the trace object's): size and every field's offset`, () => {
+      const types = btfOf(TRACE_OBJECT);
+      checkStruct(s.cName, s.size, s.cOffsets(), types);
+      const members = Object.keys(struct(s.cName, types).offsets).filter((m) => !m.startsWith('pad'));
       assert.deepEqual(Object.keys(s.cOffsets()).sort(), members.sort(), `every member of struct ${s.cName} has a field`);
     });
   it('every map the daemon pins is in the object', () => {
