@@ -18,6 +18,10 @@ if (values.help) {
 }
 
 const say = (s: string) => console.log(`\n== ${s}`);
+// SIGINT (Ctrl-C) and SIGTERM (a process manager, `timeout`) alike: finish, then clean up below
+const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
+});
 const lab = new Lab('vrdemo');
 const daemon = new LabDaemon(lab, { instance: lab.prefix, ns: '' });
 let failed = false;
@@ -75,8 +79,8 @@ try {
     console.log(`  npx buf curl --protocol grpc --http2-prior-knowledge --unix-socket ${sock} --list-methods http://localhost`);
     console.log(`  npx buf curl --protocol grpc --http2-prior-knowledge --unix-socket ${sock} http://localhost/vrouter.ebpf.v1.StatsService/GetDropStats`);
     console.log(`  ip netns exec ${t.pods[0].ns} ping ${t.pods[1].ip4}`);
-    console.log('Ctrl-C to clean up.');
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    console.log('Ctrl-C (or SIGTERM) to clean up.');
+    say(`${await stopSignal}: cleaning up`);
   }
 } catch (err) {
   failed = true;
