@@ -1,0 +1,10 @@
+/** COMMANDS: every vrctl command, in the order --help lists them. */
+import type { Command } from '../command.ts';
+import { vifCommands } from './vif.ts';
+import { nhCommands } from './nexthop.ts';
+import { rtCommands } from './route.ts';
+import { statsCommands } from './stats.ts';
+import { systemCommands } from './system.ts';
+import { traceCommands } from './trace.ts';
+
+export const COMMANDS: readonly Command[] = [...vifCommands, ...nhCommands, ...rtCommands, ...statsCommands, ...systemCommands, ...traceCommands];

@@ -1,0 +1,62 @@
+/** vrctl system: SystemService.GetSystemInfo (the vRouter's `vrouter --info`). */
+import { toJson } from '@bufbuild/protobuf';
+import { AttachHookSchema, AttachModeSchema } from '../../gen/vrouter/ebpf/v1/interface_pb.js';
+import { GetSystemInfoResponseSchema, SyncStateSchema, type SyncEpoch } from '../../gen/vrouter/ebpf/v1/system_pb.js';
+import { enumName, printJson, type Command } from '../command.ts';
+import { kv, table, yesNo } from '../table.ts';
+
+/** duration: seconds as "3d4h", "2h5m", "4m10s", "12.3s". */
+export function duration(s: number): string {
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const t = Math.floor(s);
+  const [d, h, m, sec] = [Math.floor(t / 86400), Math.floor(t / 3600) % 24, Math.floor(t / 60) % 60, t % 60];
+  if (d) return `${d}d${h}h`;
+  if (h) return `${h}h${m}m`;
+  return `${m}m${sec}s`;
+}
+
+const time = (ms: bigint) => (ms ? new Date(Number(ms)).toISOString() : '-');
+
+function epoch(e: SyncEpoch | undefined): string {
+  if (!e) return '-';
+  const parts = [`epoch ${e.epoch}`, enumName(SyncStateSchema, e.state), `owner ${e.owner || '-'}`, `started ${time(e.startedAtMs)}`];
+  if (e.endedAtMs) parts.push(`ended ${time(e.endedAtMs)}`);
+  if (e.removed) parts.push(`removed ${e.removed.interfaces} vifs, ${e.removed.nextHops} nhs, ${e.removed.routes} routes`);
+  if (e.reason) parts.push(`(${e.reason})`);
+  return parts.join(', ');
+}
+
+const pct = (used: number, cap: number) => (cap ? `${((100 * used) / cap).toFixed(1)}%` : '-');
+
+export const systemCommands: Command[] = [
+  {
+    path: ['system'],
+    nargs: [0, 0],
+    summary: 'the daemon and its datapath: version, kernel, programs, maps, attachments, sync epochs',
+    async run(ctx) {
+      const s = await ctx.client().system.getSystemInfo({});
+      if (ctx.json) return printJson(ctx, toJson(GetSystemInfoResponseSchema, s, { alwaysEmitImplicit: true }));
+      ctx.out(kv([
+        ['version', s.version],
+        ['kernel', s.kernel],
+        ['instance', s.instance],
+        ['bpffs dir', s.bpffsDir],
+        ['layout', `v${s.layoutVersion}`],
+        ['adopted', yesNo(s.adopted)],
+        ['uptime', `${duration(s.uptimeSeconds)} (datapath ${duration(s.datapathUptimeSeconds)})`],
+        ['cpus', String(s.possibleCpus)],
+        ['current sync', epoch(s.currentSync)],
+        ['last sync', epoch(s.lastSync)],
+      ]));
+      ctx.out('\nprograms');
+      ctx.out(table(['NAME', 'ID', 'TAG', 'XLATED', 'JITED', 'PIN'],
+        s.programs.map((p) => [p.name, String(p.id), p.tag, String(p.xlatedBytes), String(p.jitedBytes), p.pinPath])));
+      ctx.out('\nmaps');
+      ctx.out(table(['NAME', 'ID', 'TYPE', 'KEY', 'VALUE', 'CAPACITY', 'USED', 'USE'],
+        s.maps.map((m) => [m.name, String(m.id), m.type, String(m.keySize), String(m.valueSize), String(m.capacity), String(m.used), pct(m.used, m.capacity)])));
+      ctx.out('\nattachments');
+      ctx.out(table(['VIF', 'NAME', 'OS-IDX', 'HOOK', 'MODE', 'LINK', 'PROGRAM'],
+        s.attachments.map((a) => [String(a.interfaceIndex), a.name, String(a.osIndex), enumName(AttachHookSchema, a.hook), enumName(AttachModeSchema, a.mode), String(a.linkId), a.program])));
+    },
+  },
+];
