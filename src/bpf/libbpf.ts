@@ -103,6 +103,16 @@ export const sys = {
   recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)'),
   unshare: libc.func('int unshare(int flags)'),
   setns: libc.func('int setns(int fd, int nstype)'),
+  // ring buffers (src/bpf/ringbuf.ts): the map's pages mapped, epoll on the map fd, an eventfd to wake the reader
+  mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, intptr_t off)'),
+  munmap: libc.func('int munmap(void *addr, size_t len)'),
+  epoll_create1: libc.func('int epoll_create1(int flags)'),
+  epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
+  epoll_wait: libc.func('int epoll_wait(int epfd, _Out_ void *events, int maxevents, int timeout)'),
+  eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
+  write: libc.func('intptr_t write(int fd, const void *buf, size_t len)'),
+  read: libc.func('intptr_t read(int fd, _Out_ void *buf, size_t len)'),
+  getpagesize: libc.func('int getpagesize()'),
   errno: (): number => koffi.errno(),
 };
 
@@ -114,6 +124,11 @@ export function registerCallback(fn: (...args: never[]) => unknown, type: Return
 /** addressOf: the address of a buffer's bytes, for pointers inside structs the kernel fills (keep the buffer alive). */
 export function addressOf(buf: Buffer): bigint {
   return koffi.address(buf) as bigint;
+}
+
+/** viewOf: an ArrayBuffer over `len` bytes at a pointer (no copy: e.g. an mmap'ed ring buffer). */
+export function viewOf(ptr: unknown, len: number): ArrayBuffer {
+  return koffi.view(ptr, len);
 }
 
 /** sizeofStruct: the C size of a koffi struct type (for opts.sz). */
