@@ -60,7 +60,7 @@ try {
   const mgr = new DatapathManager(kernelOf(dp), { maxVrfs: 4096 }, pino({ level: 'silent' }));
   await mgr.load();
   const vif = (index: number, name: string) =>
-    mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac: parseMac(`02:00:00:00:0${index}:01`, 'mac') }));
+    mgr.addInterface(vifSpec({ index, type: 'virtual', name, vrf: 1, mac: parseMac(`02:00:00:00:0${index}:01`, 'mac'), hookPolicy: 'xdp' }));
   await vif(1, 'p1');
   await vif(2, 'p2');
   await mgr.addNextHop({ id: 12, vrf: 1, kind: 'encap', encap: { vifIndex: 2, dmac: parseMac('02:aa:00:00:00:02', 'mac'), smac: undefined } });

@@ -58,6 +58,18 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32
 	default:
 		return count_drop(hook, st, VR_DROP_UNSUPPORTED_NEXTHOP);
 	}
+	/* to a vif on the TC hook, from XDP: the packet must become an skb (a pod
+	 * with the kernel's default offloads does not take XDP frames). Pass it
+	 * up untouched; this device's own TC entry forwards it (redirect_peer)
+	 * and counts it, so its receipt is not counted twice. */
+	if (hook == VR_HOOK_XDP && (nh->oif_state & VR_VIF_F_SKB)) {
+		if (st) {
+			st->rx_packets--;
+			st->rx_bytes -= pkt_len;
+		}
+		trace_flag(VR_TRACE_F_TO_TC);
+		return XDP_PASS;
+	}
 
 	if (is_v6) {
 		struct ipv6hdr *ip6 = l3;

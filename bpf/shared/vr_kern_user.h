@@ -42,6 +42,10 @@ enum vr_vif_type {
 #define VR_VIF_F_POLICY   (1u << 1) /* flow lookup on input (flows: later issue) */
 #define VR_VIF_F_PEER     (1u << 2) /* a veth/netkit whose peer is in another netns:
 				      * the TC hook delivers to it with bpf_redirect_peer */
+#define VR_VIF_F_SKB      (1u << 3) /* the vif runs on the TC hook: what goes to it must be
+				      * an skb (its pod may not take XDP frames); the XDP
+				      * entry hands such packets to its own device's TC
+				      * entry (every XDP vif has one too) */
 
 /* the attachment in use (hook and XDP mode), recorded in the vif so that a
  * restarted daemon re-adopts the right link and reports it */
@@ -90,7 +94,7 @@ enum vr_nh_type {
  * hops of a vif whenever that vif changes. */
 struct vr_nh {
 	__u8  type;         /* enum vr_nh_type */
-	__u8  oif_state;    /* ENCAP: VR_VIF_F_ENABLED | VR_VIF_F_PEER of the output vif */
+	__u8  oif_state;    /* ENCAP: VR_VIF_F_ENABLED | _PEER | _SKB of the output vif */
 	__u16 flags;
 	__u32 oif_ifindex;  /* ENCAP: kernel ifindex to redirect to */
 	__u32 oif_vif;      /* ENCAP: vif index of the output vif (counters) */
@@ -157,6 +161,7 @@ struct vr_vif_stats {
 #define VR_TRACE_F_PEER     (1u << 4) /* ... with bpf_redirect_peer (TC) */
 #define VR_TRACE_F_PROXIED  (1u << 5) /* an ARP / NS answered on the arrival vif */
 #define VR_TRACE_F_TO_HOST  (1u << 6) /* passed to the kernel */
+#define VR_TRACE_F_TO_TC    (1u << 7) /* XDP passed it to the device's TC entry (output vif on TC) */
 struct vr_trace_rec {
 	__u32 flags;        /* VR_TRACE_F_* */
 	__u32 reason;       /* enum vr_drop_reason, with VR_TRACE_F_DROP */

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { NhValue } from '../maps/codecs.ts';
-import { NH_DISCARD_ID, NhType, VIF_F_ENABLED, VIF_F_PEER } from '../maps/layout.ts';
+import { NH_DISCARD_ID, NhType, VIF_F_ENABLED, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
 import type { NextHopTable } from '../maps/tables/nexthop-table.ts';
 import { exists, invalid, notFound, precondition } from './errors.ts';
 import type { Journal } from './journal.ts';
@@ -200,7 +200,11 @@ export function nextHopOf(id: number, v: NhValue): NextHop {
   return nh;
 }
 
-/** oifStateOf: what an ENCAP next hop copies of its output vif: admin state, and peer delivery (TC: bpf_redirect_peer) */
+/**
+ * oifStateOf: what an ENCAP next hop copies of its output vif: admin state,
+ * peer delivery (TC: bpf_redirect_peer), and whether it is on the TC hook
+ * (XDP then hands the packet to TC, which delivers it as an skb)
+ */
 function oifStateOf(vif: Vif): number {
-  return (vif.disabled ? 0 : VIF_F_ENABLED) | (vif.peer ? VIF_F_PEER : 0);
+  return (vif.disabled ? 0 : VIF_F_ENABLED) | (vif.peer ? VIF_F_PEER : 0) | (vif.hook === 'tc' ? VIF_F_SKB : 0);
 }

@@ -1,8 +1,10 @@
 /**
  * VifManager: the vifs (a few thousand at most, kept as objects) and their
- * attachments, each on the hook its policy picks (XDP, or tcx ingress).
- * Every write takes a journal and records its inverse; a hook change
- * attaches the new hook before it detaches the old one.
+ * attachments. Every vif has a tcx ingress link (vr_tc_vif); a vif whose
+ * policy picks XDP also has an XDP link, which runs first and hands what
+ * must become an skb (packets to vifs on the TC hook) to the tcx one. Every
+ * write takes a journal and records its inverse; a hook change attaches
+ * before it detaches.
  */
 import type { Logger } from 'pino';
 import { BpfError } from '../bpf/errors.ts';
@@ -36,7 +38,7 @@ export class VifManager {
   private readonly maxVrfs: number;
   private readonly vifs = new Map<number, Vif>();
   private readonly byIfindex = new Map<number, number>();
-  private readonly links = new Map<number, Attachment>();
+  private readonly links = new Map<number, VifLinks>();
 
   constructor(kernel: DatapathKernel, table: VifTable, maxVrfs: number, log: Logger) {
     this.kernel = kernel;
@@ -75,18 +77,30 @@ export class VifManager {
       };
       this.vifs.set(vif.index, vif);
       this.byIfindex.set(ifindex, vif.index);
-      // a hook move cut short (new hook attached, old not yet detached): the entry says which one stays
-      const stale = this.openLink(ifindex, vif.hook === 'tc' ? 'xdp' : 'tc');
-      if (stale) {
-        this.log.warn({ vif: vif.index, name: vif.name, hook: vif.hook }, 'a link on the other hook was left by an interrupted move; detaching it');
-        stale.detach();
+      if (!vif.name) {
+        this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
+        continue;
       }
-      const link = this.openLink(ifindex, vif.hook);
-      if (link) this.links.set(vif.index, link);
-      else if (vif.name) {
-        this.log.warn({ vif: vif.index, name: vif.name, hook: vif.hook }, 'pinned link missing; attaching again');
-        this.links.set(vif.index, this.attachHook(ifindex, vif.hook, vif.attachMode));
-      } else this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
+      const links: VifLinks = {};
+      links.tc = this.kernel.openTc(ifindex);
+      if (!links.tc) {
+        // a datapath pinned before XDP vifs had their tcx link, or a lost pin
+        this.log.warn({ vif: vif.index, name: vif.name, hook: vif.hook }, 'tcx link not pinned; attaching it');
+        links.tc = this.kernel.attachTc(ifindex);
+      }
+      const xdp = this.kernel.openXdp(ifindex);
+      if (vif.hook === 'xdp') {
+        links.xdp = xdp;
+        if (!links.xdp) {
+          this.log.warn({ vif: vif.index, name: vif.name }, 'XDP link not pinned; attaching again');
+          links.xdp = this.kernel.attachXdp(ifindex, vif.attachMode);
+        }
+      } else if (xdp) {
+        // a move to TC cut short (the entry already says TC): finish it
+        this.log.warn({ vif: vif.index, name: vif.name }, 'an XDP link was left by an interrupted move to TC; detaching it');
+        xdp.detach();
+      }
+      this.links.set(vif.index, links);
     }
   }
 
@@ -108,8 +122,11 @@ export class VifManager {
     return [...this.vifs.values()].sort((a, b) => a.index - b.index);
   }
 
+  /** linkOf: the link of the vif's hook (its XDP link, or its tcx link on TC) */
   linkOf(index: number): Attachment | undefined {
-    return this.links.get(index);
+    const links = this.links.get(index);
+    const vif = this.vifs.get(index);
+    return vif?.hook === 'xdp' ? links?.xdp : links?.tc;
   }
 
   checkVrf(vrf: number, field: string): number {
@@ -154,38 +171,26 @@ export class VifManager {
     };
     this.table.zeroStats(vif.index);
     j.run('write vif', () => this.table.put(vif.ifindex, valueOf(vif), BPF_NOEXIST), () => this.table.remove(vif.ifindex));
-    const link = j.run(`attach ${hook}`, () => this.attach(vif, hook, spec.attachMode), (l) => l.detach());
+    // the tcx link first: once the XDP one runs, it hands packets for TC vifs to it
+    const links: VifLinks = { tc: j.run('attach tc', () => this.attachTc(vif), (l) => l.detach()) };
+    if (hook === 'xdp') links.xdp = j.run('attach xdp', () => this.attachXdp(vif, spec.attachMode), (l) => l.detach());
     this.table.put(vif.ifindex, valueOf(vif), BPF_EXIST); // the attach mode that took
-    this.remember(vif, link);
+    this.remember(vif, links);
     j.record('remember vif', () => this.forget(vif));
     this.log.info({ vif: vif.index, name: vif.name, ifindex: vif.ifindex, hook, mode: hook === 'xdp' ? vif.attachMode : undefined }, 'interface added');
     return vif;
   }
 
-  private openLink(ifindex: number, hook: Hook): Attachment | undefined {
-    return hook === 'tc' ? this.kernel.openTc(ifindex) : this.kernel.openXdp(ifindex);
-  }
-
-  private attachHook(ifindex: number, hook: Hook, mode: XdpMode): Attachment {
-    return hook === 'tc' ? this.kernel.attachTc(ifindex) : this.kernel.attachXdp(ifindex, mode);
-  }
-
-  /** attach: the vif's hook (XDP: the mode asked for, else native then generic); sets vif.hook and attachMode. */
-  private attach(vif: Vif, hook: Hook, asked: XdpMode | undefined): Attachment {
-    if (hook === 'tc') {
-      try {
-        const link = this.kernel.attachTc(vif.ifindex);
-        vif.hook = 'tc';
-        return link;
-      } catch (err) {
-        const why = err instanceof BpfError ? err.code : String(err);
-        throw new DatapathError('failed_precondition', `cannot attach TC (tcx ingress) to ${vif.name}: ${why}`, { field: 'name', cause: err });
-      }
+  private attachTc(vif: Vif): Attachment {
+    try {
+      return this.kernel.attachTc(vif.ifindex);
+    } catch (err) {
+      const why = err instanceof BpfError ? err.code : String(err);
+      throw new DatapathError('failed_precondition', `cannot attach TC (tcx ingress) to ${vif.name}: ${why}`, { field: 'name', cause: err });
     }
-    vif.hook = 'xdp';
-    return this.attachXdp(vif, asked);
   }
 
+  /** attachXdp: the mode asked for, else native then generic; sets vif.attachMode to the one that took. */
   private attachXdp(vif: Vif, asked: XdpMode | undefined): Attachment {
     const modes: XdpMode[] = asked ? [asked] : ['native', 'generic'];
     let last: unknown;
@@ -235,32 +240,40 @@ export class VifManager {
    */
   replace(next: Vif, j: Journal): void {
     const cur = this.get(next.index);
-    const moving = next.hook !== cur.hook;
-    const oldLink = this.links.get(cur.index);
-    if (moving) {
-      const link = j.run(`attach ${next.hook}`, () => this.attach(next, next.hook, undefined), (l) => l.detach());
-      this.links.set(next.index, link);
-      j.record('remember link', () => (oldLink ? this.links.set(cur.index, oldLink) : this.links.delete(cur.index)));
+    const links = this.links.get(cur.index) ?? {};
+    const toXdp = next.hook === 'xdp' && cur.hook !== 'xdp';
+    const toTc = next.hook === 'tc' && cur.hook !== 'tc';
+    if (toXdp) {
+      // the tcx link stays: XDP runs first from now on
+      links.xdp = j.run('attach xdp', () => this.attachXdp(next, undefined), (l) => l.detach());
+      j.record('remember link', () => delete links.xdp);
     }
     j.run('update vif', () => this.table.put(cur.ifindex, valueOf(next), BPF_EXIST), () => this.table.put(cur.ifindex, valueOf(cur), BPF_EXIST));
     this.vifs.set(next.index, next);
     j.record('remember vif', () => this.vifs.set(cur.index, cur));
-    if (moving && oldLink) {
-      oldLink.detach();
-      j.record(`detach ${cur.hook}`, () => this.links.set(cur.index, this.attachHook(cur.ifindex, cur.hook, cur.attachMode)));
-      this.log.info({ vif: cur.index, name: cur.name, from: cur.hook, to: next.hook }, 'interface moved to another hook');
+    if (toTc && links.xdp) {
+      // the tcx link was there all along: without XDP in front it takes every packet
+      links.xdp.detach();
+      delete links.xdp;
+      j.record('detach xdp', () => (links.xdp = this.kernel.attachXdp(cur.ifindex, cur.attachMode)));
     }
+    if (toXdp || toTc) this.log.info({ vif: cur.index, name: cur.name, from: cur.hook, to: next.hook }, 'interface moved to another hook');
   }
 
   /** remove: detaches first (no packet arrives on a vif whose entry is gone), then deletes the entry. */
   remove(index: number, j: Journal): Vif {
     const vif = this.get(index);
-    const link = this.links.get(index);
-    if (link) {
-      link.detach();
-      j.record(`detach ${vif.hook}`, () => this.links.set(index, this.attachHook(vif.ifindex, vif.hook, vif.attachMode)));
+    const links = this.links.get(index) ?? {};
+    if (links.xdp) {
+      links.xdp.detach();
+      j.record('detach xdp', () => (links.xdp = this.kernel.attachXdp(vif.ifindex, vif.attachMode)));
+    }
+    if (links.tc) {
+      links.tc.detach();
+      j.record('detach tc', () => (links.tc = this.kernel.attachTc(vif.ifindex)));
     }
     this.links.delete(index);
+    j.record('remember links', () => this.links.set(index, links));
     j.run('delete vif', () => this.table.remove(vif.ifindex), () => this.table.put(vif.ifindex, valueOf(vif), BPF_NOEXIST));
     this.vifs.delete(index);
     this.byIfindex.delete(vif.ifindex);
@@ -276,10 +289,10 @@ export class VifManager {
     return this.table.readStats(index);
   }
 
-  private remember(vif: Vif, link: Attachment): void {
+  private remember(vif: Vif, links: VifLinks): void {
     this.vifs.set(vif.index, vif);
     this.byIfindex.set(vif.ifindex, vif.index);
-    this.links.set(vif.index, link);
+    this.links.set(vif.index, links);
   }
 
   private forget(vif: Vif): void {
@@ -287,6 +300,12 @@ export class VifManager {
     this.byIfindex.delete(vif.ifindex);
     this.links.delete(vif.index);
   }
+}
+
+/** VifLinks: a vif's links: tcx always, XDP on the XDP hook */
+interface VifLinks {
+  tc?: Attachment;
+  xdp?: Attachment;
 }
 
 /** hookOf: the hook a policy picks for a kernel device (auto: TC for a pod's veth or netkit, else XDP). */

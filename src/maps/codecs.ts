@@ -156,7 +156,7 @@ export const TRACE_REC = new Struct('vr_trace_rec', 24 + VIF_STATS_SIZE, {
   scratch: { off: 24, type: { bytes: VIF_STATS_SIZE } },
 });
 export type TraceRec = StructValue<typeof TRACE_REC.fields>;
-export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED: 32, TO_HOST: 64 } as const;
+export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED: 32, TO_HOST: 64, TO_TC: 128 } as const;
 
 /** the structs of the trace object (bpf/vr_trace.c), checked against its BTF */
 export const TRACE_STRUCTS = [TRACE_REC] as const;

@@ -18,6 +18,8 @@ export const VifType = { UNSPEC: 0, HOST: 1, AGENT: 2, FABRIC: 3, VIRTUAL: 4 } a
 export const VIF_F_ENABLED = 1 << 0;
 export const VIF_F_POLICY = 1 << 1;
 export const VIF_F_PEER = 1 << 2;
+/** in a next hop's copy only: the output vif is on the TC hook (XDP hands its packets to TC) */
+export const VIF_F_SKB = 1 << 3;
 export const AttachModeCode = { NONE: 0, NATIVE: 1, GENERIC: 2, TC: 3 } as const;
 export const HookPolicyCode = { AUTO: 0, XDP: 1, TC: 2 } as const;
 

@@ -60,19 +60,22 @@ function udp6(src: string, dst: string, hop = 64): Frame {
 
 before(async () => {
   privateNetns();
-  for (const [a, b] of [['p1', 'q1'], ['p2', 'q2'], ['p3', 'q3'], ['p4', 'q4']]) vethPair(a!, b!);
+  for (const [a, b] of [['p1', 'q1'], ['p2', 'q2'], ['p3', 'q3'], ['p4', 'q4'], ['p5', 'q5']]) vethPair(a!, b!);
   t = openTestDatapath();
   mgr = t.mgr;
   dp = t.dp;
-  const vif = (index: number, name: string, type: 'virtual' | 'fabric', vrf: number, mac: string, extra: { mtu?: number; disabled?: boolean } = {}) =>
-    mgr.addInterface(vifOf({ index, type, name, vrf, mac, ...extra }));
+  // on the XDP hook: a next hop to a vif on TC makes the XDP entry hand the packet to TC (tested apart, vif 5)
+  const vif = (index: number, name: string, type: 'virtual' | 'fabric', vrf: number, mac: string, extra: { mtu?: number; disabled?: boolean; hookPolicy?: 'tc' } = {}) =>
+    mgr.addInterface(vifOf({ index, type, name, vrf, mac, hookPolicy: 'xdp', ...extra }));
   await vif(1, 'p1', 'virtual', 1, VIF1_MAC);
   await vif(2, 'p2', 'virtual', 1, VIF2_MAC, { mtu: 1400 });
   await vif(3, 'p3', 'fabric', 0, FAB_MAC);
   await vif(4, 'p4', 'virtual', 1, '02:00:00:00:04:01', { disabled: true });
+  await vif(5, 'p5', 'virtual', 1, '02:00:00:00:05:01', { hookPolicy: 'tc' });
   await mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
   await mgr.addNextHop(encapNh(11, 1, 1, POD1));
   await mgr.addNextHop(encapNh(12, 1, 2, POD2));
+  await mgr.addNextHop(encapNh(15, 1, 5, '02:aa:00:00:00:05'));
   await mgr.addRoutes([
     rt(1, '10.1.0.1/32', 1, true),
     rt(1, '10.1.1.2/32', 11, true),
@@ -81,6 +84,7 @@ before(async () => {
     rt(1, 'fd00:1::1/128', 1, true),
     rt(1, 'fd00:1:1::2/128', 11, true),
     rt(1, 'fd00:1:2::/64', 12),
+    rt(1, '10.1.5.0/24', 15),
   ]);
   // states the API refuses to create, written straight into the maps
   dp.maps.vr_nexthops.update(u32Key(50), NH.encode({ type: NhType.TUNNEL, oifState: 0, flags: 0, oifIfindex: 0, oifVif: 0, dmac: Buffer.alloc(6), smac: Buffer.alloc(6), vrf: 1, oifMtu: 0 }));
@@ -250,6 +254,23 @@ describe(`${hook.name} datapath (BPF_PROG_TEST_RUN)`, () => {
     const s1 = mgr.interfaceStats(1);
     assert.equal(s1.rxPackets - s0.rxPackets, 1n);
     assert.equal(s1.rxBytes - s0.rxBytes, BigInt(f.length));
+  });
+});
+
+describe('to a vif on the TC hook', () => {
+  it('the XDP entry hands the frame up untouched and uncounted; the TC entry of the same device forwards it', () => {
+    const f = udp4('10.1.1.2', '10.1.5.9');
+    const s0 = mgr.interfaceStats(1);
+    const x = dp.xdp.testRun({ data: f, ingressIfindex: ifindexOf('p1') });
+    assert.equal(x.retval, XDP_PASS, 'XDP_PASS: the skb path');
+    assert.deepEqual(x.data, f, 'not rewritten (TC does it)');
+    const s1 = mgr.interfaceStats(1);
+    assert.deepEqual([s1.rxPackets - s0.rxPackets, s1.rxBytes - s0.rxBytes, s1.toHost - s0.toHost], [0n, 0n, 0n], 'TC counts it, not XDP');
+    const t = dp.tc.testRun({ data: f, ingressIfindex: ifindexOf('p1') });
+    assert.equal(t.retval, TC_ACT_REDIRECT);
+    assert.deepEqual(t.data, eth('02:aa:00:00:00:05', '02:00:00:00:05:01', 0x0800, ipv4('10.1.1.2', '10.1.5.9', 17, udp(1000, 2000, Buffer.alloc(18)), { ttl: 63 })));
+    const s2 = mgr.interfaceStats(1);
+    assert.equal(s2.rxPackets - s1.rxPackets, 1n, 'counted once, by TC');
   });
 });
 

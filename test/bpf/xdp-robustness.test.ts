@@ -24,7 +24,8 @@ before(async () => {
   vethPair('p2', 'q2');
   t = openTestDatapath();
   const vif = (index: number, name: string, mac: string) =>
-    t.mgr.addInterface(vifOf({ index, type: 'virtual', name, vrf: 1, mac }));
+    // on XDP: the XDP entry forwards (a TC output vif would make it hand packets to TC, uncounted)
+    t.mgr.addInterface(vifOf({ index, type: 'virtual', name, vrf: 1, mac, hookPolicy: 'xdp' }));
   await vif(1, 'p1', VIF1);
   await vif(2, 'p2', '02:00:00:00:02:01');
   await t.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });

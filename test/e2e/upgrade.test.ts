@@ -65,6 +65,10 @@ function linkProgIds(dir: string): Map<string, { id: number; progId: number }> {
   return out;
 }
 
+/** progOf: the id of the program each pinned link should run, by its pin (xdp_<ifindex>, tc_<ifindex>) */
+const progOf = (info: GetSystemInfoResponse, pin: string) =>
+  info.programs.find((p) => p.name === (pin.startsWith('tc_') ? 'vr_tc_vif' : 'vr_xdp_vif'))!;
+
 function mapExists(id: number): boolean {
   try {
     execFileSync('bpftool', ['map', 'show', 'id', String(id)], { stdio: 'pipe' });
@@ -96,15 +100,12 @@ describe('program replace (same layout)', () => {
     lab?.cleanup();
   });
 
-  /** hookProgs: the id of the program each pinned link should run, by its pin (xdp_<ifindex>, tc_<ifindex>) */
-  const progOf = (info: GetSystemInfoResponse, pin: string) =>
-    info.programs.find((p) => p.name === (pin.startsWith('tc_') ? 'vr_tc_vif' : 'vr_xdp_vif'))!;
-
   it('a daemon with another build switches every link to the new program of its hook: same links, no ping lost', async () => {
     const dir = join(BPFFS_LAB_ROOT, lab.prefix);
     const info0 = await client.system.getSystemInfo({});
     const links0 = linkProgIds(dir);
-    assert.deepEqual([...links0.keys()].map((k) => k.split('_')[0]).sort(), ['tc', 'xdp'], 'one link on each hook');
+    // vif 1 on XDP (its XDP link and its tcx link, the skb path), vif 2 on TC
+    assert.deepEqual([...links0.keys()].map((k) => k.split('_')[0]).sort(), ['tc', 'tc', 'xdp'], 'links on both hooks');
     assert.deepEqual(info0.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif']);
     for (const [pin, l] of links0) assert.equal(l.progId, progOf(info0, pin).id, `${pin} runs its hook's program`);
 
@@ -139,7 +140,7 @@ describe('program replace (same layout)', () => {
     assert.deepEqual([...links1.values()].map((l) => l.id), [...links0.values()].map((l) => l.id));
     for (const [pin, l] of links1) assert.equal(l.progId, progOf(info1, pin).id, `${pin} runs the new program of its hook`);
     assert.match(daemon.log, /"kind":"program-replaced"/);
-    assert.match(daemon.log, /"linksMoved":2/);
+    assert.match(daemon.log, /"linksMoved":3/);
     assert.equal(existsSync(join(dir, 'next')), false, 'no staging left');
 
     // the same build again: nothing to replace
@@ -329,7 +330,9 @@ describe('layout migration v1 -> v2', () => {
     assert.notEqual(info.programs[0]!.id, v1ProgId, 'a new program');
     assert.deepEqual(info.attachments.map((a) => a.linkId).sort(), [...linkIds].sort(), 'same links');
     assert.ok(info.datapathUptimeSeconds >= 60, `the datapath keeps its load time (${info.datapathUptimeSeconds}s)`);
-    for (const l of linkProgIds(dir).values()) assert.equal(l.progId, info.programs[0]!.id, 'every link on the new program');
+    // the v1 daemon had XDP links only; the new one adds each XDP vif's tcx link (its skb path)
+    for (const [pin, l] of linkProgIds(dir)) assert.equal(l.progId, progOf(info, pin).id, `${pin} on the new program of its hook`);
+    assert.deepEqual([...linkProgIds(dir).keys()].map((k) => k.split('_')[0]).sort(), ['tc', 'tc', 'xdp', 'xdp']);
 
     // the maps as pinned now: new ones, same capacities, v2 contents
     const m = Object.fromEntries(MAP_NAMES.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;

@@ -310,14 +310,14 @@ describe('vrctl trace', () => {
     assert.equal(dump.length, 4);
     assert.deepEqual(Buffer.from(dump.map((l) => l.slice(6, 55).replace(/\s/g, '')).join(''), 'hex'), want);
 
-    // from a file, on the XDP hook, as JSON: the same decision, no peer delivery
+    // from a file, on the XDP hook, as JSON: vif 2 is on TC, so XDP hands the frame, untouched, to TC
     const file = join(tmp, 'frame.bin');
     writeFileSync(file, frame());
-    const j = await okJson<{ hook: string; verdict: string; nextHopId: number; outInterfaceIndex: number; peerDelivery: boolean; output: string }>(
+    const j = await okJson<{ hook: string; verdict: string; nextHopId: number; hasOut: boolean; handedToTc: boolean; output: string }>(
       'trace', '--vif', '1', '--file', file, '--hook', 'xdp',
     );
-    assert.deepEqual([j.hook, j.verdict, j.nextHopId, j.outInterfaceIndex, j.peerDelivery], ['ATTACH_HOOK_XDP', 'TRACE_VERDICT_REDIRECT', 12, 2, false]);
-    assert.deepEqual(Buffer.from(j.output, 'base64'), want);
+    assert.deepEqual([j.hook, j.verdict, j.nextHopId, j.hasOut, j.handedToTc], ['ATTACH_HOOK_XDP', 'TRACE_VERDICT_PASS', 12, false, true]);
+    assert.deepEqual(Buffer.from(j.output, 'base64'), frame());
   });
 
   it('a frame with no route: DROP, no_route', async () => {

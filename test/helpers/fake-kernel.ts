@@ -410,6 +410,7 @@ export class FaultyKernel implements DatapathKernel {
   readonly inner: DatapathKernel;
   readonly maps: Record<MapName, FaultyMap>;
   private attachFaults: number[] = [];
+  private tcAttachFaults: number[] = [];
 
   constructor(inner: DatapathKernel) {
     this.inner = inner;
@@ -421,14 +422,19 @@ export class FaultyKernel implements DatapathKernel {
     this.maps[map].failNext(op, errno, after);
   }
 
-  /** failAttach: the next attaches fail with these errnos, one each. */
+  /** failAttach: the next XDP attaches fail with these errnos, one each. */
   failAttach(...errnos: number[]): void {
     this.attachFaults.push(...errnos);
   }
 
+  /** failTcAttach: the next tcx attaches fail with these errnos, one each. */
+  failTcAttach(...errnos: number[]): void {
+    this.tcAttachFaults.push(...errnos);
+  }
+
   /** armed: every fault not triggered yet ("vr_rt4 updateBatch", "attach"). */
   armed(): string[] {
-    return [...MAP_NAMES.flatMap((n) => this.maps[n].armed().map((op) => `${n} ${op}`)), ...this.attachFaults.map(() => 'attach')];
+    return [...MAP_NAMES.flatMap((n) => this.maps[n].armed().map((op) => `${n} ${op}`)), ...this.attachFaults.map(() => 'attach'), ...this.tcAttachFaults.map(() => 'attach tc')];
   }
 
   /** writes: entries written to one map, or to all, since the last resetWrites. */
@@ -451,7 +457,7 @@ export class FaultyKernel implements DatapathKernel {
   }
 
   attachTc(ifindex: number): Attachment {
-    const errno = this.attachFaults.shift();
+    const errno = this.tcAttachFaults.shift();
     if (errno) throw new BpfError('bpf_link_create', `tcx ingress ifindex ${ifindex}`, errno);
     return this.inner.attachTc(ifindex);
   }

@@ -263,13 +263,13 @@ export function managerBehaviour(make: HarnessFactory): void {
       const c = await h.mgr.addInterface(vif({ index: 3, type: 'virtual', name: h.netdev(), hookPolicy: 'tc' }));
       assert.deepEqual([a.hookPolicy, a.hook, b.hookPolicy, b.hook, c.hookPolicy, c.hook], ['auto', 'tc', 'xdp', 'xdp', 'tc', 'tc']);
       assert.deepEqual(links(h, a.ifindex), { xdp: false, tc: true });
-      assert.deepEqual(links(h, b.ifindex), { xdp: true, tc: false });
+      assert.deepEqual(links(h, b.ifindex), { xdp: true, tc: true }, 'an XDP vif has its tcx link too (the skb path)');
       assert.deepEqual(entry(h, a.ifindex), { attachMode: 3, hookPolicy: 0 }, 'VR_ATTACH_TC, auto');
       assert.deepEqual(entry(h, b.ifindex), { attachMode: 1, hookPolicy: 1 }, 'VR_ATTACH_NATIVE, xdp');
       assert.deepEqual(entry(h, c.ifindex), { attachMode: 3, hookPolicy: 2 }, 'VR_ATTACH_TC, tc');
     }));
 
-    it('a policy change moves the vif to the other hook and back; the other hook is detached', using(make, async (h) => {
+    it('a policy change moves the vif to the other hook and back; the XDP link comes and goes, the tcx link stays', using(make, async (h) => {
       const v = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
       const moved = await h.mgr.updateInterface(1, { hookPolicy: 'tc' });
       assert.deepEqual([moved.hook, moved.hookPolicy], ['tc', 'tc']);
@@ -280,19 +280,30 @@ export function managerBehaviour(make: HarnessFactory): void {
       assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: true });
       const back = await h.mgr.updateInterface(1, { hookPolicy: 'xdp' });
       assert.deepEqual([back.hook, back.attachMode], ['xdp', 'native']);
-      assert.deepEqual(links(h, v.ifindex), { xdp: true, tc: false });
+      assert.deepEqual(links(h, v.ifindex), { xdp: true, tc: true });
       assert.deepEqual(entry(h, v.ifindex), { attachMode: 1, hookPolicy: 1 });
     }));
 
-    it('a move whose new hook cannot attach leaves the vif on its old hook, entry and link unchanged', using(make, async (h) => {
-      const v = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
+    it('a move to XDP whose attach fails leaves the vif on TC, entry and links unchanged', using(make, async (h) => {
+      const v = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'tc' }));
       const before = dump(h);
       const st = state(h);
-      h.kernel.failAttach(5 /* EIO */);
-      await assert.rejects(h.mgr.updateInterface(1, { hookPolicy: 'tc', mtu: 1400 }), is('failed_precondition', 'name'));
+      h.kernel.failAttach(5 /* EIO */, 5 /* EIO: generic too */);
+      await assert.rejects(h.mgr.updateInterface(1, { hookPolicy: 'xdp', mtu: 1400 }), is('failed_precondition', 'name'));
       assert.deepEqual(dump(h), before);
       assert.deepEqual(state(h), st);
-      assert.deepEqual(links(h, v.ifindex), { xdp: true, tc: false });
+      assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: true });
+    }));
+
+    it('an XDP vif whose tcx link cannot attach is not added', using(make, async (h) => {
+      const before = dump(h);
+      h.kernel.failTcAttach(5 /* EIO */);
+      const name = h.netdev();
+      await assert.rejects(h.mgr.addInterface(vif({ index: 1, type: 'virtual', name, hookPolicy: 'xdp' })), is('failed_precondition', 'name'));
+      assert.deepEqual(dump(h), before);
+      assert.equal(h.mgr.vifs.has(1), false);
+      const ifindex = h.kernel.netdev(name)!.ifindex;
+      assert.deepEqual(links(h, ifindex), { xdp: false, tc: false });
     }));
 
     it('a restarted manager adopts TC and XDP links alike, and reports each hook', using(make, async (h) => {
@@ -304,17 +315,16 @@ export function managerBehaviour(make: HarnessFactory): void {
       assert.deepEqual(state(h), st);
       assert.deepEqual([h.mgr.vifs.linkOf(1)!.info().id, h.mgr.vifs.linkOf(2)!.info().id], ids, 'the same links, not new ones');
       assert.deepEqual([h.mgr.vifs.get(1).hook, h.mgr.vifs.get(2).hook], ['tc', 'xdp']);
-      assert.deepEqual([links(h, a.ifindex), links(h, b.ifindex)], [{ xdp: false, tc: true }, { xdp: true, tc: false }]);
+      assert.deepEqual([links(h, a.ifindex), links(h, b.ifindex)], [{ xdp: false, tc: true }, { xdp: true, tc: true }]);
     }));
 
-    it('a restart after a hook move cut short keeps the hook its entry names and detaches the other', using(make, async (h) => {
+    it('a restart after a move to TC cut short detaches the XDP link the entry no longer names', using(make, async (h) => {
       const a = await h.mgr.addInterface(vif({ index: 1, type: 'virtual', name: h.netdev(), hookPolicy: 'xdp' }));
       const b = await h.mgr.addInterface(vif({ index: 2, type: 'virtual', name: h.netdev(), hookPolicy: 'tc' }));
-      // the new hook attached, the daemon gone before the entry or the old link changed
-      h.kernel.attachTc(a.ifindex);
+      // the entry says TC, the daemon gone before the XDP link was detached
       h.kernel.attachXdp(b.ifindex, 'native');
       await h.restart();
-      assert.deepEqual([links(h, a.ifindex), links(h, b.ifindex)], [{ xdp: true, tc: false }, { xdp: false, tc: true }]);
+      assert.deepEqual([links(h, a.ifindex), links(h, b.ifindex)], [{ xdp: true, tc: true }, { xdp: false, tc: true }]);
       assert.deepEqual([h.mgr.vifs.get(1).hook, h.mgr.vifs.get(2).hook], ['xdp', 'tc']);
     }));
 

@@ -43,6 +43,7 @@ export function diagnosticsHandlers(mgr: DatapathManager): Handlers<typeof Diagn
         proxied: r.proxied,
         output: r.output,
         durationNs: r.durationNs,
+        handedToTc: r.handedToTc,
       };
     },
   };

@@ -57,6 +57,7 @@ TC delivers it into the peer's namespace, and the output frame (decoded and in h
         ['out vif', r.hasOut ? `${r.outInterfaceIndex} (os index ${r.outOsIndex})` : '-'],
         ['peer delivery', yesNo(r.peerDelivery)],
         ['proxied', yesNo(r.proxied)],
+        ...(r.handedToTc ? [['handed to tc', 'yes: the output vif is on TC; trace --hook tc for the rest'] as const] : []),
         ['duration', `${r.durationNs} ns`],
         ['output', out.length ? `${out.length} bytes: ${decodeFrame(out)}` : '-'],
       ]));

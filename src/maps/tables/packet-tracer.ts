@@ -30,6 +30,8 @@ export interface TraceResult {
   /** an ARP request or neighbour solicitation answered on the arrival vif */
   proxied: boolean;
   toHost: boolean;
+  /** XDP handed it to the device's TC entry (the output vif is on TC): trace the TC hook for the rest */
+  handedToTc: boolean;
   /** the program's own run time (BPF_PROG_TEST_RUN duration) */
   durationNs: number;
 }
@@ -85,6 +87,7 @@ export class PacketTracer {
       out: ran && t.flags & TRACE_F.OUT ? { vif: t.oifVif, ifindex: t.oifIfindex, peer: (t.flags & TRACE_F.PEER) !== 0 } : undefined,
       proxied: ran && (t.flags & TRACE_F.PROXIED) !== 0,
       toHost: ran && (t.flags & TRACE_F.TO_HOST) !== 0,
+      handedToTc: ran && (t.flags & TRACE_F.TO_TC) !== 0,
       durationNs: r.durationNs,
     };
   }
