@@ -73,15 +73,37 @@ async function fill(size: number): Promise<{ gen: RingbufGen; events: number; ge
   return { gen, events, genPerSecond: events / ((now() - t0) / 1000) };
 }
 
+/** readInOrder: reads a watcher until `events` records came, each with the next sequence number; no loss allowed */
+async function readInOrder(w: ReturnType<EventStream['subscribe']>, events: number): Promise<void> {
+  let next = 0;
+  for await (const item of w) {
+    if (item.kind === 'lost') throw new Error(`watcher lost ${item.count} events`);
+    const b = item.batch;
+    const dv = new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength);
+    for (let i = 0; i < b.count; i++) {
+      // the low half of the sequence number is enough to check the order
+      if (dv.getUint32(b.offset(i), true) !== next) throw new Error(`expected seq ${next}`);
+      next++;
+    }
+    if (next >= events) return;
+  }
+  throw new Error(`the watcher ended after ${next} of ${events} events`);
+}
+
+/** drained: waits until the reader has taken `events` records (bounded by timeoutMs) */
+async function drained(reader: RingbufReader, events: number, timeoutMs: number, what: string): Promise<void> {
+  const deadline = now() + timeoutMs;
+  while (reader.stats().events < events) {
+    if (now() > deadline) throw new Error(`${what}: ${reader.stats().events} of ${events} in ${timeoutMs / 1000} s`);
+    await sleep(1);
+  }
+}
+
 async function drainRun(size: number): Promise<Run & { genPerSecond: number }> {
   const { gen, events, genPerSecond } = await fill(size);
   const reader = RingbufReader.open(gen.mapFd, { drainOnly: true, batchMax: BATCH_MAX });
   try {
-    const deadline = now() + 60_000;
-    while (reader.stats().events < events) {
-      if (now() > deadline) throw new Error(`drain: ${reader.stats().events} of ${events} in 60 s`);
-      await sleep(1);
-    }
+    await drained(reader, events, 60_000, 'drain');
     const s = reader.stats();
     const seconds = (s.lastAt - s.firstAt) / 1000;
     return { events, seconds, perSecond: events / seconds, genPerSecond };
@@ -95,24 +117,8 @@ async function deliveredRun(size: number): Promise<Run> {
   const { gen, events } = await fill(size);
   const stream = EventStream.open(gen.mapFd, { batchMax: BATCH_MAX });
   try {
-    const w = stream.subscribe({ max: 1 << 22 });
-    let next = 0;
-    let end = 0;
-    for await (const item of w) {
-      if (item.kind === 'lost') throw new Error(`watcher lost ${item.count} events`);
-      const b = item.batch;
-      const dv = new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength);
-      for (let i = 0; i < b.count; i++) {
-        // the low half of the sequence number is enough to check the order
-        if (dv.getUint32(b.offset(i), true) !== next) throw new Error(`expected seq ${next}`);
-        next++;
-      }
-      if (next >= events) {
-        end = now();
-        break;
-      }
-    }
-    const seconds = (end - stream.stats().firstAt) / 1000;
+    await readInOrder(stream.subscribe({ max: 1 << 22 }), events);
+    const seconds = (now() - stream.stats().firstAt) / 1000;
     return { events, seconds, perSecond: events / seconds };
   } finally {
     await stream.close();
@@ -140,10 +146,7 @@ async function liveRun(size: number, deliver: boolean): Promise<Run> {
         await sleep(100); // the worker is up and asleep in epoll_wait
         t0 = now();
         const gen = startGen(ring.progFd, events, size);
-        while (reader.stats().events < events) {
-          if (now() - t0 > 120_000) throw new Error(`live drain: ${reader.stats().events} of ${events} in 120 s`);
-          await sleep(1);
-        }
+        await drained(reader, events, 120_000, 'live drain');
         await gen;
         const seconds = (reader.stats().lastAt - t0) / 1000;
         return { events, seconds, perSecond: events / seconds };
@@ -157,17 +160,7 @@ async function liveRun(size: number, deliver: boolean): Promise<Run> {
       await sleep(100);
       t0 = now();
       const gen = startGen(ring.progFd, events, size);
-      let next = 0;
-      for await (const item of w) {
-        if (item.kind === 'lost') throw new Error(`watcher lost ${item.count} events`);
-        const b = item.batch;
-        const dv = new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength);
-        for (let i = 0; i < b.count; i++) {
-          if (dv.getUint32(b.offset(i), true) !== next) throw new Error(`expected seq ${next}`);
-          next++;
-        }
-        if (next >= events) break;
-      }
+      await readInOrder(w, events);
       const seconds = (now() - t0) / 1000;
       await gen;
       return { events, seconds, perSecond: events / seconds };

@@ -150,25 +150,6 @@ static __always_inline int ctx_exceeds_mtu(void *ctx, const enum vr_hook hook, _
 	return l3_len > mtu;
 }
 
-
-/* ctx_ipv4_ttl_dec: TTL - 1 with the header checksum updated (RFC 1624, as
- * the kernel's ip_decrease_ttl), written in place on both hooks; the caller
- * checked TTL > 1 and the header's bounds. On TC this keeps the skb's state:
- * the IP header checksum is never offloaded (CHECKSUM_PARTIAL covers L4),
- * and a CHECKSUM_COMPLETE sum does not move, since TTL and checksum change
- * by opposite amounts. Direct writes cost no helper call (the program's
- * prologue made the head writable). */
-static __always_inline void ctx_ipv4_ttl_dec(void *ctx, const enum vr_hook hook, struct iphdr *iph)
-{
-	__u32 check = (__u32)iph->check;
-
-	(void)ctx;
-	(void)hook;
-	check += (__u32)bpf_htons(0x0100);
-	iph->check = (__sum16)(check + (check >= 0xFFFF));
-	iph->ttl--;
-}
-
 /* ctx_ipv6_hop_limit_dec: hop limit - 1 (the caller checked > 1). IPv6 has
  * no header checksum, but on TC an skb whose sum the NIC computed
  * (CHECKSUM_COMPLETE) carries the sum of the packet from its IP header:

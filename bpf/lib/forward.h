@@ -87,7 +87,7 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32
 			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 		if (iph->ttl <= 1)
 			return count_drop(hook, st, VR_DROP_TTL_EXCEEDED);
-		ctx_ipv4_ttl_dec(ctx, hook, iph);
+		ipv4_ttl_dec(iph);
 	}
 	return encap_out(ctx, hook, nh, st, l3_len, pkt_len);
 }

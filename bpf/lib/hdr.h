@@ -54,6 +54,22 @@ static __always_inline int mac_is_zero(const __u8 *m)
 	return !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]);
 }
 
+/* ipv4_ttl_dec: TTL - 1 with the header checksum updated (RFC 1624, as the
+ * kernel's ip_decrease_ttl), written in place on both hooks; the caller
+ * checked TTL > 1 and the header's bounds. On TC this keeps the skb's state:
+ * the IP header checksum is never offloaded (CHECKSUM_PARTIAL covers L4),
+ * and a CHECKSUM_COMPLETE sum does not move, since TTL and checksum change
+ * by opposite amounts. Direct writes cost no helper call (the TC program's
+ * prologue made the head writable). */
+static __always_inline void ipv4_ttl_dec(struct iphdr *iph)
+{
+	__u32 check = (__u32)iph->check;
+
+	check += (__u32)bpf_htons(0x0100);
+	iph->check = (__sum16)(check + (check >= 0xFFFF));
+	iph->ttl--;
+}
+
 static __always_inline void mac_copy(__u8 *dst, const __u8 *src)
 {
 	__builtin_memcpy(dst, src, ETH_ALEN);

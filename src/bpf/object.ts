@@ -85,6 +85,11 @@ export class BpfObject {
     }
   }
 
+  /** loadOnMaps: load with every map of `maps` (by name) reused: the object's programs run on those maps. */
+  static loadOnMaps(path: string, maps: Record<string, { readonly fd: number }>): BpfObject {
+    return BpfObject.load(path, { reuseFds: Object.fromEntries(Object.entries(maps).map(([name, m]) => [name, m.fd])) });
+  }
+
   private get handle(): ObjPtr {
     if (!this.obj) throw new Error(`${this.path}: object closed`);
     return this.obj;

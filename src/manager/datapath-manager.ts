@@ -373,12 +373,12 @@ export class DatapathManager {
     if (frame.length > MAX_TRACE_FRAME) throw invalid('frame', `${frame.length} bytes is more than a trace takes (${MAX_TRACE_FRAME})`);
     const tracer = this.kernel.tracer;
     if (!tracer) throw precondition('packet tracing is not available: the trace object (vr_trace.o) was not loaded');
+    const run = hook ?? vif.hook;
     try {
-      return tracer.trace(hook ?? vif.hook, vif.ifindex, frame);
+      return tracer.trace(run, vif.ifindex, frame);
     } catch (err) {
       // the kernel's skb test run refuses some frames (a cut IP header, more than a page)
-      if (err instanceof BpfError && err.code === 'EINVAL')
-        throw invalid('frame', `the kernel refuses to run this frame on the ${hook ?? vif.hook} hook (EINVAL)`);
+      if (err instanceof BpfError && err.code === 'EINVAL') throw invalid('frame', `the kernel refuses to run this frame on the ${run} hook (EINVAL)`);
       throw err;
     }
   }

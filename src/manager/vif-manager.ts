@@ -240,7 +240,8 @@ export class VifManager {
    */
   replace(next: Vif, j: Journal): void {
     const cur = this.get(next.index);
-    const links = this.links.get(cur.index) ?? {};
+    let links = this.links.get(cur.index);
+    if (!links) this.links.set(cur.index, (links = {}));
     const toXdp = next.hook === 'xdp' && cur.hook !== 'xdp';
     const toTc = next.hook === 'tc' && cur.hook !== 'tc';
     if (toXdp) {

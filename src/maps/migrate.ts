@@ -170,8 +170,7 @@ export function replaceProgram(
 ): { upgrade: DatapathUpgrade | undefined; programsPinned: string[] } {
   const t0 = performance.now();
   const linkDir = join(dir, 'links');
-  const reuseFds = Object.fromEntries(Object.entries(maps).map(([name, m]) => [name, m.fd]));
-  const obj = BpfObject.load(objectPath, { reuseFds });
+  const obj = BpfObject.loadOnMaps(objectPath, maps);
   const pinned = new Map<string, BpfProgram>();
   try {
     const fresh = new Map(names.map((n) => [n, new BpfProgram(obj.progFd(n), n, objectPath)])); // fds owned by obj
@@ -302,7 +301,7 @@ export interface MigrateSpec {
   dir: string;
   objectPath: string;
   progName: string;
-  /** the object's other programs (no links of their own yet), pinned beside progName in the new progs/ */
+  /** the object's other programs, pinned beside progName in the new progs/ (vr_tc_vif's links move too: LINKED_PROGRAMS) */
   companions?: readonly string[];
   /** the maps of the new layout */
   mapNames: readonly string[];

@@ -367,7 +367,7 @@ describe('interrupted upgrades are repaired by the next start', () => {
     const instance = dir.split('/').pop()!;
     const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
     const pinnedId = dp0.xdp.info().id;
-    const alt = BpfObject.load(ALT_OBJECT, { reuseFds: Object.fromEntries(Object.entries(dp0.maps).map(([k, m]) => [k, m.fd])) });
+    const alt = BpfObject.loadOnMaps(ALT_OBJECT, dp0.maps);
     attach(dp0.xdp.fd, 'mig0a', dir).close();
     attach(alt.progFd('vr_xdp_vif'), 'mig1a', dir).close();
     alt.close();
@@ -394,7 +394,7 @@ describe('interrupted upgrades are repaired by the next start', () => {
     const instance = dir.split('/').pop()!;
     const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
     const pinned = [dp0.xdp.info().id, dp0.tc.info().id];
-    const alt = BpfObject.load(ALT_OBJECT, { reuseFds: Object.fromEntries(Object.entries(dp0.maps).map(([k, m]) => [k, m.fd])) });
+    const alt = BpfObject.loadOnMaps(ALT_OBJECT, dp0.maps);
     attachTc(alt.progFd('vr_tc_vif'), 'mig0a', dir).close();
     attach(dp0.xdp.fd, 'mig1a', dir).close();
     alt.close();
@@ -416,7 +416,7 @@ describe('interrupted upgrades are repaired by the next start', () => {
     const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
     const xdpId = dp0.xdp.info().id;
     // the TC pin and its link on the alt build, on the pinned maps
-    const alt = BpfObject.load(ALT_OBJECT, { reuseFds: Object.fromEntries(Object.entries(dp0.maps).map(([k, m]) => [k, m.fd])) });
+    const alt = BpfObject.loadOnMaps(ALT_OBJECT, dp0.maps);
     rmSync(join(dir, 'progs', 'vr_tc_vif'));
     alt.pinProgram('vr_tc_vif', join(dir, 'progs', 'vr_tc_vif'));
     attachTc(alt.progFd('vr_tc_vif'), 'mig0a', dir).close();

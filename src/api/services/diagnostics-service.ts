@@ -29,9 +29,8 @@ export function diagnosticsHandlers(mgr: DatapathManager): Handlers<typeof Diagn
       else if (req.hook !== AttachHook.UNSPECIFIED && req.hook !== AttachHook.AUTO) throw invalid('hook', `unknown attach hook ${req.hook}`);
       const frame = Buffer.from(req.frame.buffer, req.frame.byteOffset, req.frame.byteLength);
       const r = locate(() => mgr.tracePacket(req.interfaceIndex, frame, hook), () => '', RENAMES);
-      const ran = hook ?? mgr.vifs.get(req.interfaceIndex).hook;
       return {
-        hook: hookToProto(ran),
+        hook: hookToProto(r.hook),
         verdict: VERDICTS[r.verdict],
         dropReason: r.dropReason ? DROP_REASONS.indexOf(r.dropReason) : 0,
         nextHopId: r.nextHopId ?? 0,

@@ -19,6 +19,8 @@ export type TraceVerdict = 'pass' | 'drop' | 'redirect' | 'tx' | 'aborted';
 
 /** TraceResult: what the datapath did with one frame. */
 export interface TraceResult {
+  /** the entry that ran */
+  hook: TraceHook;
   verdict: TraceVerdict;
   /** the frame as the datapath left it (rewritten, or the answer to an ARP / NS) */
   output: Buffer;
@@ -55,7 +57,7 @@ export class PacketTracer {
   static open(objectPath: string, maps: Record<string, BpfMap>): PacketTracer {
     const layout = objectLayoutVersion(objectPath);
     if (layout !== VR_LAYOUT_VERSION) throw new Error(`${objectPath}: built for map layout ${layout ?? '(none)'}, not v${VR_LAYOUT_VERSION}`);
-    const obj = BpfObject.load(objectPath, { reuseFds: Object.fromEntries(Object.entries(maps).map(([n, m]) => [n, m.fd])) });
+    const obj = BpfObject.loadOnMaps(objectPath, maps);
     try {
       const progs = {
         xdp: new BpfProgram(obj.progFd('vr_trace_xdp'), 'vr_trace_xdp', objectPath),
@@ -80,6 +82,7 @@ export class PacketTracer {
     const ran = t !== undefined && (t.flags & TRACE_F.RAN) !== 0;
     const verdict = (hook === 'xdp' ? XDP_VERDICTS : TC_VERDICTS)[r.retval] ?? 'aborted';
     return {
+      hook,
       verdict,
       output: Buffer.from(r.data),
       dropReason: ran && t.flags & TRACE_F.DROP ? (DROP_REASONS[t.reason] ?? 'unspecified') : undefined,

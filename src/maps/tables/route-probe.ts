@@ -31,7 +31,7 @@ export class RouteProbe implements RouteLookups {
 
   /** open: the probe of an object on these pinned maps, or undefined if the object has none. */
   static open(objectPath: string, maps: Record<string, BpfMap>): RouteProbe | undefined {
-    const obj = BpfObject.load(objectPath, { reuseFds: Object.fromEntries(Object.entries(maps).map(([n, m]) => [n, m.fd])) });
+    const obj = BpfObject.loadOnMaps(objectPath, maps);
     try {
       return new RouteProbe(obj, new BpfProgram(obj.progFd('vr_rt_probe'), 'vr_rt_probe', objectPath));
     } catch {
