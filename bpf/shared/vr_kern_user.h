@@ -15,7 +15,7 @@
 
 #define VR_MAGIC          0x76726562 /* "vreb" */
 #ifndef VR_LAYOUT_VERSION_OVERRIDE
-#define VR_LAYOUT_VERSION 2
+#define VR_LAYOUT_VERSION 3
 #else
 /* Older layouts are built from this same source for the upgrade tests
  * (bpf/Makefile: build/vr_xdp_v1.o); only the structs that changed are
@@ -27,6 +27,13 @@
 #define VR_DEF_MAX_VIFS      4096
 #define VR_DEF_MAX_NEXTHOPS  65536
 #define VR_DEF_MAX_ROUTES    262144
+#define VR_DEF_MAX_FLOWS     524288  /* the vRouter's default flow table */
+#define VR_DEF_HOLD_PER_FLOW 3       /* packets held per flow miss, as the vRouter */
+/* ring buffers (bytes, a power of two of pages) */
+#define VR_MISS_RING_SIZE    (8u << 20)
+#define VR_TRAP_RING_SIZE    (4u << 20)
+/* the most of one frame a miss or trap record carries: a jumbo frame and then some */
+#define VR_CAP_MAX           9216
 
 /* vif types (mirrors proto InterfaceType) */
 enum vr_vif_type {
@@ -39,7 +46,8 @@ enum vr_vif_type {
 
 /* vif flags (mirrors proto Interface fields) */
 #define VR_VIF_F_ENABLED  (1u << 0) /* admin up: packets in and out are allowed */
-#define VR_VIF_F_POLICY   (1u << 1) /* flow lookup on input (flows: later issue) */
+#define VR_VIF_F_POLICY   (1u << 1) /* flow lookup on input: a packet without a flow is held
+				      * and reported to the agent (flow miss) */
 #define VR_VIF_F_PEER     (1u << 2) /* a veth/netkit whose peer is in another netns:
 				      * the TC hook delivers to it with bpf_redirect_peer */
 #define VR_VIF_F_SKB      (1u << 3) /* the vif runs on the TC hook: what goes to it must be
@@ -172,6 +180,143 @@ struct vr_trace_rec {
 	struct vr_vif_stats scratch; /* where a trace run counts: not the real counters */
 };
 
+/* ---- flows (layout v3) ------------------------------------------------ */
+
+/* vr_flows: HASH keyed by VRF + 5-tuple. IPv4 addresses sit in the first 4
+ * bytes of src/dst, the rest zero. ICMP / ICMPv6 echo: sport = the echo id,
+ * dport = 0, so a request and its reply make a forward/reverse pair; other
+ * ICMP, and protocols without ports (and IPv4 fragments after the first),
+ * have ports 0. */
+struct vr_flow_key {
+	__u32 vrf;
+	__u8  family;       /* 4 or 6 */
+	__u8  proto;        /* IPPROTO_* */
+	__be16 sport;
+	__be16 dport;
+	__u8  pad[2];
+	__u8  src[16];
+	__u8  dst[16];
+};
+
+enum vr_flow_action {
+	VR_FLOW_HOLD    = 0, /* made by the datapath on a miss: packets are held for the agent */
+	VR_FLOW_FORWARD = 1, /* forward by route */
+	VR_FLOW_DROP    = 2, /* drop, counted as VR_DROP_FLOW_DROP */
+	VR_FLOW_NAT     = 3, /* rewrite (VR_FLOW_F_SNAT / _DNAT), then forward by route */
+};
+
+#define VR_FLOW_F_SNAT     (1u << 0) /* NAT: source address (and port, if nat_sport) := nat_src */
+#define VR_FLOW_F_DNAT     (1u << 1) /* NAT: destination address (and port, if nat_dport) := nat_dst */
+#define VR_FLOW_F_REVERSE  (1u << 2) /* this entry is the reverse half of a pair the agent set */
+
+/* TCP flags seen (tcp_flags), as in the TCP header */
+#define VR_TCP_FIN 0x01
+#define VR_TCP_SYN 0x02
+#define VR_TCP_RST 0x04
+#define VR_TCP_ACK 0x10
+
+/* vr_flows value. The reverse entry's key is the forward key with its
+ * addresses and ports swapped after NAT; the daemon writes and removes both
+ * halves together. Counters are updated with atomic adds (one entry is
+ * shared by every CPU). */
+struct vr_flow {
+	__u8  action;       /* enum vr_flow_action */
+	__u8  flags;        /* VR_FLOW_F_* */
+	__u8  hold_count;   /* HOLD: packets held so far (bounded by vr_config.hold_per_flow) */
+	__u8  pad;
+	__u32 tcp_flags;    /* VR_TCP_* seen in this direction (atomic or) */
+	__u64 hold_id;      /* HOLD: the handle reported with the miss; kept once answered */
+	__u64 created_ns;   /* CLOCK_MONOTONIC */
+	__u64 last_ns;      /* last packet (CLOCK_MONOTONIC, coarse): aging */
+	__u64 packets;
+	__u64 bytes;
+	__u8  nat_src[16];  /* SNAT: the new source (IPv4 in the first 4 bytes) */
+	__u8  nat_dst[16];  /* DNAT: the new destination */
+	__be16 nat_sport;   /* 0 = keep */
+	__be16 nat_dport;   /* 0 = keep */
+	__u32 pad2;
+};
+
+/* vr_config: ARRAY of one entry, written by the daemon at start and on reload */
+#define VR_TRAP_ARP    (1u << 0) /* ARP requests go to the agent instead of the proxy */
+#define VR_TRAP_DHCP   (1u << 1) /* UDP to port 67 (DHCPv4) and 547 (DHCPv6) */
+#define VR_TRAP_DNS    (1u << 2) /* UDP / TCP to port 53 */
+#define VR_TRAP_ND     (1u << 3) /* IPv6 neighbour solicitations, instead of the proxy */
+#define VR_TRAP_RS     (1u << 4) /* IPv6 router solicitations */
+#define VR_TRAP_OWN    (1u << 5) /* packets to the arrival vif's own address (vr_vif.ip4 / ip6) */
+struct vr_config {
+	__u32 hold_per_flow; /* packets held per flow miss; 0 = the default (VR_DEF_HOLD_PER_FLOW) */
+	__u32 trap_mask;     /* VR_TRAP_*: packets of interest that go to the agent */
+	__u32 pad[2];
+};
+
+/* vr_fctr: PERCPU_ARRAY of __u64 indexed by enum vr_flow_counter */
+enum vr_flow_counter {
+	VR_FC_MISSES = 0,   /* flow misses reported (HOLD entries made) */
+	VR_FC_HELD,         /* packets held (consumed into the miss ring; not drops) */
+	VR_FC_HITS,         /* packets that met a FORWARD / NAT flow */
+	VR_FC_TRAPPED,      /* packets of interest sent to the agent */
+	VR_FC_MAX,
+};
+
+/* ring buffer records: vr_miss_rb carries VR_EV_MISS, vr_trap_rb VR_EV_TRAP.
+ * The frame's first cap_len bytes follow the header; pkt_len is its whole
+ * length (cap_len < pkt_len: truncated, not re-injectable). */
+enum vr_event_type {
+	VR_EV_MISS = 1,
+	VR_EV_TRAP = 2,
+};
+
+#define VR_MISS_F_NEW   (1u << 0) /* the miss that made the HOLD entry (the others are more held packets) */
+#define VR_MISS_F_HELD  (1u << 1) /* the packet was held (consumed): the daemon re-injects it */
+struct vr_miss {
+	__u16 type;         /* VR_EV_MISS */
+	__u8  hook;         /* arrival hook: 0 XDP, 1 TC (a TC frame may carry a partial L4 checksum) */
+	__u8  flags;        /* VR_MISS_F_* */
+	__u32 ifindex;      /* arrival interface */
+	__u32 vif_idx;
+	__u32 pkt_len;
+	__u64 hold_id;
+	__u64 ts_ns;        /* bpf_ktime_get_ns at arrival */
+	struct vr_flow_key key;
+	__u16 cap_len;
+	__u8  pad[2];
+	/* __u8 data[cap_len] */
+};
+
+enum vr_trap_reason {
+	VR_TRAP_R_UNSPEC = 0,
+	VR_TRAP_R_ARP,
+	VR_TRAP_R_DHCP,
+	VR_TRAP_R_DNS,
+	VR_TRAP_R_ND,
+	VR_TRAP_R_RS,
+	VR_TRAP_R_OWN,
+};
+
+struct vr_trap {
+	__u16 type;         /* VR_EV_TRAP */
+	__u8  hook;
+	__u8  reason;       /* enum vr_trap_reason */
+	__u32 ifindex;
+	__u32 vif_idx;
+	__u32 vrf;
+	__u32 pkt_len;
+	__u16 cap_len;
+	__u8  pad[2];
+	__u64 ts_ns;
+	/* __u8 data[cap_len] */
+};
+
+/* vr_scratch: PERCPU_ARRAY of one; where a record (header, then the frame's
+ * bytes) is built before it is copied into its ring: a ring reservation
+ * must be of a constant size, bpf_ringbuf_output takes any bounded one */
+#define VR_SCRATCH_REC (sizeof(struct vr_miss) + VR_CAP_MAX)
+struct vr_scratch {
+	__u64 seq;          /* this CPU's hold-id sequence: hold_id = (cpu + 1) << 48 | seq */
+	__u8  rec[VR_SCRATCH_REC];
+};
+
 /* vr_meta: ARRAY of one entry, written once by the daemon that loads */
 struct vr_meta {
 	__u32 magic;
@@ -197,6 +342,16 @@ enum vr_drop_reason {
 	VR_DROP_ND_NOT_PROXIED,
 	VR_DROP_MULTICAST,           /* multicast/broadcast not handled yet */
 	VR_DROP_UNSUPPORTED_NEXTHOP, /* a next-hop kind this datapath does not run yet */
+	/* layout v3: flows */
+	VR_DROP_FLOW_DROP,           /* the packet's flow says DROP */
+	VR_DROP_FLOW_TABLE_FULL,     /* a miss found the flow table full: not held */
+	VR_DROP_FLOW_HOLD_LIMIT,     /* more packets than vr_config.hold_per_flow for one miss */
+	VR_DROP_FLOW_HOLD_RING_FULL, /* the miss ring was full: not held (the HOLD entry is made) */
+	VR_DROP_FLOW_HOLD_TOO_BIG,   /* a frame longer than VR_CAP_MAX: reported, not held */
+	VR_DROP_FLOW_HOLD_EXPIRED,   /* held packets the agent did not answer in time (daemon) */
+	VR_DROP_FLOW_HOLD_QUEUE_FULL,/* the daemon's hold queue was full (daemon) */
+	VR_DROP_TRAP_RING_FULL,      /* a packet of interest found the trap ring full */
+	VR_DROP_NAT_FAILED,          /* a NAT rewrite the packet could not take */
 	VR_DROP_MAX,
 };
 

@@ -18,6 +18,16 @@ export const DROP_REASONS = [
   'nd_not_proxied',
   'multicast',
   'unsupported_nexthop',
+  // layout v3: flows
+  'flow_drop',
+  'flow_table_full',
+  'flow_hold_limit',
+  'flow_hold_ring_full',
+  'flow_hold_too_big',
+  'flow_hold_expired',
+  'flow_hold_queue_full',
+  'trap_ring_full',
+  'nat_failed',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];
