@@ -60,4 +60,46 @@ struct {
 	__type(value, __u64);
 } vr_drops SEC(".maps");
 
+#if VR_LAYOUT_VERSION >= 3
+/* flows: allocated as used (512k entries preallocated would be ~90 MB) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vr_flow_key);
+	__type(value, struct vr_flow);
+} vr_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vr_config);
+} vr_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VR_FC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} vr_fctr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vr_scratch);
+} vr_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, VR_MISS_RING_SIZE);
+} vr_miss_rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, VR_TRAP_RING_SIZE);
+} vr_trap_rb SEC(".maps");
+#endif
+
 #endif /* VR_MAPS_H */

@@ -349,8 +349,22 @@ export class DatapathManager {
       vr_rt6: this.routes.count(6),
       vr_vif_stats: this.vifs.size,
       vr_drops: this.kernel.maps.vr_drops.maxEntries,
+      vr_flows: this.flowCount(),
+      vr_config: 1,
+      vr_fctr: this.kernel.maps.vr_fctr.maxEntries,
+      vr_scratch: 1,
+      vr_miss_rb: 0,
+      vr_trap_rb: 0,
     };
   }
+
+  /** flowCount: entries in the flow table (forward and reverse halves), counted by the flow layer when it is there */
+  flowCount(): number {
+    return this.flowCounter?.() ?? 0;
+  }
+
+  /** set by the flow layer: how many entries vr_flows holds */
+  flowCounter: (() => number) | undefined;
 
   dropStats(): DropCount[] {
     const map = this.kernel.maps.vr_drops;

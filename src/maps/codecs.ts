@@ -132,6 +132,70 @@ export type MetaValue = StructValue<typeof META.fields>;
 export const encodeMeta = (v: MetaValue) => META.encode(v);
 export const decodeMeta = (b: Buffer) => META.decode(b);
 
+/* ---- flows (layout v3) ---- */
+
+export const FLOW_KEY = new Struct('vr_flow_key', 44, {
+  vrf: { off: 0, type: 'u32' },
+  family: { off: 4, type: 'u8' }, // 4 or 6
+  proto: { off: 5, type: 'u8' },
+  sport: { off: 6, type: 'u16be' },
+  dport: { off: 8, type: 'u16be' },
+  src: { off: 12, type: { bytes: 16 } }, // IPv4 in the first 4 bytes
+  dst: { off: 28, type: { bytes: 16 } },
+});
+export type FlowKeyValue = StructValue<typeof FLOW_KEY.fields>;
+
+export const FLOW = new Struct('vr_flow', 88, {
+  action: { off: 0, type: 'u8' },
+  flags: { off: 1, type: 'u8' },
+  holdCount: { off: 2, type: 'u8' },
+  tcpFlags: { off: 4, type: 'u32' },
+  holdId: { off: 8, type: 'u64' },
+  createdNs: { off: 16, type: 'u64' },
+  lastNs: { off: 24, type: 'u64' },
+  packets: { off: 32, type: 'u64' },
+  bytes: { off: 40, type: 'u64' },
+  natSrc: { off: 48, type: { bytes: 16 } },
+  natDst: { off: 64, type: { bytes: 16 } },
+  natSport: { off: 80, type: 'u16be' },
+  natDport: { off: 82, type: 'u16be' },
+});
+export type FlowValue = StructValue<typeof FLOW.fields>;
+
+export const CONFIG = new Struct('vr_config', 16, {
+  holdPerFlow: { off: 0, type: 'u32' },
+  trapMask: { off: 4, type: 'u32' },
+});
+export type ConfigValue = StructValue<typeof CONFIG.fields>;
+
+/** ring records: the header, then cap_len bytes of the frame */
+export const MISS = new Struct('vr_miss', 80, {
+  type: { off: 0, type: 'u16' },
+  hook: { off: 2, type: 'u8' }, // 0 XDP, 1 TC
+  flags: { off: 3, type: 'u8' }, // MISS_F
+  ifindex: { off: 4, type: 'u32' },
+  vifIdx: { off: 8, type: 'u32' },
+  pktLen: { off: 12, type: 'u32' },
+  holdId: { off: 16, type: 'u64' },
+  tsNs: { off: 24, type: 'u64' },
+  key: { off: 32, type: { bytes: 44 } }, // a FLOW_KEY
+  capLen: { off: 76, type: 'u16' },
+});
+export type MissRecord = StructValue<typeof MISS.fields>;
+
+export const TRAP = new Struct('vr_trap', 32, {
+  type: { off: 0, type: 'u16' },
+  hook: { off: 2, type: 'u8' },
+  reason: { off: 3, type: 'u8' }, // TrapReasonCode
+  ifindex: { off: 4, type: 'u32' },
+  vifIdx: { off: 8, type: 'u32' },
+  vrf: { off: 12, type: 'u32' },
+  pktLen: { off: 16, type: 'u32' },
+  capLen: { off: 20, type: 'u16' },
+  tsNs: { off: 24, type: 'u64' },
+});
+export type TrapRecord = StructValue<typeof TRAP.fields>;
+
 /** vr_rt_probe's packet: a header, then one record per key (bpf/lib/route_probe.h) */
 export const PROBE_HDR = new Struct('vr_probe_hdr', 8, {
   family: { off: 0, type: 'u32' },
@@ -162,4 +226,4 @@ export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED:
 export const TRACE_STRUCTS = [TRACE_REC] as const;
 
 /** every struct shared with C, for the BTF check */
-export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC] as const;
+export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC, FLOW_KEY, FLOW, CONFIG, MISS, TRAP] as const;

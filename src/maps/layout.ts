@@ -3,11 +3,15 @@
  * and checked against the object's BTF by test/unit/map-layout.test.ts.
  */
 export const VR_MAGIC = 0x76726562;
-export const VR_LAYOUT_VERSION = 2;
+export const VR_LAYOUT_VERSION = 3;
 
 export const MAP_NAMES = [
   'vr_meta', 'vr_vifs', 'vr_nexthops', 'vr_rt4', 'vr_rt6', 'vr_vif_stats', 'vr_drops',
+  // layout v3: flows, their rings and the datapath's run-time config
+  'vr_flows', 'vr_config', 'vr_fctr', 'vr_scratch', 'vr_miss_rb', 'vr_trap_rb',
 ] as const;
+/** the ring buffer maps (no lookup / update: read through src/bpf/ringbuf.ts) */
+export const RING_MAPS = ['vr_miss_rb', 'vr_trap_rb'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 /** the programs pinned under progs/: the XDP and the tcx entry of one datapath (bpf/vr_xdp.c) */
@@ -29,3 +33,18 @@ export const RT_F_PROXY_ARP = 1 << 0;
 
 /** The built-in discard next hop (the vRouter's NH_DISCARD_ID). */
 export const NH_DISCARD_ID = 0;
+
+/* flows (layout v3) */
+export const FlowActionCode = { HOLD: 0, FORWARD: 1, DROP: 2, NAT: 3 } as const;
+export const FLOW_F = { SNAT: 1 << 0, DNAT: 1 << 1, REVERSE: 1 << 2 } as const;
+export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, ACK: 0x10 } as const;
+export const TRAP_F = { ARP: 1 << 0, DHCP: 1 << 1, DNS: 1 << 2, ND: 1 << 3, RS: 1 << 4, OWN: 1 << 5 } as const;
+export const TrapReasonCode = { UNSPEC: 0, ARP: 1, DHCP: 2, DNS: 3, ND: 4, RS: 5, OWN: 6 } as const;
+export const FlowCounter = { MISSES: 0, HELD: 1, HITS: 2, TRAPPED: 3 } as const;
+export const VR_FC_MAX = 4;
+export const EventType = { MISS: 1, TRAP: 2 } as const;
+export const MISS_F = { NEW: 1 << 0, HELD: 1 << 1 } as const;
+export const VR_DEF_MAX_FLOWS = 524288;
+export const VR_DEF_HOLD_PER_FLOW = 3;
+/** the most of one frame a miss or trap record carries */
+export const VR_CAP_MAX = 9216;

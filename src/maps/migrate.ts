@@ -23,6 +23,7 @@ import { BpfObject } from '../bpf/object.ts';
 import { BpfError, ERRNO } from '../bpf/errors.ts';
 import { sys } from '../bpf/libbpf.ts';
 import { V1_TO_V2 } from './migrate-v1.ts';
+import { V2_TO_V3 } from './migrate-v2.ts';
 
 /** MapConverter: one entry of a map in the old layout → the same entry in the next. */
 export type MapConverter = (key: Buffer, value: Buffer) => [Buffer, Buffer];
@@ -36,8 +37,8 @@ export interface LayoutMigration {
   convert: Record<string, MapConverter>;
 }
 
-/** The registry: add v2 → v3 here. */
-export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2];
+/** The registry: add v3 → v4 here. */
+export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2, V2_TO_V3];
 
 /** migrationPath: the steps from a pinned layout to ours, or undefined when there is no way. */
 export function migrationPath(from: number, to: number, registry: readonly LayoutMigration[] = MIGRATIONS): LayoutMigration[] | undefined {

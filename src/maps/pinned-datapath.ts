@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { BpfMap } from '../bpf/map.ts';
 import { BpfProgram } from '../bpf/program.ts';
 import { loadAndPin, objectLayoutVersion } from '../bpf/object.ts';
-import { MAP_NAMES, PROGRAM_NAMES, VR_LAYOUT_VERSION, VR_MAGIC, type MapName } from './layout.ts';
+import { MAP_NAMES, PROGRAM_NAMES, VR_DEF_MAX_FLOWS, VR_LAYOUT_VERSION, VR_MAGIC, type MapName } from './layout.ts';
 import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
 import { VR_DROP_MAX } from './drop-reasons.ts';
 import {
@@ -31,6 +31,8 @@ export interface TableSizes {
   maxInterfaces: number;
   maxNextHops: number;
   maxRoutes: number;
+  /** flow table entries (forward and reverse halves count one each); default VR_DEF_MAX_FLOWS */
+  maxFlows?: number | undefined;
 }
 
 export interface OpenOptions {
@@ -117,6 +119,7 @@ function tableSizes(sizes: TableSizes): Record<string, number> {
     vr_rt4: sizes.maxRoutes,
     vr_rt6: sizes.maxRoutes,
     vr_drops: VR_DROP_MAX,
+    vr_flows: sizes.maxFlows ?? VR_DEF_MAX_FLOWS,
   };
 }
 
@@ -172,7 +175,7 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
             companions,
             mapNames: MAP_NAMES,
             defaultSizes: tableSizes(opts.sizes),
-            layoutSized: ['vr_meta', 'vr_drops'],
+            layoutSized: ['vr_meta', 'vr_drops', 'vr_fctr', 'vr_scratch', 'vr_config'],
             steps,
             meta: {
               name: 'vr_meta',

@@ -5,7 +5,7 @@
  * (field names are the C members in camelCase).
  */
 
-export type FieldType = 'u8' | 'u16' | 'u32' | 'u32be' | 'u64' | { bytes: number };
+export type FieldType = 'u8' | 'u16' | 'u16be' | 'u32' | 'u32be' | 'u64' | { bytes: number };
 
 export interface FieldDef {
   off: number;
@@ -39,6 +39,7 @@ export class Struct<F extends Record<string, FieldDef>> {
       switch (f.type) {
         case 'u8': b[o] = x as number; break;
         case 'u16': b.writeUInt16LE(x as number, o); break;
+        case 'u16be': b.writeUInt16BE(x as number, o); break;
         case 'u32': b.writeUInt32LE((x as number) >>> 0, o); break;
         case 'u32be': b.writeUInt32BE((x as number) >>> 0, o); break;
         case 'u64': b.writeBigUInt64LE(x as bigint, o); break;
@@ -57,6 +58,7 @@ export class Struct<F extends Record<string, FieldDef>> {
       switch (f.type) {
         case 'u8': out[name] = b[o]!; break;
         case 'u16': out[name] = b.readUInt16LE(o); break;
+        case 'u16be': out[name] = b.readUInt16BE(o); break;
         case 'u32': out[name] = b.readUInt32LE(o); break;
         case 'u32be': out[name] = b.readUInt32BE(o); break;
         case 'u64': out[name] = b.readBigUInt64LE(o); break;
