@@ -26,8 +26,11 @@ static __always_inline void trace_begin(void)
 SEC("xdp.frags")
 int vr_trace_xdp(struct xdp_md *ctx)
 {
+	int verdict;
+
 	trace_begin();
-	return vif_input(ctx, VR_HOOK_XDP);
+	verdict = vif_input(ctx, VR_HOOK_XDP);
+	return verdict == VR_XDP_TO_TC ? XDP_PASS : verdict;
 }
 
 SEC("tc")

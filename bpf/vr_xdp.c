@@ -18,7 +18,7 @@ const volatile __u32 vr_layout_version = VR_LAYOUT_VERSION;
 SEC("xdp.frags")
 int vr_xdp_vif(struct xdp_md *ctx)
 {
-	return vif_input(ctx, VR_HOOK_XDP);
+	return xdp_verdict(ctx, vif_input(ctx, VR_HOOK_XDP));
 }
 
 /* tcx ingress. SEC("tc") and not "tcx/ingress": the libbpf of this system
@@ -28,6 +28,8 @@ int vr_xdp_vif(struct xdp_md *ctx)
 SEC("tc")
 int vr_tc_vif(struct __sk_buff *skb)
 {
+	if (tc_passed_by_xdp(skb))
+		return TC_ACT_OK;
 	return vif_input(skb, VR_HOOK_TC);
 }
 

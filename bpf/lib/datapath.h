@@ -12,6 +12,7 @@
 #define VR_DATAPATH_H
 
 #include <linux/in.h>
+#include <linux/icmpv6.h>
 #include "ctx.h"
 #include "maps.h"
 #include "hdr.h"
@@ -19,6 +20,8 @@
 #include "route.h"
 #include "proxy.h"
 #include "forward.h"
+#include "flow.h"
+#include "trap.h"
 
 /* host-facing vifs hand what the overlay does not know to the kernel; pod
  * vifs drop it (a pod reaches the host only through a RECEIVE route) */
@@ -30,13 +33,109 @@ static __always_inline int not_ours(const enum vr_hook hook, const struct vr_vif
 	return count_drop(hook, st, reason);
 }
 
+static __always_inline int vif_has_ip6(const struct vr_vif *vif)
+{
+	const __u32 *w = (const __u32 *)vif->ip6;
+
+	return (w[0] | w[1] | w[2] | w[3]) != 0;
+}
+
+static __always_inline int ip6_eq(const void *a, const void *b)
+{
+	const __u32 *x = a, *y = b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
+}
+
+static __always_inline int arp_is_request(void *ctx, const enum vr_hook hook)
+{
+	void *data_end = ctx_data_end(ctx, hook);
+	struct arp_eth *a = ctx_data(ctx, hook) + sizeof(struct ethhdr);
+
+	if ((void *)(a + 1) > data_end)
+		return 0;
+	return a->op == bpf_htons(ARPOP_REQUEST_);
+}
+
+/* l3_stage: what IPv4 and IPv6 share after their header checks: trap rules,
+ * the flow stage on a policy vif, the route (of the NAT destination when
+ * the flow rewrites it) and its next hop. `daddr` is the packet's
+ * destination (4 or 16 bytes). */
+static __always_inline int l3_stage(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
+				    struct vr_vif_stats *st, __u32 ifindex, __u32 pkt_len, __u32 l3_len,
+				    struct vr_l4 *l4, int first_frag, int is_v6)
+{
+	struct vr_config *cfg = vr_cfg();
+	__u32 traps = cfg ? cfg->trap_mask : 0;
+	struct vr_flow *f = 0;
+	struct vr_flow_key key = {};
+	struct vr_rt *rt;
+	void *data, *data_end;
+
+	if (traps || vif_policy(vif))
+		l4_parse(ctx, hook, l4, first_frag, is_v6);
+	data = ctx_data(ctx, hook);
+	data_end = ctx_data_end(ctx, hook);
+	if (is_v6) {
+		struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
+		if (traps) {
+			__u8 reason = trap_l4(traps, l4, 1);
+
+			if (!reason && (traps & VR_TRAP_OWN) && vif_has_ip6(vif) && ip6_eq(&ip6->daddr, vif->ip6))
+				reason = VR_TRAP_R_OWN;
+			if (reason)
+				return trap_packet(ctx, hook, vif, st, ifindex, reason, pkt_len);
+		}
+		if (vif_policy(vif))
+			flow_key6(&key, vif->vrf, ip6, l4);
+		else
+			__builtin_memcpy(key.dst, &ip6->daddr, 16);
+	} else {
+		struct iphdr *iph = data + sizeof(struct ethhdr);
+
+		if ((void *)(iph + 1) > data_end)
+			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
+		if (traps) {
+			__u8 reason = trap_l4(traps, l4, 0);
+
+			if (!reason && (traps & VR_TRAP_OWN) && vif->ip4 && iph->daddr == vif->ip4)
+				reason = VR_TRAP_R_OWN;
+			if (reason)
+				return trap_packet(ctx, hook, vif, st, ifindex, reason, pkt_len);
+		}
+		if (vif_policy(vif))
+			flow_key4(&key, vif->vrf, iph, l4);
+		else
+			__builtin_memcpy(key.dst, &iph->daddr, 4);
+	}
+	if (vif_policy(vif)) {
+		int r = flow_stage(ctx, hook, vif, st, ifindex, &key, pkt_len, &f);
+
+		if (r != VR_FLOW_CONTINUE)
+			return r;
+		/* DNAT: the packet goes where its new destination's route says */
+		if (f->action == VR_FLOW_NAT && (f->flags & VR_FLOW_F_DNAT))
+			__builtin_memcpy(key.dst, f->nat_dst, 16);
+	}
+	if (is_v6)
+		rt = route6_lookup(vif->vrf, key.dst);
+	else
+		rt = route4_lookup(vif->vrf, *(__be32 *)key.dst);
+	if (!rt)
+		return not_ours(hook, vif, st, VR_DROP_NO_ROUTE);
+	return run_nexthop(ctx, hook, rt->nh_id, st, l3_len, pkt_len, is_v6, f, l4);
+}
+
 static __always_inline int handle_ipv4(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
-				       struct vr_vif_stats *st, __u32 pkt_len)
+				       struct vr_vif_stats *st, __u32 ifindex, __u32 pkt_len)
 {
 	void *data = ctx_data(ctx, hook);
 	void *data_end = ctx_data_end(ctx, hook);
 	struct iphdr *iph = data + sizeof(struct ethhdr);
-	struct vr_rt *rt;
+	struct vr_l4 l4;
 	__u32 tot_len;
 	__be32 daddr;
 
@@ -50,21 +149,21 @@ static __always_inline int handle_ipv4(void *ctx, const enum vr_hook hook, const
 	/* 224.0.0.0/4 and the limited broadcast */
 	if ((daddr & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000) || daddr == 0xffffffff)
 		return not_ours(hook, vif, st, VR_DROP_MULTICAST);
-	rt = route4_lookup(vif->vrf, daddr);
-	if (!rt)
-		return not_ours(hook, vif, st, VR_DROP_NO_ROUTE);
-	return run_nexthop(ctx, hook, rt->nh_id, st, tot_len, pkt_len, 0);
+	l4_init(&l4, sizeof(struct ethhdr) + (__u32)iph->ihl * 4, iph->protocol);
+	/* a fragment after the first has no L4 header */
+	return l3_stage(ctx, hook, vif, st, ifindex, pkt_len, tot_len, &l4,
+			!(iph->frag_off & bpf_htons(0x1fff)), 0);
 }
 
 static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
-				       struct vr_vif_stats *st, __u32 pkt_len)
+				       struct vr_vif_stats *st, __u32 ifindex, __u32 pkt_len)
 {
 	void *data = ctx_data(ctx, hook);
 	void *data_end = ctx_data_end(ctx, hook);
 	struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
-	struct vr_rt *rt;
+	struct vr_config *cfg;
+	struct vr_l4 l4;
 	__u32 l3_len;
-	__u8 daddr[16];
 
 	if ((void *)(ip6 + 1) > data_end)
 		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
@@ -82,16 +181,30 @@ static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const
 		icmp = (void *)(ip6 + 1);
 		if ((void *)(icmp + 1) > data_end)
 			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
-		if (icmp->icmp6_type == NDISC_NS)
-			return handle_ns(ctx, hook, vif, st);
+		if (icmp->icmp6_type == NDISC_NS) {
+			cfg = vr_cfg();
+			/* trapped NS go to the agent (l3_stage) instead of the proxy */
+			if (!cfg || !(cfg->trap_mask & VR_TRAP_ND))
+				return handle_ns(ctx, hook, vif, st);
+		}
 	}
-	__builtin_memcpy(daddr, &ip6->daddr, 16);
-	if (daddr[0] == 0xff)
+	if (ip6->daddr.in6_u.u6_addr8[0] == 0xff) {
+		cfg = vr_cfg();
+		/* a router or neighbour solicitation to a multicast group may be of interest */
+		if (!cfg || !(cfg->trap_mask & (VR_TRAP_RS | VR_TRAP_ND)) || ip6->nexthdr != IPPROTO_ICMPV6)
+			return not_ours(hook, vif, st, VR_DROP_MULTICAST);
+		l4_init(&l4, sizeof(struct ethhdr) + sizeof(*ip6), IPPROTO_ICMPV6);
+		l4_parse(ctx, hook, &l4, 1, 1);
+		{
+			__u8 reason = trap_l4(cfg->trap_mask, &l4, 1);
+
+			if (reason)
+				return trap_packet(ctx, hook, vif, st, ifindex, reason, pkt_len);
+		}
 		return not_ours(hook, vif, st, VR_DROP_MULTICAST);
-	rt = route6_lookup(vif->vrf, daddr);
-	if (!rt)
-		return not_ours(hook, vif, st, VR_DROP_NO_ROUTE);
-	return run_nexthop(ctx, hook, rt->nh_id, st, l3_len, pkt_len, 1);
+	}
+	l4_init(&l4, sizeof(struct ethhdr) + sizeof(*ip6), ip6->nexthdr);
+	return l3_stage(ctx, hook, vif, st, ifindex, pkt_len, l3_len, &l4, 1, 1);
 }
 
 /* vif_input: the whole datapath for a frame that arrived on a vif */
@@ -128,16 +241,49 @@ static __always_inline int vif_input(void *ctx, const enum vr_hook hook)
 
 	switch (eth->h_proto) {
 	case bpf_htons(ETH_P_IP):
-		return handle_ipv4(ctx, hook, vif, st, pkt_len);
+		return handle_ipv4(ctx, hook, vif, st, ifindex, pkt_len);
 	case bpf_htons(ETH_P_IPV6):
-		return handle_ipv6(ctx, hook, vif, st, pkt_len);
+		return handle_ipv6(ctx, hook, vif, st, ifindex, pkt_len);
 	case bpf_htons(ETH_P_ARP):
 		if (vif->type == VR_VIF_TYPE_FABRIC || vif->type == VR_VIF_TYPE_HOST)
 			return count_to_host(hook, st);
+		if (arp_is_request(ctx, hook)) {
+			struct vr_config *cfg = vr_cfg();
+
+			if (cfg && (cfg->trap_mask & VR_TRAP_ARP))
+				return trap_packet(ctx, hook, vif, st, ifindex, VR_TRAP_R_ARP, pkt_len);
+		}
 		return handle_arp(ctx, hook, vif, st, pkt_len);
 	default:
 		return not_ours(hook, vif, st, VR_DROP_INVALID_PROTOCOL);
 	}
+}
+
+/* A packet the XDP entry passes to the kernel also meets the device's TC
+ * entry (every vif has one): the XDP entry marks it in the frame's metadata
+ * so that TC lets it through untouched (not counted, looked up or rewritten
+ * twice). A packet handed to TC for forwarding (VR_XDP_TO_TC) is not
+ * marked: TC forwards it. */
+#define VR_META_PASSED 0x76725031 /* "vrP1" */
+
+static __always_inline int xdp_verdict(struct xdp_md *ctx, int verdict)
+{
+	if (verdict == VR_XDP_TO_TC)
+		return XDP_PASS;
+	if (verdict == XDP_PASS && !bpf_xdp_adjust_meta(ctx, -(int)sizeof(__u32))) {
+		__u32 *meta = (void *)(long)ctx->data_meta;
+
+		if ((void *)(meta + 1) <= (void *)(long)ctx->data)
+			*meta = VR_META_PASSED;
+	}
+	return verdict;
+}
+
+static __always_inline int tc_passed_by_xdp(struct __sk_buff *skb)
+{
+	__u32 *meta = (void *)(long)skb->data_meta;
+
+	return (void *)(meta + 1) <= (void *)(long)skb->data && *meta == VR_META_PASSED;
 }
 
 #endif /* VR_DATAPATH_H */

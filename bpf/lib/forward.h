@@ -6,6 +6,7 @@
 #include "ctx.h"
 #include "hdr.h"
 #include "counters.h"
+#include "flow.h"
 
 /* encap_out: the ENCAP next hop: checks the output vif (its state is
  * copied into the next hop), writes the L2 header and redirects. l3_len is
@@ -36,25 +37,31 @@ static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const s
 	return ctx_redirect(ctx, hook, nh->oif_ifindex);
 }
 
-/* run_nexthop: what every routed packet ends in. The TTL / hop limit is
+/* VR_XDP_TO_TC: run_nexthop's answer on XDP for a packet that its device's
+ * TC entry must forward (the entry returns XDP_PASS without the "done" mark) */
+#define VR_XDP_TO_TC 0x100
+
+/* run_nexthop: what every routed packet ends in. A packet of a flow (f) is
+ * counted, and NAT-rewritten, once it is known to leave here: not when the
+ * XDP entry hands it to TC (TC counts it). The TTL / hop limit is
  * decremented only when the packet really leaves through an ENCAP next hop. */
 static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32 nh_id,
-				       struct vr_vif_stats *st, __u32 l3_len, __u32 pkt_len, int is_v6)
+				       struct vr_vif_stats *st, __u32 l3_len, __u32 pkt_len, int is_v6,
+				       struct vr_flow *f, const struct vr_l4 *l4)
 {
-	void *data_end = ctx_data_end(ctx, hook);
-	void *l3 = ctx_data(ctx, hook) + sizeof(struct ethhdr);
 	struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+	void *data_end;
+	void *l3;
 
 	trace_nexthop(nh_id);
 	if (!nh || nh->type == VR_NH_UNSPEC)
 		return count_drop(hook, st, VR_DROP_INVALID_NEXTHOP);
 	switch (nh->type) {
 	case VR_NH_RECEIVE:
-		return count_to_host(hook, st);
-	case VR_NH_DISCARD:
-		return count_drop(hook, st, VR_DROP_DISCARD);
 	case VR_NH_ENCAP:
 		break;
+	case VR_NH_DISCARD:
+		return count_drop(hook, st, VR_DROP_DISCARD);
 	default:
 		return count_drop(hook, st, VR_DROP_UNSUPPORTED_NEXTHOP);
 	}
@@ -62,15 +69,21 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32
 	 * with the kernel's default offloads does not take XDP frames). Pass it
 	 * up untouched; this device's own TC entry forwards it (redirect_peer)
 	 * and counts it, so its receipt is not counted twice. */
-	if (hook == VR_HOOK_XDP && (nh->oif_state & VR_VIF_F_SKB)) {
+	if (hook == VR_HOOK_XDP && nh->type == VR_NH_ENCAP && (nh->oif_state & VR_VIF_F_SKB)) {
 		if (st) {
 			st->rx_packets--;
 			st->rx_bytes -= pkt_len;
 		}
 		trace_flag(VR_TRACE_F_TO_TC);
-		return XDP_PASS;
+		return VR_XDP_TO_TC;
 	}
+	if (f && flow_account(ctx, hook, f, l4, pkt_len, is_v6))
+		return count_drop(hook, st, VR_DROP_NAT_FAILED);
+	if (nh->type == VR_NH_RECEIVE)
+		return count_to_host(hook, st);
 
+	data_end = ctx_data_end(ctx, hook);
+	l3 = ctx_data(ctx, hook) + sizeof(struct ethhdr);
 	if (is_v6) {
 		struct ipv6hdr *ip6 = l3;
 

@@ -71,6 +71,27 @@ static __always_inline void trace_in(__u32 vif_idx)
 		t->in_vif = vif_idx;
 }
 
+static __always_inline void trace_flow(__u8 action, __u8 flags)
+{
+	struct vr_trace_rec *t = trace_rec();
+
+	if (t) {
+		t->flags |= VR_TRACE_F_FLOW;
+		t->flow_action = action;
+		t->flow_flags = flags;
+	}
+}
+
+static __always_inline void trace_trap(__u8 reason)
+{
+	struct vr_trace_rec *t = trace_rec();
+
+	if (t) {
+		t->flags |= VR_TRACE_F_TRAP;
+		t->trap_reason = reason;
+	}
+}
+
 /* trace_scratch: the counters a trace run writes instead of a vif's */
 static __always_inline struct vr_vif_stats *trace_scratch(void)
 {
@@ -84,6 +105,8 @@ static __always_inline struct vr_vif_stats *trace_scratch(void)
 #define trace_nexthop(nh_id) do { } while (0)
 #define trace_out(oif_vif, oif_ifindex, peer) do { } while (0)
 #define trace_in(vif_idx) do { } while (0)
+#define trace_flow(action, flags) do { } while (0)
+#define trace_trap(reason) do { } while (0)
 #endif
 
 #endif /* VR_TRACE_H */

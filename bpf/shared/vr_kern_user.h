@@ -170,6 +170,9 @@ struct vr_vif_stats {
 #define VR_TRACE_F_PROXIED  (1u << 5) /* an ARP / NS answered on the arrival vif */
 #define VR_TRACE_F_TO_HOST  (1u << 6) /* passed to the kernel */
 #define VR_TRACE_F_TO_TC    (1u << 7) /* XDP passed it to the device's TC entry (output vif on TC) */
+#define VR_TRACE_F_FLOW     (1u << 8) /* met a flow entry: flow_action, flow_flags */
+#define VR_TRACE_F_MISS     (1u << 9) /* no flow on a policy vif: would be held and reported */
+#define VR_TRACE_F_TRAP     (1u << 10) /* a packet of interest: would go to the agent (trap_reason) */
 struct vr_trace_rec {
 	__u32 flags;        /* VR_TRACE_F_* */
 	__u32 reason;       /* enum vr_drop_reason, with VR_TRACE_F_DROP */
@@ -177,6 +180,11 @@ struct vr_trace_rec {
 	__u32 nh_id;
 	__u32 oif_vif;
 	__u32 oif_ifindex;
+	__u8  flow_action;  /* enum vr_flow_action, with VR_TRACE_F_FLOW */
+	__u8  flow_flags;   /* VR_FLOW_F_*, with VR_TRACE_F_FLOW */
+	__u8  trap_reason;  /* enum vr_trap_reason, with VR_TRACE_F_TRAP */
+	__u8  pad;
+	__u32 pad2;
 	struct vr_vif_stats scratch; /* where a trace run counts: not the real counters */
 };
 
@@ -222,9 +230,10 @@ enum vr_flow_action {
 struct vr_flow {
 	__u8  action;       /* enum vr_flow_action */
 	__u8  flags;        /* VR_FLOW_F_* */
-	__u8  hold_count;   /* HOLD: packets held so far (bounded by vr_config.hold_per_flow) */
-	__u8  pad;
+	__u16 pad;
 	__u32 tcp_flags;    /* VR_TCP_* seen in this direction (atomic or) */
+	__u32 hold_count;   /* HOLD: packets held so far (atomic add; bounded by vr_config.hold_per_flow) */
+	__u32 pad2;
 	__u64 hold_id;      /* HOLD: the handle reported with the miss; kept once answered */
 	__u64 created_ns;   /* CLOCK_MONOTONIC */
 	__u64 last_ns;      /* last packet (CLOCK_MONOTONIC, coarse): aging */
@@ -232,9 +241,9 @@ struct vr_flow {
 	__u64 bytes;
 	__u8  nat_src[16];  /* SNAT: the new source (IPv4 in the first 4 bytes) */
 	__u8  nat_dst[16];  /* DNAT: the new destination */
-	__be16 nat_sport;   /* 0 = keep */
+	__be16 nat_sport;   /* 0 = keep (ICMP echo: the new id) */
 	__be16 nat_dport;   /* 0 = keep */
-	__u32 pad2;
+	__u32 pad3;
 };
 
 /* vr_config: ARRAY of one entry, written by the daemon at start and on reload */
@@ -311,10 +320,15 @@ struct vr_trap {
 /* vr_scratch: PERCPU_ARRAY of one; where a record (header, then the frame's
  * bytes) is built before it is copied into its ring: a ring reservation
  * must be of a constant size, bpf_ringbuf_output takes any bounded one */
-#define VR_SCRATCH_REC (sizeof(struct vr_miss) + VR_CAP_MAX)
+#define VR_SCRATCH_CAP 16384 /* a power of two >= VR_CAP_MAX: the verifier's bound (lib/capture.h) */
+#define VR_SCRATCH_REC (sizeof(struct vr_miss) + VR_SCRATCH_CAP)
 struct vr_scratch {
 	__u64 seq;          /* this CPU's hold-id sequence: hold_id = (cpu + 1) << 48 | seq */
-	__u8  rec[VR_SCRATCH_REC];
+	union {             /* the record: a header, then the frame (the members name the headers in BTF) */
+		__u8  rec[VR_SCRATCH_REC];
+		struct vr_miss miss;
+		struct vr_trap trap;
+	};
 };
 
 /* vr_meta: ARRAY of one entry, written once by the daemon that loads */

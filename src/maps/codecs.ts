@@ -145,20 +145,20 @@ export const FLOW_KEY = new Struct('vr_flow_key', 44, {
 });
 export type FlowKeyValue = StructValue<typeof FLOW_KEY.fields>;
 
-export const FLOW = new Struct('vr_flow', 88, {
+export const FLOW = new Struct('vr_flow', 96, {
   action: { off: 0, type: 'u8' },
   flags: { off: 1, type: 'u8' },
-  holdCount: { off: 2, type: 'u8' },
   tcpFlags: { off: 4, type: 'u32' },
-  holdId: { off: 8, type: 'u64' },
-  createdNs: { off: 16, type: 'u64' },
-  lastNs: { off: 24, type: 'u64' },
-  packets: { off: 32, type: 'u64' },
-  bytes: { off: 40, type: 'u64' },
-  natSrc: { off: 48, type: { bytes: 16 } },
-  natDst: { off: 64, type: { bytes: 16 } },
-  natSport: { off: 80, type: 'u16be' },
-  natDport: { off: 82, type: 'u16be' },
+  holdCount: { off: 8, type: 'u32' },
+  holdId: { off: 16, type: 'u64' },
+  createdNs: { off: 24, type: 'u64' },
+  lastNs: { off: 32, type: 'u64' },
+  packets: { off: 40, type: 'u64' },
+  bytes: { off: 48, type: 'u64' },
+  natSrc: { off: 56, type: { bytes: 16 } },
+  natDst: { off: 72, type: { bytes: 16 } },
+  natSport: { off: 88, type: 'u16be' },
+  natDport: { off: 90, type: 'u16be' },
 });
 export type FlowValue = StructValue<typeof FLOW.fields>;
 
@@ -210,17 +210,20 @@ export const PROBE_REC = new Struct('vr_probe_rec', 40, {
 export const PROBE_MAX = 1024;
 
 /** vr_trace_rec: what a trace run recorded (bpf/lib/trace.h); its counters are scratch */
-export const TRACE_REC = new Struct('vr_trace_rec', 24 + VIF_STATS_SIZE, {
+export const TRACE_REC = new Struct('vr_trace_rec', 32 + VIF_STATS_SIZE, {
   flags: { off: 0, type: 'u32' },
   reason: { off: 4, type: 'u32' },
   inVif: { off: 8, type: 'u32' },
   nhId: { off: 12, type: 'u32' },
   oifVif: { off: 16, type: 'u32' },
   oifIfindex: { off: 20, type: 'u32' },
-  scratch: { off: 24, type: { bytes: VIF_STATS_SIZE } },
+  flowAction: { off: 24, type: 'u8' },
+  flowFlags: { off: 25, type: 'u8' },
+  trapReason: { off: 26, type: 'u8' },
+  scratch: { off: 32, type: { bytes: VIF_STATS_SIZE } },
 });
 export type TraceRec = StructValue<typeof TRACE_REC.fields>;
-export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED: 32, TO_HOST: 64, TO_TC: 128 } as const;
+export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED: 32, TO_HOST: 64, TO_TC: 128, FLOW: 256, MISS: 512, TRAP: 1024 } as const;
 
 /** the structs of the trace object (bpf/vr_trace.c), checked against its BTF */
 export const TRACE_STRUCTS = [TRACE_REC] as const;

@@ -224,10 +224,10 @@ export class FakeDatapath implements DatapathKernel {
       vr_rt6: new FakeMap('vr_rt6', 'lpm_trie', 24, 12, s.maxRoutes),
       vr_vif_stats: new FakeMap('vr_vif_stats', 'percpu_array', 4, 56, s.maxInterfaces),
       vr_drops: new FakeMap('vr_drops', 'percpu_array', 4, 8, VR_DROP_MAX),
-      vr_flows: new FakeMap('vr_flows', 'hash', 44, 88, s.maxFlows ?? 524288),
+      vr_flows: new FakeMap('vr_flows', 'hash', 44, 96, s.maxFlows ?? 524288),
       vr_config: new FakeMap('vr_config', 'array', 4, 16, 1),
       vr_fctr: new FakeMap('vr_fctr', 'percpu_array', 4, 8, 4),
-      vr_scratch: new FakeMap('vr_scratch', 'percpu_array', 4, 8 + 80 + 9216, 1),
+      vr_scratch: new FakeMap('vr_scratch', 'percpu_array', 4, 8 + 80 + 16384, 1),
       // rings: never read or written through the map interface
       vr_miss_rb: new FakeMap('vr_miss_rb', 'hash', 0, 0, 0),
       vr_trap_rb: new FakeMap('vr_trap_rb', 'hash', 0, 0, 0),
