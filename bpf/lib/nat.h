@@ -97,7 +97,10 @@ static __always_inline int nat_field(void *ctx, const enum vr_hook hook, const s
 		if (l3_check && bpf_l3_csum_replace(ctx, ETH_HLEN + offsetof(struct iphdr, check),
 						    *(__u32 *)old, *(__u32 *)new, 4))
 			return -1;
-		return bpf_skb_store_bytes(ctx, off, new, n, 0) ? -1 : 0;
+		/* a CHECKSUM_COMPLETE sum: the L4 field moved it by the pseudo-header
+		 * change, which an IPv4 address balances with its header checksum;
+		 * an IPv6 address has none, so the store adds its change itself */
+		return bpf_skb_store_bytes(ctx, off, new, n, n == 16 ? BPF_F_RECOMPUTE_CSUM : 0) ? -1 : 0;
 	}
 	{
 		void *data = ctx_data(ctx, hook);
