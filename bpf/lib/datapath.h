@@ -117,7 +117,7 @@ static __always_inline int l3_stage(void *ctx, const enum vr_hook hook, const st
 		if (r != VR_FLOW_CONTINUE)
 			return r;
 		/* DNAT: the packet goes where its new destination's route says */
-		if (f->action == VR_FLOW_NAT && (f->flags & VR_FLOW_F_DNAT))
+		if (f && f->action == VR_FLOW_NAT && (f->flags & VR_FLOW_F_DNAT))
 			__builtin_memcpy(key.dst, f->nat_dst, 16);
 	}
 	if (is_v6)

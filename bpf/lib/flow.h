@@ -20,6 +20,14 @@
 #include "counters.h"
 #define VR_FLOW_CONTINUE (-1) /* flow_stage: go on to the route */
 
+static __always_inline struct vr_config *vr_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vr_config, &zero);
+}
+
+
 static __always_inline void flow_key4(struct vr_flow_key *k, __u32 vrf, const struct iphdr *iph,
 				      const struct vr_l4 *l4)
 {
@@ -52,13 +60,6 @@ static __always_inline void flow_key6(struct vr_flow_key *k, __u32 vrf, const st
 
 /* vif_policy: the vif looks flows up (layout v3; older builds ignore the flag) */
 #define vif_policy(vif) ((vif)->flags & VR_VIF_F_POLICY)
-
-static __always_inline struct vr_config *vr_cfg(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&vr_config, &zero);
-}
 
 static __always_inline void fc_inc(__u32 idx)
 {
@@ -189,11 +190,7 @@ static __always_inline int flow_account(void *ctx, const enum vr_hook hook, stru
 }
 
 #else /* layouts before v3 (upgrade-test builds): no flows, no config */
-#define vif_policy(vif) 0
-static __always_inline struct vr_config *vr_cfg(void)
-{
-	return 0;
-}
+#define vif_policy(vif) ((vif)->flags & VR_VIF_F_POLICY)
 
 static __always_inline int flow_stage(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
 				      struct vr_vif_stats *st, __u32 ifindex, const struct vr_flow_key *key,

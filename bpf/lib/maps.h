@@ -60,6 +60,15 @@ struct {
 	__type(value, __u64);
 } vr_drops SEC(".maps");
 
+/* declared in the older upgrade-test builds too (not pinned there): the
+ * same code then compiles the same way around it */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vr_config);
+} vr_config SEC(".maps");
+
 #if VR_LAYOUT_VERSION >= 3
 /* flows: allocated as used (512k entries preallocated would be ~90 MB) */
 struct {
@@ -69,13 +78,6 @@ struct {
 	__type(key, struct vr_flow_key);
 	__type(value, struct vr_flow);
 } vr_flows SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct vr_config);
-} vr_config SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

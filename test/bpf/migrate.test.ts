@@ -54,8 +54,11 @@ function newDir(): string {
   return d;
 }
 
-function openAll(dir: string): Record<string, BpfMap> {
-  return Object.fromEntries(MAP_NAMES.map((name) => [name, BpfMap.open(join(dir, 'maps', name))]));
+/** the maps of layouts v1 and v2 (v3 added the flow maps) */
+const V1_MAPS = Object.keys(V1_TO_V2.shapes);
+
+function openAll(dir: string, names: readonly string[] = V1_MAPS): Record<string, BpfMap> {
+  return Object.fromEntries(names.map((name) => [name, BpfMap.open(join(dir, 'maps', name))]));
 }
 function closeAll(m: Record<string, BpfMap>): void {
   for (const x of Object.values(m)) x.close();
@@ -69,7 +72,7 @@ function pinV1(dir: string, programs: string[] = ['vr_xdp_vif']): void {
       vr_vifs: SIZES.maxInterfaces, vr_vif_stats: SIZES.maxInterfaces, vr_nexthops: SIZES.maxNextHops,
       vr_rt4: SIZES.maxRoutes, vr_rt6: SIZES.maxRoutes,
     },
-    maps: MAP_NAMES,
+    maps: V1_MAPS,
     programs,
     mapDir: join(dir, 'maps'),
     progDir: join(dir, 'progs'),
@@ -207,7 +210,7 @@ describe('v1 -> v2 migration', () => {
       const up = dp.upgrade!;
       assert.equal(up.kind, 'layout-migrated');
       assert.equal(dp.programReplaced, true);
-      assert.deepEqual([up.fromLayout, up.toLayout], [1, 2]);
+      assert.deepEqual([up.fromLayout, up.toLayout], [1, 3]);
       assert.equal(up.linksMoved, 2);
       assert.deepEqual(up.entries, { vr_vifs: 10, vr_nexthops: f.nhs.size, vr_rt4: 3000, vr_rt6: 3000, vr_vif_stats: 10, vr_drops: 4 });
       assert.equal(dp.loadedAtNs, 123_456_789n, 'the datapath keeps its load time');
@@ -224,7 +227,8 @@ describe('v1 -> v2 migration', () => {
       assert.equal(m.vr_rt4.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_rt6.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_vif_stats.info.maxEntries, SIZES.maxInterfaces);
-      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 2);
+      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 3);
+      assert.equal(m.vr_flows.info.maxEntries, 524288, 'a map new in v3: the default size');
 
       const same = (map: BpfMap, want: Map<string, Buffer>, what: string) => {
         let count = 0;
