@@ -11,7 +11,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
-import { HOOKS, openTestDatapath, XDP_DROP, XDP_REDIRECT } from '../helpers/datapath.ts';
+import { HOOKS, OBJECT, openTestDatapath, XDP_DROP, XDP_REDIRECT } from '../helpers/datapath.ts';
+import { PacketTracer } from '../../src/maps/tables/packet-tracer.ts';
 import { BPF_F_TEST_SKB_CHECKSUM_COMPLETE } from '../../src/bpf/program.ts';
 import { arpRequest, csum16, eth, icmpEcho, ip, ipv4, ipv6, udp } from '../helpers/packets.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
@@ -77,7 +78,7 @@ function frame(src: string, dst: string, proto: number, l4: Buffer): Buffer {
   return eth(VIF1_MAC, POD1, 0x0800, ipv4(src, dst, proto, seg));
 }
 
-const tcp4 = (src: string, sport: number, dst: string, dport: number, flags = TCP_FLAG.SYN) => frame(src, dst, 6, tcp(sport, dport, flags));
+const tcp4 = (src: string, sport: number, dst: string, dport: number, flags: number = TCP_FLAG.SYN) => frame(src, dst, 6, tcp(sport, dport, flags));
 const udpf = (src: string, sport: number, dst: string, dport: number) => frame(src, dst, 17, udp(sport, dport, Buffer.alloc(24, 7)));
 
 /** checksumsOk: the IPv4 header and the L4 checksum of a frame, verified from scratch */
@@ -362,3 +363,34 @@ for (const hook of HOOKS)
       assert.equal(flowOf(key('10.1.0.2', port + 10, '10.2.0.5', 53, 17)), undefined, 'a trapped packet makes no flow');
     });
   });
+
+describe('TracePacket through the flow stage', () => {
+  it('names the flow met (miss, NAT with its rewrites) and the trap rule, writing nothing', () => {
+    const tracer = PacketTracer.open(OBJECT.replace(/vr_xdp\.o$/, 'vr_trace.o'), dp.maps as never);
+    try {
+      setConfig(0);
+      const f = udpf('10.1.0.2', 3000, '10.2.0.5', 53);
+      const k = key('10.1.0.2', 3000, '10.2.0.5', 53, 17);
+      for (const hook of ['xdp', 'tc'] as const) {
+        const miss = tracer.trace(hook, ifindexOf('p1')!, f);
+        assert.equal(miss.flow, 'miss');
+        assert.equal(miss.verdict, 'drop');
+        assert.equal(miss.dropReason, undefined, 'a miss is not a drop');
+      }
+      assert.equal(flowOf(k), undefined, 'the trace made no entry');
+      dp.maps.vr_flows.update(k, flowValue(FlowActionCode.NAT, { flags: FLOW_F.SNAT, natSrc: pad16('192.0.2.9') }));
+      const nat = tracer.trace('tc', ifindexOf('p1')!, f);
+      assert.equal(nat.flow, 'nat');
+      assert.deepEqual(nat.nat, { snat: true, dnat: false });
+      assert.equal(nat.verdict, 'redirect');
+      assert.deepEqual([...nat.output.subarray(26, 30)], [192, 0, 2, 9], 'the rewritten frame');
+      assert.equal(flowOf(k)!.packets, 0n, 'the trace counted nothing');
+      setConfig(TRAP_F.DNS);
+      assert.equal(tracer.trace('xdp', ifindexOf('p1')!, f).trapReason, 'dns');
+      assert.equal(flowOf(k)!.packets, 0n);
+    } finally {
+      setConfig(0);
+      tracer.close();
+    }
+  });
+});

@@ -1,9 +1,9 @@
 /** DiagnosticsService: TracePacket, a frame through the live tables without sending it. */
 import type { Handlers } from '../grpc-adapter.ts';
-import { DiagnosticsService, TraceVerdict } from '../../gen/vrouter/ebpf/v1/diagnostics_pb.js';
+import { DiagnosticsService, TraceFlow, TraceVerdict } from '../../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { AttachHook } from '../../gen/vrouter/ebpf/v1/interface_pb.js';
 import type { DatapathManager } from '../../manager/datapath-manager.ts';
-import type { TraceVerdict as Verdict } from '../../maps/tables/packet-tracer.ts';
+import type { TraceResult, TraceVerdict as Verdict } from '../../maps/tables/packet-tracer.ts';
 import { DROP_REASONS } from '../../maps/drop-reasons.ts';
 import { invalid } from '../../manager/errors.ts';
 import { hookToProto } from '../convert/interface.ts';
@@ -15,6 +15,14 @@ const VERDICTS: Record<Verdict, TraceVerdict> = {
   redirect: TraceVerdict.REDIRECT,
   tx: TraceVerdict.TX,
   aborted: TraceVerdict.ABORTED,
+};
+
+const FLOWS: Record<NonNullable<TraceResult['flow']>, TraceFlow> = {
+  miss: TraceFlow.MISS,
+  hold: TraceFlow.HOLD,
+  forward: TraceFlow.FORWARD,
+  drop: TraceFlow.DROP,
+  nat: TraceFlow.NAT,
 };
 
 /** the manager names the vif's index field in domain terms */
@@ -43,6 +51,10 @@ export function diagnosticsHandlers(mgr: DatapathManager): Handlers<typeof Diagn
         output: r.output,
         durationNs: r.durationNs,
         handedToTc: r.handedToTc,
+        flow: r.flow ? FLOWS[r.flow] : TraceFlow.UNSPECIFIED,
+        flowSnat: r.nat?.snat ?? false,
+        flowDnat: r.nat?.dnat ?? false,
+        trapReason: r.trapReason ?? '',
       };
     },
   };

@@ -11,7 +11,7 @@ import { BpfObject, objectLayoutVersion } from '../../bpf/object.ts';
 import { BpfProgram } from '../../bpf/program.ts';
 import { BpfMap } from '../../bpf/map.ts';
 import { TRACE_F, TRACE_REC, u32Key } from '../codecs.ts';
-import { VR_LAYOUT_VERSION } from '../layout.ts';
+import { FLOW_F, FlowActionCode, VR_LAYOUT_VERSION } from '../layout.ts';
 import { DROP_REASONS, type DropReasonName } from '../drop-reasons.ts';
 
 export type TraceHook = 'xdp' | 'tc';
@@ -34,9 +34,20 @@ export interface TraceResult {
   toHost: boolean;
   /** XDP handed it to the device's TC entry (the output vif is on TC): trace the TC hook for the rest */
   handedToTc: boolean;
+  /** what the flow stage did (policy vifs): a miss, or the action of the entry met */
+  flow: TraceFlow | undefined;
+  /** a NAT flow's rewrites */
+  nat: { snat: boolean; dnat: boolean } | undefined;
+  /** a packet of interest: the trap rule it matched (it goes to the agent) */
+  trapReason: TrapReasonName | undefined;
   /** the program's own run time (BPF_PROG_TEST_RUN duration) */
   durationNs: number;
 }
+
+export type TraceFlow = 'miss' | 'hold' | 'forward' | 'drop' | 'nat';
+const FLOW_ACTIONS: readonly TraceFlow[] = ['hold', 'forward', 'drop', 'nat'];
+export const TRAP_REASONS = ['unspecified', 'arp', 'dhcp', 'dns', 'nd', 'rs', 'own'] as const;
+export type TrapReasonName = (typeof TRAP_REASONS)[number];
 
 const XDP_VERDICTS: Record<number, TraceVerdict> = { 0: 'aborted', 1: 'drop', 2: 'pass', 3: 'tx', 4: 'redirect' };
 /** TC_ACT_OK, _SHOT, _REDIRECT; anything else the datapath never returns */
@@ -91,6 +102,11 @@ export class PacketTracer {
       proxied: ran && (t.flags & TRACE_F.PROXIED) !== 0,
       toHost: ran && (t.flags & TRACE_F.TO_HOST) !== 0,
       handedToTc: ran && (t.flags & TRACE_F.TO_TC) !== 0,
+      flow: !ran ? undefined : t.flags & TRACE_F.MISS ? 'miss' : t.flags & TRACE_F.FLOW ? FLOW_ACTIONS[t.flowAction] : undefined,
+      nat: ran && t.flags & TRACE_F.FLOW && t.flowAction === FlowActionCode.NAT
+        ? { snat: (t.flowFlags & FLOW_F.SNAT) !== 0, dnat: (t.flowFlags & FLOW_F.DNAT) !== 0 }
+        : undefined,
+      trapReason: ran && t.flags & TRACE_F.TRAP ? (TRAP_REASONS[t.trapReason] ?? 'unspecified') : undefined,
       durationNs: r.durationNs,
     };
   }
