@@ -3,7 +3,7 @@
  * - a daemon started with another build of the programs (same layout)
  *   switches every pinned link, XDP and tcx, to the new program of its hook
  *   (bpf_link_update): same links, new programs, not one ping lost;
- * - a v2 daemon started on a v1 datapath (built here by hand from the v1
+ * - a v3 daemon started on a v1 datapath (built here by hand from the v1
  *   object, as a v1 daemon would have left it) migrates it while it forwards:
  *   not one ping lost, routes converted, old maps gone;
  * - a layout it cannot migrate (newer, no migration, bad magic) is refused
@@ -27,6 +27,10 @@ import { BpfProgram } from '../../src/bpf/program.ts';
 import { loadAndPin } from '../../src/bpf/object.ts';
 import { withNetns } from '../../src/bpf/netns.ts';
 import { MAP_NAMES } from '../../src/maps/layout.ts';
+import { V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
+
+/** the maps a v1 daemon pinned (v3 added the flow maps) */
+const V1_MAPS = Object.keys(V1_TO_V2.shapes);
 import { AttachHook } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import type { GetSystemInfoResponse } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
 
@@ -201,7 +205,7 @@ function rtValueV1(r: V1Route): Buffer {
   return v;
 }
 
-describe('layout migration v1 -> v2', () => {
+describe('layout migration v1 -> v3 (through v2)', () => {
   let lab: Lab;
   let topo: TwoPods;
   let daemon: LabDaemon;
@@ -227,13 +231,13 @@ describe('layout migration v1 -> v2', () => {
     loadAndPin({
       objectPath: V1_OBJECT,
       maxEntries: { vr_vifs: SIZES.vifs, vr_vif_stats: SIZES.vifs, vr_nexthops: SIZES.nhs, vr_rt4: SIZES.routes, vr_rt6: SIZES.routes },
-      maps: MAP_NAMES,
+      maps: V1_MAPS,
       programs: ['vr_xdp_vif'],
       mapDir: join(dir, 'maps'),
       progDir: join(dir, 'progs'),
     });
     mkdirSync(join(dir, 'links'), { recursive: true });
-    const m = Object.fromEntries(MAP_NAMES.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
+    const m = Object.fromEntries(V1_MAPS.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
     for (const [n, map] of Object.entries(m)) v1MapIds[n] = map.info.id;
     m.vr_meta!.update(u32(0), meta(MAGIC, 1, BigInt(Date.now() - 60_000) * 1_000_000n));
 
@@ -310,7 +314,7 @@ describe('layout migration v1 -> v2', () => {
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
   });
 
-  it('a v2 daemon migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
+  it('a v3 daemon migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
     const ping = backgroundPing(lab, topo, 400);
     let pingDone = false;
     void ping.then(() => (pingDone = true));
@@ -323,9 +327,9 @@ describe('layout migration v1 -> v2', () => {
     assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the migration');
 
     assert.match(daemon.log, /"kind":"layout-migrated"/);
-    assert.match(daemon.log, /"fromLayout":1,"toLayout":2/);
+    assert.match(daemon.log, /"fromLayout":1,"toLayout":3/);
     const info = await client.system.getSystemInfo({});
-    assert.equal(info.layoutVersion, 2);
+    assert.equal(info.layoutVersion, 3);
     assert.equal(info.adopted, true);
     assert.notEqual(info.programs[0]!.id, v1ProgId, 'a new program');
     assert.deepEqual(info.attachments.map((a) => a.linkId).sort(), [...linkIds].sort(), 'same links');
@@ -337,7 +341,7 @@ describe('layout migration v1 -> v2', () => {
     // the maps as pinned now: new ones, same capacities, v2 contents
     const m = Object.fromEntries(MAP_NAMES.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
     try {
-      for (const n of MAP_NAMES) assert.notEqual(m[n]!.info.id, v1MapIds[n], `${n}: a new map`);
+      for (const n of V1_MAPS) assert.notEqual(m[n]!.info.id, v1MapIds[n], `${n}: a new map`);
       assert.equal(m.vr_vifs!.info.maxEntries, SIZES.vifs);
       assert.equal(m.vr_vif_stats!.info.maxEntries, SIZES.vifs);
       assert.equal(m.vr_nexthops!.info.maxEntries, SIZES.nhs);
@@ -345,7 +349,7 @@ describe('layout migration v1 -> v2', () => {
       assert.equal(m.vr_rt6!.info.maxEntries, SIZES.routes);
       const mv = m.vr_meta!.lookup(u32(0))!;
       assert.equal(mv.readUInt32LE(0), MAGIC);
-      assert.equal(mv.readUInt32LE(4), 2, 'vr_meta says v2');
+      assert.equal(mv.readUInt32LE(4), 3, 'vr_meta says v3');
       const seen = new Set<string>();
       for (const [map, fam] of [[m.vr_rt4!, 4], [m.vr_rt6!, 6]] as const)
         for (const [k, v] of map.entries()) {
@@ -390,7 +394,7 @@ describe('layout migration v1 -> v2', () => {
     await client.routes.deleteRoute({ vrf: 1, prefix: '10.10.9.0/24' });
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
 
-    // a restart now adopts v2 as it is
+    // a restart now adopts v3 as it is
     await daemon.stop('SIGTERM');
     client = await daemon.start();
     assert.doesNotMatch(daemon.log, /layout-migrated|program-replaced/);
@@ -404,8 +408,8 @@ describe('layout migration v1 -> v2', () => {
     const loadedAt = good.readBigUInt64LE(8);
     try {
       for (const [bad, re] of [
-        [meta(MAGIC, 3, loadedAt), /pinned map layout v3, this daemon speaks v2; refusing to adopt it/],
-        [meta(MAGIC, 0, loadedAt), /pinned map layout v0, this daemon speaks v2 and has no migration from it; refusing/],
+        [meta(MAGIC, 4, loadedAt), /pinned map layout v4, this daemon speaks v3; refusing to adopt it/],
+        [meta(MAGIC, 0, loadedAt), /pinned map layout v0, this daemon speaks v3 and has no migration from it; refusing/],
         [meta(0x12345678, 2, loadedAt), /not a vrouter-ebpf datapath \(bad magic\); refusing to touch it/],
       ] as const) {
         metaMap.update(u32(0), bad);
@@ -418,16 +422,16 @@ describe('layout migration v1 -> v2', () => {
       metaMap.close();
     }
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 2);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 3);
   });
 
-  it('refuses an object built for another layout (a v1 program would run on v2 maps) and leaves the datapath alone', async () => {
+  it('refuses an object built for another layout (a v1 program would run on v3 maps) and leaves the datapath alone', async () => {
     await daemon.stop('SIGTERM');
     const progId = (await import('../../src/bpf/program.ts')).BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
     const before = progId.info().id;
     const wrong = new LabDaemon(lab, { instance: daemon.opts.instance, ns: topo.host, extraArgs: ['--object', V1_OBJECT] });
     try {
-      await assert.rejects(wrong.start(), /vr_xdp_v1\.o: built for map layout v1, this daemon speaks v2; refusing to load it/);
+      await assert.rejects(wrong.start(), /vr_xdp_v1\.o: built for map layout v1, this daemon speaks v3; refusing to load it/);
     } finally {
       await wrong.stop('SIGKILL');
     }
@@ -435,6 +439,6 @@ describe('layout migration v1 -> v2', () => {
     progId.close();
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 2);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 3);
   });
 });
