@@ -77,7 +77,7 @@ function frame(src: string, dst: string, proto: number, l4: Buffer): Buffer {
   return eth(VIF1_MAC, POD1, 0x0800, ipv4(src, dst, proto, seg));
 }
 
-const tcp4 = (src: string, sport: number, dst: string, dport: number, flags = TCP_FLAG.SYN) => frame(src, dst, 6, tcp(sport, dport, flags));
+const tcp4 = (src: string, sport: number, dst: string, dport: number, flags: number = TCP_FLAG.SYN) => frame(src, dst, 6, tcp(sport, dport, flags));
 const udpf = (src: string, sport: number, dst: string, dport: number) => frame(src, dst, 17, udp(sport, dport, Buffer.alloc(24, 7)));
 
 /** checksumsOk: the IPv4 header and the L4 checksum of a frame, verified from scratch */
