@@ -14,6 +14,11 @@ export interface FrameSpec {
   srcMac: Buffer;
   srcIp: string;
   dstIp: string;
+  /** IPv4 TTL (default 64) */
+  ttl?: number;
+  /** UDP ports (default 9, discard, both ways) */
+  sport?: number;
+  dport?: number;
 }
 
 function ipv4Bytes(s: string): Buffer {
@@ -41,13 +46,13 @@ export function udp4Frame(f: FrameSpec): Buffer {
   const ip = b.subarray(14, 34);
   ip[0] = 0x45;
   ip.writeUInt16BE(FRAME_LEN - 14, 2);
-  ip[8] = 64; // TTL
+  ip[8] = f.ttl ?? 64;
   ip[9] = 17; // UDP
   ipv4Bytes(f.srcIp).copy(ip, 12);
   ipv4Bytes(f.dstIp).copy(ip, 16);
   ip.writeUInt16BE(csum16(ip), 10);
-  b.writeUInt16BE(9, 34); // discard port, both ways
-  b.writeUInt16BE(9, 36);
+  b.writeUInt16BE(f.sport ?? 9, 34);
+  b.writeUInt16BE(f.dport ?? 9, 36);
   b.writeUInt16BE(FRAME_LEN - 34, 38);
   return b;
 }

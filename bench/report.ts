@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { PacketResults, PathResult } from './packet-rate.ts';
 import type { RateResult } from './route-rate.ts';
 import type { ProgramCost } from './program-cost.ts';
+import type { FlowCost } from './flow-cost.ts';
 import type { TcpResults, TcpRow } from './tcp-rate.ts';
 import { TCP_PATHS } from './options.ts';
 import { mpps } from './util.ts';
@@ -20,6 +21,7 @@ export interface BenchResult {
   packets?: PacketResults;
   routes?: RateResult[];
   program?: ProgramCost;
+  flows?: FlowCost;
 }
 
 export function table(head: string[], rows: string[][]): string {
@@ -62,6 +64,46 @@ function formatTcp(t: TcpResults): string[] {
   }
   out.push('(veth-pair: the pods joined by one veth, no router; pods keep default offloads except on vrouter-xdp: gro on, tx off)', '');
   return out;
+}
+
+function formatFlows(f: FlowCost): string[] {
+  const ns = (x: number) => x.toFixed(1);
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+  const mib = (b: number | undefined) => (b === undefined ? '-' : (b / 2 ** 20).toFixed(1));
+  return [
+    `Flows: BPF_PROG_TEST_RUN, one ${f.frameBytes} B IPv4/UDP frame, plain route path (vif without policy) vs an established FORWARD flow (policy vif), median of ${f.samples}`,
+    `hot: the frame's own flow, ${f.hotRuns} runs per sample (calls of ${f.repeat}); spread: ${f.spreadCalls} calls of one run, each on a random flow of the table (incl. the kernel timer's reads)`,
+    table(
+      ['hook', 'flows in table', 'plain ns', 'flow ns', 'flow/plain', 'flow - plain', 'spread plain ns', 'spread flow ns', 'flow/plain', 'flow - plain'],
+      f.rows.flatMap((row) =>
+        row.hooks.map((h) => [
+          h.hook,
+          String(row.flows),
+          ns(h.plainNs),
+          ns(h.flowNs),
+          x(h.flowNs, h.plainNs),
+          ns(h.flowNs - h.plainNs),
+          ns(h.spreadPlainNs),
+          ns(h.spreadFlowNs),
+          x(h.spreadFlowNs, h.spreadPlainNs),
+          ns(h.spreadFlowNs - h.spreadPlainNs),
+        ]),
+      ),
+    ),
+    `vr_flows (HASH, no prealloc, max_entries ${f.maxFlows}): kernel memory (fdinfo memlock; ${mib(f.emptyMemlockBytes)} MiB empty)`,
+    table(
+      ['flows in table', 'MiB', 'bytes/flow', 'fill s', 'fill flows/s', 'delete s'],
+      f.rows.map((row) => [
+        String(row.flows),
+        mib(row.memlockBytes),
+        row.memlockBytes === undefined || f.emptyMemlockBytes === undefined ? '-' : ((row.memlockBytes - f.emptyMemlockBytes) / row.flows).toFixed(0),
+        row.fillSeconds.toFixed(3),
+        Math.round(row.flows / row.fillSeconds).toString(),
+        row.deleteSeconds.toFixed(3),
+      ]),
+    ),
+    '',
+  ];
 }
 
 export function formatReport(r: BenchResult): string {
@@ -120,6 +162,7 @@ export function formatReport(r: BenchResult): string {
     ));
     out.push('');
   }
+  if (r.flows) out.push(...formatFlows(r.flows));
   out.push(`wall time ${r.wallSeconds.toFixed(1)} s`);
   return out.join('\n');
 }

@@ -3,9 +3,11 @@
  * and our datapath on both hooks (tcp-rate.ts); then our datapath's packet
  * rate on both hooks against Linux forwarding on the same topology in the
  * same run; then route programming through the gRPC API against
- * `ip -batch`. Everything lives in throwaway namespaces, lab daemon
- * instances and a bench bpffs directory (bench/rigs.ts), all removed at the
- * end, also on failure, Ctrl-C or the time budget running out.
+ * `ip -batch`; then the program's own cost per packet, and that of an
+ * established flow against the plain route path (flow-cost.ts).
+ * Everything lives in throwaway namespaces, lab daemon instances and a
+ * bench bpffs directory (bench/rigs.ts), all removed at the end, also on
+ * failure, Ctrl-C or the time budget running out.
  */
 import { join } from 'node:path';
 import { cpus, release } from 'node:os';
@@ -24,9 +26,12 @@ import { formatReport, writeResults, type BenchResult } from './report.ts';
 import { FRAME_LEN } from './frame.ts';
 import { progress } from './util.ts';
 import type { ProgramCost } from './program-cost.ts';
+import type { FlowCost } from './flow-cost.ts';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const PROGRAM_COST = fileURLToPath(new URL('program-cost.ts', import.meta.url));
+const FLOW_COST = fileURLToPath(new URL('flow-cost.ts', import.meta.url));
 
 const opts: BenchOptions = cliOptions(usage, () => parseOptions());
 
@@ -75,7 +80,12 @@ async function measureTcHook(rigs: Rigs): Promise<{ floor: PathResult; linux: Pa
 async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
   // first, while no daemon runs: its CPU figures are of the whole machine
   if (opts.phases.has('tcp')) result.tcp = await measureTcp(rigs, opts);
-  if (!opts.phases.has('packets') && !opts.phases.has('routes') && !opts.phases.has('program')) return;
+  if (opts.phases.has('packets') || opts.phases.has('routes') || opts.phases.has('program')) await onTwoPods(rigs, result);
+  if (opts.phases.has('flows')) result.flows = measureFlows(rigs, opts);
+}
+
+/** onTwoPods: the phases that share one two-pods topology and its daemon */
+async function onTwoPods(rigs: Rigs, result: BenchResult): Promise<void> {
   const lab = rigs.lab('vrbench');
   progress(`lab ${lab.prefix}: building the two-pods topology`);
   const t = buildTwoPods(lab);
@@ -124,6 +134,8 @@ async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
   }
   if (opts.phases.has('routes')) result.routes = await measureRoutes(client, lab, opts);
   if (opts.phases.has('program')) result.program = measureProgram(lab, opts);
+  // the flows phase wants a quiet machine: no daemon of ours left beside it
+  await rigs.release(lab);
 }
 
 /** measureProgram: program-cost.ts in a network namespace of its own. */
@@ -135,13 +147,27 @@ function measureProgram(lab: Lab, o: BenchOptions): ProgramCost {
   return JSON.parse(out.trim().split('\n').pop()!) as ProgramCost;
 }
 
+/**
+ * measureFlows: flow-cost.ts in a network namespace of its own, under the
+ * bench bpffs directory of a lab that has no namespace (so that the
+ * clean-up and its check cover the pins). Its progress goes to our stderr.
+ */
+function measureFlows(rigs: Rigs, o: BenchOptions): FlowCost {
+  const lab = rigs.lab('vrflows');
+  progress(`flow cost: BPF_PROG_TEST_RUN of both entries, plain route path vs an established flow, ${o.flows.join(' / ')} flows`);
+  const args = [process.execPath, FLOW_COST, '--bpffs-dir', join(benchBpffsDir(lab), 'flows'), '--flows', o.flows.join(','), '--samples', String(o.flowSamples)];
+  const out = execFileSync('unshare', ['--net', ...args], { encoding: 'utf8', timeout: 240_000, stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').pop()!) as FlowCost;
+}
+
 /** the time budget: every step is bounded, this bounds their sum */
 function budgetSeconds(o: BenchOptions): number {
   // packet rows: floor, linux, vrouter-xdp, each with both sinks, and vrouter-tc
   const packets = o.phases.has('packets') ? 7 * o.runs * (o.dur + 20) : 0;
   // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
   const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
-  return packets + tcp + 600;
+  const flows = o.phases.has('flows') ? 240 : 0;
+  return packets + tcp + flows + 600;
 }
 
 const startedAt = new Date();
