@@ -13,7 +13,7 @@ import { BpfError } from '../bpf/errors.ts';
 import { FLOW } from '../maps/codecs.ts';
 import { FLOW_F, FlowActionCode } from '../maps/layout.ts';
 import {
-  FlowTable, decodeFlowKey, encodeFlowKey, flowOf, natOf, type FlowFilter, type PageCursor, type Written,
+  FlowTable, FlowUndoLog, decodeFlowKey, encodeFlowKey, flowOf, natOf, type FlowFilter, type PageCursor, type Written,
 } from '../maps/tables/flow-table.ts';
 import { writeError } from './route-manager.ts';
 import { CHUNK, breathe } from './command-queue.ts';
@@ -26,10 +26,10 @@ import type { FlowHub } from '../flows/hub.ts';
 /** FlowNotify: the part of the flow-miss side a write tells (src/flows/hub.ts). */
 export type FlowNotify = Pick<FlowHub, 'resolved' | 'deleted'>;
 
-/** FlowNotes: what one write (a call, an operation, a transaction) tells the flow-miss side once it committed. */
+/** FlowNotes: what one write (a call, an operation, a transaction) tells the flow-miss side once it committed (encoded keys). */
 export interface FlowNotes {
-  resolved: FlowKey[];
-  deleted: FlowKey[];
+  resolved: Buffer[];
+  deleted: Buffer[];
 }
 
 export const newFlowNotes = (): FlowNotes => ({ resolved: [], deleted: [] });
@@ -69,29 +69,30 @@ export class FlowManager {
 
   /**
    * set: flows, all or nothing: every spec is checked, and no key may be
-   * written twice, before the first write; a failed write throws (placed at
-   * its flow) and leaves the journal to undo the rest.
+   * written twice, before the first write; the writes go into one undo log
+   * the journal reverts if this (or a later step of the transaction) fails.
    */
   async set(specs: readonly FlowSpec[], j: Journal, notes: FlowNotes): Promise<{ created: number; written: Written[][] }> {
     // a batch places its errors at the flow (one flow: no position, as a single call or operation)
-    const at = (e: DatapathError, i: number) => (specs.length > 1 ? e.at(i) : e);
+    const one = specs.length === 1;
     const plans = specs.map((s, i) => {
       try {
         return checkSpec(s, this.maxVrfs);
       } catch (err) {
-        throw err instanceof DatapathError ? at(err, i) : err;
+        throw err instanceof DatapathError && !one ? err.at(i) : err;
       }
     });
     distinct(plans);
+    const log = this.journaled(j, `set ${plans.length} flow(s)`);
     let created = 0;
     const written: Written[][] = [];
     for (let i = 0; i < plans.length; i++) {
-      const w = this.writePlan(plans[i]!, j, notes, specs.length > 1 ? i : undefined);
+      const w = this.writePlan(plans[i]!, log, notes, one ? undefined : i, one);
       if (!w[0]!.old) created++;
-      if (specs.length === 1) written.push(w);
+      if (one) written.push(w);
       if (i % CHUNK === CHUNK - 1) await breathe();
     }
-    if (plans.length > 1) this.log.info({ count: plans.length, created }, 'flows set');
+    if (!one) this.log.info({ count: plans.length, created }, 'flows set');
     return { created, written };
   }
 
@@ -99,31 +100,42 @@ export class FlowManager {
   async setOne(spec: FlowSpec, j: Journal, notes: FlowNotes): Promise<FlowSetResult> {
     const { written } = await this.set([spec], j, notes);
     const [fwd, rev] = written[0]!;
-    const flow = (w: Written) => flowOf(decodeFlowKey(w.key), FLOW.decode(w.value));
+    const flow = (w: Written) => flowOf(decodeFlowKey(w.key), FLOW.decode(w.value!));
     return { flow: flow(fwd!), reverse: rev && flow(rev), created: !fwd!.old };
   }
 
-  private writePlan(p: FlowPlan, j: Journal, notes: FlowNotes, index: number | undefined): Written[] {
+  /** journaled: an undo log whose reversal the journal runs if the write fails (the entry counts follow it). */
+  private journaled(j: Journal, what: string): FlowUndoLog {
+    const log = new FlowUndoLog();
+    j.record(what, () => {
+      const { created, removed } = this.table.undo(log);
+      this.counted += removed - created;
+    });
+    return log;
+  }
+
+  private writePlan(p: FlowPlan, log: FlowUndoLog, notes: FlowNotes, index: number | undefined, keepValue: boolean): Written[] {
     let w: Written[];
     try {
-      w = this.table.writePair(p.halves);
+      w = this.table.writePair(p.halves, keepValue);
     } catch (err) {
       throw this.writeError(err, index);
     }
-    this.counted += w.filter((x) => !x.old).length;
-    j.record(`set flow ${flowKeyString(p.key)}`, () => {
-      this.table.restore(w);
-      this.counted -= w.filter((x) => !x.old).length;
-    });
+    for (const x of w) {
+      if (x.old) log.replaced(x.key, x.old);
+      else {
+        log.created(x.key);
+        this.counted++;
+      }
+      notes.resolved.push(x.key);
+    }
     // a key that was a half of another pair: that pair's other half goes, unless this plan wrote it
-    const mine = new Set(p.halves.map((h) => h.key.toString('hex')));
     for (const x of w) {
       const stale = x.old && otherKey(x.key, x.old);
-      if (!stale || mine.has(stale.toString('hex'))) continue;
+      if (!stale || p.halves.some((h) => h.key.equals(stale))) continue;
       const sv = this.table.raw(stale);
-      if (sv && paired(x.key, x.old!, stale, sv)) this.removeEntry(stale, j, notes, index);
+      if (sv && paired(x.key, x.old!, stale, sv)) this.removeEntry(stale, log, notes, index);
     }
-    for (const x of w) notes.resolved.push(decodeFlowKey(x.key));
     return w;
   }
 
@@ -134,16 +146,17 @@ export class FlowManager {
   delete(k: FlowKey, j: Journal, notes: FlowNotes): { flow: Flow; entries: number } {
     checkKey(k, this.maxVrfs);
     const key = encodeFlowKey(k);
-    const old = this.removeEntry(key, j, notes);
+    const log = this.journaled(j, `delete flow ${flowKeyString(k)}`);
+    const old = this.removeEntry(key, log, notes);
     if (!old) throw notFound('key', `no flow ${flowKeyString(k)}`);
     const other = otherKey(key, old);
     const ov = other && this.table.raw(other);
-    const gone = ov && paired(key, old, other!, ov) && this.removeEntry(other!, j, notes);
+    const gone = ov && paired(key, old, other!, ov) && this.removeEntry(other!, log, notes);
     return { flow: flowOf(k, FLOW.decode(old)), entries: gone ? 2 : 1 };
   }
 
-  /** removeEntry: deletes one entry if it is there (journaled); its old value. */
-  private removeEntry(key: Buffer, j: Journal, notes: FlowNotes, index?: number): Buffer | undefined {
+  /** removeEntry: deletes one entry if it is there (logged); its old value. */
+  private removeEntry(key: Buffer, log: FlowUndoLog, notes: FlowNotes, index?: number): Buffer | undefined {
     let old: Buffer | undefined;
     try {
       old = this.table.remove(key);
@@ -151,13 +164,9 @@ export class FlowManager {
       throw this.writeError(err, index);
     }
     if (!old) return undefined;
+    log.removed(key, old);
     this.counted--;
-    const value = old;
-    j.record('delete flow entry', () => {
-      this.table.put(key, value);
-      this.counted++;
-    });
-    notes.deleted.push(decodeFlowKey(key));
+    notes.deleted.push(key);
     return old;
   }
 
@@ -176,8 +185,8 @@ export class FlowManager {
     if (!hub) return;
     try {
       if (notes.resolved.length)
-        hub.resolved(notes.resolved).catch((err: unknown) => this.log.warn({ err }, 'flow hub: re-injecting held packets failed'));
-      if (notes.deleted.length) hub.deleted(notes.deleted);
+        hub.resolved(notes.resolved.map((k) => decodeFlowKey(k))).catch((err: unknown) => this.log.warn({ err }, 'flow hub: re-injecting held packets failed'));
+      if (notes.deleted.length) hub.deleted(notes.deleted.map((k) => decodeFlowKey(k)));
     } catch (err) {
       this.log.warn({ err }, 'flow hub: notification failed');
     }
@@ -271,7 +280,7 @@ function distinct(plans: readonly FlowPlan[]): void {
   const seen = new Map<string, number>();
   plans.forEach((p, i) => {
     p.halves.forEach((h, half) => {
-      const id = h.key.toString('hex');
+      const id = h.key.toString('latin1');
       const first = seen.get(id);
       if (first !== undefined)
         throw invalid('key', half === 0 ? `the same key as flows[${first}] (or its reverse half)` : `its reverse half is the key of flows[${first}] (or of its reverse half)`).at(i);

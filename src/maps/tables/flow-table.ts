@@ -19,12 +19,13 @@ export const FLOW_SIZE = FLOW.size;
 
 const ACTIONS: readonly FlowAction[] = ['hold', 'forward', 'drop', 'nat'];
 export const ACTION_CODE: Record<FlowAction, number> = { hold: FlowActionCode.HOLD, forward: FlowActionCode.FORWARD, drop: FlowActionCode.DROP, nat: FlowActionCode.NAT };
-const ZERO16 = Buffer.alloc(16);
 /** a write re-reads this many times when the datapath races it (a miss making the entry, aging removing it) */
 const RACE_RETRIES = 3;
 
 export function encodeFlowKey(k: FlowKey, into?: Buffer, at = 0): Buffer {
-  return FLOW_KEY.encode({ vrf: k.vrf, family: k.family, proto: k.proto, sport: k.sport, dport: k.dport, src: k.src, dst: k.dst }, into, at);
+  // pooled and zeroed (the pad and an IPv4 address's last 12 bytes are part of the key)
+  const b = into ?? Buffer.allocUnsafe(FLOW_KEY_SIZE).fill(0);
+  return FLOW_KEY.encode({ vrf: k.vrf, family: k.family, proto: k.proto, sport: k.sport, dport: k.dport, src: k.src, dst: k.dst }, b, into ? at : 0);
 }
 
 export function decodeFlowKey(b: Buffer, at = 0): FlowKey {
@@ -84,11 +85,77 @@ export interface HalfWrite {
   setting: FlowSetting;
 }
 
-/** Written: an entry written, with what it replaced (undefined: it was created) and what it holds now. */
+/** Written: an entry written, with what it replaced (undefined: it was created) and, when asked for, what it holds now. */
 export interface Written {
   key: Buffer;
   old: Buffer | undefined;
-  value: Buffer;
+  value?: Buffer | undefined;
+}
+
+const Undo = { CREATED: 0, REPLACED: 1, REMOVED: 2 } as const;
+type UndoKind = (typeof Undo)[keyof typeof Undo];
+
+/**
+ * FlowUndoLog: what a series of flow writes replaced, packed (a key, a kind
+ * and the old value per entry: a 100k-flow batch logs into a few buffers,
+ * not 200k objects), undone newest first.
+ */
+export class FlowUndoLog {
+  private keys = Buffer.allocUnsafe(0);
+  private olds = Buffer.allocUnsafe(0);
+  private kinds = new Uint8Array(0);
+  private n = 0;
+
+  get size(): number {
+    return this.n;
+  }
+
+  created(key: Buffer): void {
+    this.push(key, Undo.CREATED, undefined);
+  }
+
+  replaced(key: Buffer, old: Buffer): void {
+    this.push(key, Undo.REPLACED, old);
+  }
+
+  removed(key: Buffer, old: Buffer): void {
+    this.push(key, Undo.REMOVED, old);
+  }
+
+  private push(key: Buffer, kind: UndoKind, old: Buffer | undefined): void {
+    if (this.n === this.kinds.length) this.grow(Math.max(16, this.n * 2));
+    key.copy(this.keys, this.n * FLOW_KEY_SIZE, 0, FLOW_KEY_SIZE);
+    if (old) old.copy(this.olds, this.n * FLOW_SIZE, 0, FLOW_SIZE);
+    this.kinds[this.n++] = kind;
+  }
+
+  private grow(cap: number): void {
+    const keys = Buffer.allocUnsafe(cap * FLOW_KEY_SIZE);
+    const olds = Buffer.allocUnsafe(cap * FLOW_SIZE);
+    const kinds = new Uint8Array(cap);
+    this.keys.copy(keys);
+    this.olds.copy(olds);
+    kinds.set(this.kinds);
+    [this.keys, this.olds, this.kinds] = [keys, olds, kinds];
+  }
+
+  /** undo: every logged write reverted, newest first; how many entries it takes away and puts back. */
+  undo(map: KernelMap): { created: number; removed: number } {
+    let created = 0;
+    let removed = 0;
+    while (this.n > 0) {
+      const i = --this.n;
+      const key = this.keys.subarray(i * FLOW_KEY_SIZE, (i + 1) * FLOW_KEY_SIZE);
+      if (this.kinds[i] === Undo.CREATED) {
+        map.delete(key);
+        created++;
+      } else {
+        map.update(key, this.olds.subarray(i * FLOW_SIZE, (i + 1) * FLOW_SIZE));
+        if (this.kinds[i] === Undo.REMOVED) removed++;
+      }
+    }
+    return { created, removed };
+  }
 }
 
 /** FlowFilter: what ListFlows selects (undefined: any); compared on the map's bytes. */
@@ -112,6 +179,7 @@ export const PAGE_BATCH = 1024;
 
 export class FlowTable {
   private readonly map: KernelMap;
+  private readonly scratch = Buffer.alloc(FLOW_SIZE);
 
   constructor(map: KernelMap) {
     this.map = map;
@@ -132,16 +200,19 @@ export class FlowTable {
   }
 
   /**
-   * write: sets one entry, keeping what the datapath owns in it. Throws the
-   * kernel's error (E2BIG: the table is full).
+   * write: sets one entry, keeping what the datapath owns in it (patched
+   * in the entry's own bytes). Throws the kernel's error (E2BIG: the table
+   * is full).
    */
-  write(h: HalfWrite): Written {
+  write(h: HalfWrite, keepValue = false): Written {
     for (let attempt = 0; ; attempt++) {
-      const old = this.map.lookup(h.key);
-      const value = FLOW.encode(withSetting(old ? FLOW.decode(old) : fresh(), h.setting));
+      const found = this.map.lookup(h.key, this.scratch);
+      const old = found && Buffer.from(found);
+      const value = found ? Buffer.from(found) : fresh();
+      patch(value, h.setting);
       try {
         this.map.update(h.key, value, old ? BPF_EXIST : BPF_NOEXIST);
-        return { key: h.key, old, value };
+        return { key: h.key, old, value: keepValue ? value : undefined };
       } catch (err) {
         // the datapath made (EEXIST) or removed (ENOENT) the entry since it was read
         if (attempt < RACE_RETRIES && err instanceof BpfError && (err.code === 'EEXIST' || err.code === 'ENOENT')) continue;
@@ -154,24 +225,23 @@ export class FlowTable {
    * writePair: the halves in order (forward, then reverse). If one fails,
    * the ones written are put back as they were and the error is thrown.
    */
-  writePair(halves: readonly HalfWrite[]): Written[] {
+  writePair(halves: readonly HalfWrite[], keepValue = false): Written[] {
     const done: Written[] = [];
     try {
-      for (const h of halves) done.push(this.write(h));
+      for (const h of halves) done.push(this.write(h, keepValue));
       return done;
     } catch (err) {
-      this.restore(done);
+      for (const w of done.reverse()) {
+        if (w.old) this.map.update(w.key, w.old);
+        else this.map.delete(w.key);
+      }
       throw err;
     }
   }
 
-  /** restore: undoes writes, newest first: a replaced entry gets its old value back, a created one goes. */
-  restore(written: readonly Written[]): void {
-    for (let i = written.length - 1; i >= 0; i--) {
-      const w = written[i]!;
-      if (w.old) this.map.update(w.key, w.old);
-      else this.map.delete(w.key);
-    }
+  /** undo: reverts what a log recorded (see FlowUndoLog.undo). */
+  undo(log: FlowUndoLog): { created: number; removed: number } {
+    return log.undo(this.map);
   }
 
   /** remove: deletes an entry; its value before, or undefined when it was not there. */
@@ -179,11 +249,6 @@ export class FlowTable {
     const old = this.map.lookup(key);
     if (!old) return undefined;
     return this.map.delete(key) ? old : undefined;
-  }
-
-  /** put: an entry's value as given (undo of a remove). */
-  put(key: Buffer, value: Buffer): void {
-    this.map.update(key, value);
   }
 
   /** countChunks: the entries of each chunk of a walk of the whole map (the caller may breathe between). */
@@ -260,17 +325,27 @@ function matching(b: MapBatch, skip: number, f: FlowFilter): number[] {
   return out;
 }
 
-function fresh(): FlowValue {
+const F = FLOW.fields;
+
+/** fresh: a new entry's bytes: zero counters, made and last used now. */
+function fresh(): Buffer {
+  const v = Buffer.allocUnsafe(FLOW_SIZE).fill(0);
   // CLOCK_MONOTONIC, the datapath's clock (bpf_ktime_get_ns): a new entry is not idle
   const now = process.hrtime.bigint();
-  return {
-    action: 0, flags: 0, holdCount: 0, tcpFlags: 0, holdId: 0n, createdNs: now, lastNs: now, packets: 0n, bytes: 0n,
-    natSrc: ZERO16, natDst: ZERO16, natSport: 0, natDport: 0,
-  };
+  v.writeBigUInt64LE(now, F.createdNs.off);
+  v.writeBigUInt64LE(now, F.lastNs.off);
+  return v;
 }
 
-function withSetting(v: FlowValue, s: FlowSetting): FlowValue {
-  return { ...v, action: s.action, flags: s.flags, natSrc: s.natSrc ?? ZERO16, natSport: s.natSport, natDst: s.natDst ?? ZERO16, natDport: s.natDport };
+/** patch: writes what the daemon owns (action, flags, NAT) into an entry's bytes; the rest stays as the datapath left it. */
+function patch(v: Buffer, s: FlowSetting): void {
+  v[F.action.off] = s.action;
+  v[F.flags.off] = s.flags;
+  v.fill(0, F.natSrc.off, F.natDport.off + 2);
+  s.natSrc?.copy(v, F.natSrc.off, 0, 16);
+  s.natDst?.copy(v, F.natDst.off, 0, 16);
+  v.writeUInt16BE(s.natSport, F.natSport.off);
+  v.writeUInt16BE(s.natDport, F.natDport.off);
 }
 
 function matches(keys: Buffer, k: number, values: Buffer, v: number, f: FlowFilter): boolean {
