@@ -27,6 +27,7 @@ export interface Config {
   maxInterfaces: number;
   maxNextHops: number;
   maxRoutes: number;
+  maxFlows: number;
   maxVrfs: number;
   syncOrphanTimeoutMs: number;
   logLevel: string;
@@ -45,6 +46,7 @@ const OPTIONS = {
   'max-interfaces': { type: 'string', desc: 'vif table size (vif indices below it)', def: '4096' },
   'max-next-hops': { type: 'string', desc: 'next-hop table size (ids below it)', def: '65536' },
   'max-routes': { type: 'string', desc: 'routes per family (IPv4, IPv6)', def: '262144' },
+  'max-flows': { type: 'string', desc: 'flow table entries (each half of a flow is one)', def: '524288' },
   'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
   'sync-orphan-timeout': { type: 'string', desc: 'ms a sync epoch stays open after its stream went away (then abandoned, nothing removed)', def: '60000' },
   'log-level': { type: 'string', desc: 'trace|debug|info|warn|error', def: 'info' },
@@ -79,6 +81,7 @@ export const CAPACITY_LIMITS = {
   'max-interfaces': 65_536, // vRouter VR_MAX_INTERFACES is 4096+259; vif indices are u32
   'max-next-hops': 4_194_304, // an ARRAY of 32-byte next hops: 128 MiB at most
   'max-routes': 16_777_216, // per family; LPM nodes are allocated as routes arrive
+  'max-flows': 16_777_216, // hash entries allocated as flows arrive (~200 B each); the vRouter's default is 512K
   'max-vrfs': 65_536, // the vRouter's own maximum
 } as const;
 
@@ -118,6 +121,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxInterfaces: positiveInt('max-interfaces', get('max-interfaces'), CAPACITY_LIMITS['max-interfaces']),
     maxNextHops: positiveInt('max-next-hops', get('max-next-hops'), CAPACITY_LIMITS['max-next-hops']),
     maxRoutes: positiveInt('max-routes', get('max-routes'), CAPACITY_LIMITS['max-routes']),
+    maxFlows: positiveInt('max-flows', get('max-flows'), CAPACITY_LIMITS['max-flows']),
     maxVrfs: positiveInt('max-vrfs', get('max-vrfs'), CAPACITY_LIMITS['max-vrfs']),
     syncOrphanTimeoutMs: positiveInt('sync-orphan-timeout', get('sync-orphan-timeout'), 86_400_000),
     logLevel,

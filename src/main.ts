@@ -50,11 +50,13 @@ async function run(cfg: Config): Promise<void> {
     bpffsRoot: cfg.bpffsRoot,
     instance: cfg.instance,
     objectPath: cfg.objectPath,
-    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes },
+    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes, maxFlows: cfg.maxFlows },
   });
   // an adopted datapath keeps the sizes it was loaded with
-  const pinned = { maxInterfaces: dp.maps.vr_vifs.maxEntries, maxNextHops: dp.maps.vr_nexthops.maxEntries, maxRoutes: dp.maps.vr_rt4.maxEntries };
-  if (dp.adopted && (pinned.maxInterfaces !== cfg.maxInterfaces || pinned.maxNextHops !== cfg.maxNextHops || pinned.maxRoutes !== cfg.maxRoutes))
+  const pinned = {
+    maxInterfaces: dp.maps.vr_vifs.maxEntries, maxNextHops: dp.maps.vr_nexthops.maxEntries, maxRoutes: dp.maps.vr_rt4.maxEntries, maxFlows: dp.maps.vr_flows.maxEntries,
+  };
+  if (dp.adopted && (pinned.maxInterfaces !== cfg.maxInterfaces || pinned.maxNextHops !== cfg.maxNextHops || pinned.maxRoutes !== cfg.maxRoutes || pinned.maxFlows !== cfg.maxFlows))
     log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
   // the bulk route lookup: the object's probe program on the pinned maps (none: a lookup per key)
   let probe: RouteProbe | undefined;

@@ -19,6 +19,7 @@ import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
 import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
+import { FlowService } from '../gen/vrouter/ebpf/v1/flow_pb.js';
 import { Health } from '../gen/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
@@ -30,8 +31,12 @@ import { statsHandlers } from './services/stats-service.ts';
 import { systemHandlers, type DaemonInfo } from './services/system-service.ts';
 import { programHandlers } from './services/program-service.ts';
 import { diagnosticsHandlers } from './services/diagnostics-service.ts';
+import { flowHandlers } from './services/flow-service.ts';
+import type { FlowHub } from '../flows/hub.ts';
 
-export const SERVICES: readonly DescService[] = [InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService];
+export const SERVICES: readonly DescService[] = [
+  InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService, FlowService,
+];
 
 /** the services grpc-js libraries implement for us, listed by reflection too */
 const INFRA_SERVICES: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
@@ -63,8 +68,15 @@ export class ApiServer {
   readonly health: HealthImplementation;
   private socketPath = '';
 
-  constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger) {
+  /**
+   * hub: the flow-miss side (src/flows/), when the daemon runs one: it is
+   * attached to the manager (flow writes tell it what they resolved and
+   * deleted) and serves the watch streams; without it those streams answer
+   * FAILED_PRECONDITION and flow writes tell no one.
+   */
+  constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger, hub?: FlowHub) {
     this.log = log;
+    if (hub) mgr.flows.hub = hub;
     const add = <S extends DescService>(svc: S, handlers: Parameters<typeof grpcService<S>>[1], raw: readonly string[] = []) => {
       const { definition, implementation } = grpcService(svc, handlers, log, raw);
       this.server.addService(definition, implementation);
@@ -76,6 +88,7 @@ export class ApiServer {
     add(SystemService, systemHandlers(mgr, info));
     add(ProgramService, programHandlers(mgr, { syncOrphanTimeoutMs: info.syncOrphanTimeoutMs ?? 60_000 }));
     add(DiagnosticsService, diagnosticsHandlers(mgr));
+    add(FlowService, flowHandlers(mgr, hub));
 
     const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
     for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';

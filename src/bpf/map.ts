@@ -156,6 +156,29 @@ export class BpfMap {
     }
   }
 
+  /**
+   * batchAt: up to `max` entries from a batch cursor (null: the start),
+   * with the cursor of the rest (null: the end). A hash bucket larger than
+   * max comes whole (the kernel refuses to split one: ENOSPC, so the
+   * batch is asked again, twice as large).
+   */
+  batchAt(cursor: Buffer | null, max: number): { keys: Buffer; values: Buffer; count: number; next: Buffer | null } {
+    const ks = this.info.keySize;
+    const vs = this.valueBytes;
+    const opts = { sz: sizeofStruct(MapBatchOpts), elem_flags: 0, flags: 0 };
+    for (let size = Math.max(1, max); ; size *= 2) {
+      const keys = Buffer.alloc(ks * size);
+      const values = Buffer.alloc(vs * size);
+      const out = Buffer.alloc(Math.max(ks, 8));
+      const n = [size];
+      const ret = sys.bpf_map_lookup_batch(this.fd, cursor, out, keys, values, n, opts);
+      if (ret === -ERRNO.ENOSPC && !n[0] && size < 1 << 20) continue;
+      if (ret < 0 && ret !== -ERRNO.ENOENT) check(ret, 'bpf_map_lookup_batch', this.name);
+      const count = n[0] ?? 0;
+      return { keys: keys.subarray(0, count * ks), values: values.subarray(0, count * vs), count, next: ret === -ERRNO.ENOENT ? null : out };
+    }
+  }
+
   /** entries: every key and value (copies), in the kernel's order. */
   *entries(chunk = 4096): Generator<[Buffer, Buffer]> {
     const ks = this.info.keySize;

@@ -32,9 +32,13 @@ export type OptionValues = Record<string, string | boolean | undefined>;
 export interface Context {
   /** client: connects on first use */
   client(): VrouterClient;
+  /** streamClient: a client whose calls have no deadline (watch streams run until stopped) */
+  streamClient(): VrouterClient;
   json: boolean;
   /** out: writes one or more lines to stdout */
   out(text: string): void;
+  /** emit: writes a line to stdout now (watch commands print as things happen) */
+  emit(text: string): void;
 }
 
 export interface Command {

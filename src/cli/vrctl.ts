@@ -166,13 +166,19 @@ async function main(argv: string[]): Promise<number> {
   const { command, args, opts } = parsed;
   const socket = resolve(typeof opts.socket === 'string' ? opts.socket : defaultSocket(typeof opts.instance === 'string' ? opts.instance : undefined));
   let client: VrouterClient | undefined;
+  let streamClient: VrouterClient | undefined;
   try {
     const timeout = typeof opts.timeout === 'string' ? Number(opts.timeout) : 30_000;
     if (!Number.isInteger(timeout) || timeout <= 0) throw new UsageError(`--timeout: want a positive number of ms, got ${JSON.stringify(String(opts.timeout).slice(0, 32))}`, commandName(command!));
     const ctx: Context = {
       client: () => (client ??= new VrouterClient(`unix:${socket}`, timeout)),
+      streamClient: () => (streamClient ??= new VrouterClient(`unix:${socket}`, 0)),
       json: opts.json === true,
       out: (text) => out.push(text),
+      emit: (text) => {
+        flush();
+        process.stdout.write(`${text}\n`);
+      },
     };
     await command!.run(ctx, args, opts);
     flush();
@@ -187,6 +193,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   } finally {
     client?.close();
+    streamClient?.close();
   }
 }
 

@@ -12,6 +12,7 @@ import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
 import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
+import { FlowService } from '../gen/vrouter/ebpf/v1/flow_pb.js';
 import { ProgramStream, type ProgramStreamOptions } from './program-stream.ts';
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => Promise<MessageShape<O>>;
@@ -72,6 +73,7 @@ export class VrouterClient {
   readonly diagnostics: ServiceClient<typeof DiagnosticsService>;
   readonly system: ServiceClient<typeof SystemService>;
   readonly program: ServiceClient<typeof ProgramService>;
+  readonly flows: ServiceClient<typeof FlowService>;
   private readonly clients: Client[] = [];
 
   /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline */
@@ -88,6 +90,7 @@ export class VrouterClient {
     this.diagnostics = mk(DiagnosticsService);
     this.system = mk(SystemService);
     this.program = mk(ProgramService);
+    this.flows = mk(FlowService);
   }
 
   /** programStream: a new programming stream with a coalescing client on top (see ProgramStream). */

@@ -1,6 +1,6 @@
 /**
  * ProgramStream: a coalescing client over one ProgramService.Program
- * stream. Each call (addRoute, deleteRoute, addNextHop, ...) returns a
+ * stream. Each call (addRoute, deleteRoute, addNextHop, setFlow, ...) returns a
  * promise of that operation's outcome; calls made close together share one
  * stream message (sent when it holds maxOpsPerMessage operations, or
  * flushDelayMs after its first one), so code that makes one call at a time
@@ -18,6 +18,7 @@ import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { AddInterfaceRequestSchema, UpdateInterfaceRequestSchema } from '../gen/vrouter/ebpf/v1/interface_pb.js';
 import type { NextHopSchema } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import type { RouteSchema } from '../gen/vrouter/ebpf/v1/route_pb.js';
+import type { FlowKeySchema, FlowSpecSchema } from '../gen/vrouter/ebpf/v1/flow_pb.js';
 import {
   ProgramRequestSchema, type OperationSchema, type ProgramRequest, type ProgramResponse, type StepResult, type StepSchema, type SyncRemoved,
 } from '../gen/vrouter/ebpf/v1/program_pb.js';
@@ -138,6 +139,12 @@ export class ProgramStream {
   }
   deleteRoute(key: { vrf: number; prefix: string }): Promise<void> {
     return this.op({ case: 'deleteRoute', value: key });
+  }
+  setFlow(flow: MessageInitShape<typeof FlowSpecSchema>): Promise<void> {
+    return this.op({ case: 'setFlow', value: { flow } });
+  }
+  deleteFlow(key: MessageInitShape<typeof FlowKeySchema>): Promise<void> {
+    return this.op({ case: 'deleteFlow', value: { key } });
   }
 
   /** transaction: all or nothing; rejects with the failing operation's error ("transaction.ops[i]...."). */

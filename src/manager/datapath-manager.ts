@@ -1,6 +1,6 @@
 /**
  * DatapathManager: the datapath model, split by table (vifs, next hops,
- * routes) over the kernel interface. It owns the one serial command queue
+ * routes, flows) over the kernel interface. It owns the one serial command queue
  * every write goes through, the journal that undoes a failed change or
  * transaction, and the sync epochs of an agent's resync. Reads do not
  * queue: they read the maps.
@@ -13,12 +13,15 @@ import type { MapName } from '../maps/layout.ts';
 import { NextHopTable } from '../maps/tables/nexthop-table.ts';
 import { RouteBatch, RouteTable } from '../maps/tables/route-table.ts';
 import { VifTable } from '../maps/tables/vif-table.ts';
+import { FlowTable } from '../maps/tables/flow-table.ts';
 import { CommandQueue } from './command-queue.ts';
 import { DatapathError, invalid, precondition } from './errors.ts';
 import { BpfError } from '../bpf/errors.ts';
 import type { TraceResult } from '../maps/tables/packet-tracer.ts';
 import { Journal } from './journal.ts';
 import type { Hook, NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
+import type { Flow, FlowKey, FlowSpec } from './flow-model.ts';
+import { FlowManager, newFlowNotes, type FlowNotes, type FlowSetResult } from './flow-manager.ts';
 
 /** the largest frame TracePacket runs: a 9000-byte MTU's frame and then some */
 const MAX_TRACE_FRAME = 16384;
@@ -43,10 +46,11 @@ export interface DropCount {
 /** BULK: a write of at least this many items counts as bulk (see onBulk) */
 const BULK = 10_000;
 
-/** the order a transaction applies its operations in: no dangling reference at any point */
+/** the order a transaction applies its operations in: no dangling reference at any point (flows name no other object) */
 function phase(op: Op): number {
   if (op.kind === 'vif') return op.action === 'delete' ? 5 : 0;
   if (op.kind === 'nh') return op.action === 'delete' ? 4 : 1;
+  if (op.kind === 'flow') return op.action === 'delete' ? 3 : 2;
   return op.action === 'delete' ? 3 : 2;
 }
 
@@ -55,6 +59,7 @@ export class DatapathManager {
   readonly vifs: VifManager;
   readonly nhs: NextHopManager;
   readonly routes: RouteManager;
+  readonly flows: FlowManager;
   readonly queue = new CommandQueue();
   private readonly log: Logger;
   /** onBulk: called after a write that touched many routes (the daemon reclaims memory then) */
@@ -69,12 +74,14 @@ export class DatapathManager {
     this.vifs = new VifManager(kernel, new VifTable(m.vr_vifs, m.vr_vif_stats), limits.maxVrfs, log);
     this.nhs = new NextHopManager(new NextHopTable(m.vr_nexthops), this.vifs, log);
     this.routes = new RouteManager(new RouteTable(m.vr_rt4, m.vr_rt6, kernel.routeLookups), this.nhs, this.vifs, log);
+    this.flows = new FlowManager(new FlowTable(m.vr_flows), limits.maxVrfs, log);
+    this.flowCounter = () => this.flows.count();
   }
 
   /**
    * load: what the daemon keeps beside the maps, rebuilt from them; installs
-   * next hop 0. Vifs and next hops are read at once; the route tries are
-   * counted by the first command of the queue, so reads (and health) are
+   * next hop 0. Vifs and next hops are read at once; the route tries and
+   * the flow table are counted by the first command of the queue, so reads (and health) are
    * answered while it runs and writes wait for it. Resolves when all is read.
    */
   load(): Promise<void> {
@@ -83,8 +90,9 @@ export class DatapathManager {
     this.nhs.load();
     return this.queue.run(async () => {
       await this.routes.load();
+      const flows = await this.flows.recount();
       this.log.info(
-        { vifs: this.vifs.size, nexthops: this.nhs.size, routes4: this.routes.count(4), routes6: this.routes.count(6), ms: Math.round(performance.now() - t0) },
+        { vifs: this.vifs.size, nexthops: this.nhs.size, routes4: this.routes.count(4), routes6: this.routes.count(6), flows, ms: Math.round(performance.now() - t0) },
         'datapath state read from the maps',
       );
     });
@@ -179,6 +187,33 @@ export class DatapathManager {
     }).finally(() => this.bulk(b.size));
   }
 
+  /** setFlow: one flow (both halves), an upsert; held packets are re-injected once it is written. */
+  setFlow(spec: FlowSpec): Promise<FlowSetResult> {
+    return this.writeFlows((j, notes) => this.flows.setOne(spec, j, notes));
+  }
+
+  /** setFlows: all or nothing; how many there were under no entry before. */
+  setFlows(specs: FlowSpec[]): Promise<{ applied: number; created: number }> {
+    return this.writeFlows(async (j, notes) => ({ applied: specs.length, created: (await this.flows.set(specs, j, notes)).created })).finally(() =>
+      this.bulk(specs.length),
+    );
+  }
+
+  /** deleteFlow: the entry under the key and the other half of its pair. */
+  deleteFlow(key: FlowKey): Promise<{ flow: Flow; entries: number }> {
+    return this.writeFlows((j, notes) => this.flows.delete(key, j, notes));
+  }
+
+  /** writeFlows: a write that tells the flow-miss side what it did once it committed (not if it was undone). */
+  private writeFlows<T>(fn: (j: Journal, notes: FlowNotes) => T | Promise<T>): Promise<T> {
+    return this.write(async (j) => {
+      const notes = newFlowNotes();
+      const r = await fn(j, notes);
+      this.flows.notify(notes);
+      return r;
+    });
+  }
+
   private updateVif(index: number, change: VifChange, j: Journal): Vif {
     const next = this.vifs.next(index, change);
     this.vifs.replace(next, j);
@@ -210,6 +245,7 @@ export class DatapathManager {
     if (atomic) order.sort((a, b) => phase(ops[a]!) - phase(ops[b]!) || a - b);
     const out: BatchOutcome = new Array(ops.length);
     const tx = new Journal();
+    const txNotes = newFlowNotes();
     const marks = this.syncs.open();
     try {
       for (let p = 0; p < order.length; ) {
@@ -236,8 +272,11 @@ export class DatapathManager {
         }
         const i = order[p++]!;
         const j = atomic ? tx : new Journal();
+        const notes = atomic ? txNotes : newFlowNotes();
         try {
-          this.applyOne(op, j, marks);
+          const r = this.applyOne(op, j, marks, notes);
+          if (r) await r; // only flow sets are async: other operations take no extra turn
+          if (!atomic) this.flows.notify(notes);
         } catch (err) {
           const e = domain(err).at(i);
           if (atomic) throw e;
@@ -245,6 +284,7 @@ export class DatapathManager {
           out[i] = e;
         }
       }
+      if (atomic) this.flows.notify(txNotes);
     } catch (err) {
       this.undo(tx);
       const e = domain(err);
@@ -255,8 +295,12 @@ export class DatapathManager {
     return out;
   }
 
-  private applyOne(op: Op, j: Journal, sync: SyncEpoch | undefined): void {
+  private applyOne(op: Op, j: Journal, sync: SyncEpoch | undefined, notes: FlowNotes): Promise<unknown> | void {
     switch (op.kind) {
+      case 'flow':
+        if (op.action === 'set') return this.flows.set([op.spec], j, notes);
+        this.flows.delete(op.key, j, notes);
+        return;
       case 'vif':
         if (op.action === 'add') {
           const cur = sync && this.vifs.find(op.spec.index);

@@ -27,13 +27,18 @@ export interface NatSpec {
   dport?: number | undefined;
 }
 
-/** FlowSpec: what the agent sets. The reverse half is derived (key swapped after NAT) unless `noReverse`. */
+/**
+ * FlowSpec: what the agent sets. The reverse half is derived (key swapped
+ * after NAT) unless `noReverse`. The actions are checked by the manager
+ * (undefined and 'hold' are refused there, naming the field), so the edge
+ * passes them as the request gave them.
+ */
 export interface FlowSpec {
   key: FlowKey;
-  action: Exclude<FlowAction, 'hold'>;
+  action: FlowAction | undefined;
   nat?: NatSpec | undefined;
   /** the reverse half's action; default the forward one (NAT: the reverse rewrite) */
-  reverseAction?: Exclude<FlowAction, 'hold'> | undefined;
+  reverseAction?: FlowAction | undefined;
   noReverse?: boolean | undefined;
 }
 

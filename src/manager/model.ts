@@ -5,6 +5,7 @@
  */
 import type { XdpMode } from '../bpf/link.ts';
 import type { Route, RouteKey } from '../maps/route.ts';
+import type { FlowKey, FlowSpec } from './flow-model.ts';
 
 export { familyOf, type Family, type Route, type RouteKey } from '../maps/route.ts';
 
@@ -92,7 +93,9 @@ export type Op =
   | { kind: 'nh'; action: 'add' | 'update'; spec: NextHopSpec }
   | { kind: 'nh'; action: 'delete'; id: number }
   | { kind: 'route'; action: 'add' | 'update'; spec: RouteSpec }
-  | { kind: 'route'; action: 'delete'; key: RouteKey };
+  | { kind: 'route'; action: 'delete'; key: RouteKey }
+  | { kind: 'flow'; action: 'set'; spec: FlowSpec }
+  | { kind: 'flow'; action: 'delete'; key: FlowKey };
 
 /** vifSpec: a VifSpec with the API's defaults for what is not given. */
 export function vifSpec(p: Pick<VifSpec, 'index' | 'name' | 'type'> & Partial<VifSpec>): VifSpec {

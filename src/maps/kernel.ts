@@ -33,6 +33,22 @@ export interface KernelMap {
   entries(chunk?: number): Generator<[Buffer, Buffer]>;
   /** chunks: like entries, as packed chunks whose buffers the next chunk reuses (no copy per entry). */
   chunks?(chunk?: number): Generator<{ keys: Buffer; values: Buffer; count: number }>;
+  /**
+   * batchAt: about `max` entries from `cursor` (null: the start), in the
+   * map's order, and the cursor of the rest (null: the end), for walks
+   * that stop and resume (paged listings). The cursor is opaque (the real
+   * one is a hash bucket: an entry present throughout a walk is seen
+   * once); a batch may hold more than max when one bucket does.
+   */
+  batchAt(cursor: Buffer | null, max: number): MapBatch;
+}
+
+/** MapBatch: packed keys and values (new buffers) and the cursor of what follows (null: the end). */
+export interface MapBatch {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+  next: Buffer | null;
 }
 
 /** Attachment: a pinned XDP or tcx link. */

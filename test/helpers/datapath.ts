@@ -9,7 +9,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { openDatapath, type PinnedDatapath } from '../../src/maps/pinned-datapath.ts';
+import { openDatapath, type PinnedDatapath, type TableSizes } from '../../src/maps/pinned-datapath.ts';
 import { DatapathManager } from '../../src/manager/datapath-manager.ts';
 import { kernelOf } from '../../src/maps/kernel.ts';
 import { RouteProbe } from '../../src/maps/tables/route-probe.ts';
@@ -67,7 +67,7 @@ function removeStale(): void {
 }
 
 let n = 0;
-export function openTestDatapath(sizes = { maxInterfaces: 64, maxNextHops: 256, maxRoutes: 1024 }): {
+export function openTestDatapath(sizes: TableSizes = { maxInterfaces: 64, maxNextHops: 256, maxRoutes: 1024 }): {
   dp: PinnedDatapath;
   mgr: DatapathManager;
   instance: string;

@@ -17,7 +17,10 @@
  *     lookup; iteration is the trie's post-order (a prefix after the longer
  *     prefixes it covers);
  *   - batches write entry by entry and stop at the first error, reporting
- *     how many were done (`written`).
+ *     how many were done (`written`);
+ *   - batchAt walks the map in key order, its cursor the last key returned
+ *     (the kernel's is a hash bucket): what a resumed walk promises (an
+ *     entry present throughout is seen once) holds for both.
  * FaultyKernel wraps any DatapathKernel (this one or the real) with the
  * same fault injection and write counting, so one test runs on both.
  */
@@ -26,7 +29,7 @@ import type { LinkInfo, XdpMode } from '../../src/bpf/link.ts';
 import { BPF_EXIST, BPF_NOEXIST, numPossibleCpus } from '../../src/bpf/map.ts';
 import type { NetDev } from '../../src/bpf/netdev.ts';
 import { VR_DROP_MAX } from '../../src/maps/drop-reasons.ts';
-import type { Attachment, DatapathKernel, KernelMap } from '../../src/maps/kernel.ts';
+import type { Attachment, DatapathKernel, KernelMap, MapBatch } from '../../src/maps/kernel.ts';
 import { MAP_NAMES, RING_MAPS, type MapName } from '../../src/maps/layout.ts';
 import type { TableSizes } from '../../src/maps/pinned-datapath.ts';
 
@@ -179,6 +182,19 @@ export class FakeMap implements KernelMap {
     const all = [...this.items.values()];
     if (this.type === 'lpm_trie') all.sort((a, b) => postOrder(a.key, b.key));
     for (const { key, value } of all) yield [Buffer.from(key), Buffer.from(value)];
+  }
+
+  batchAt(cursor: Buffer | null, max: number): MapBatch {
+    const all = [...this.entries()].sort(([a], [b]) => Buffer.compare(a, b));
+    let from = cursor ? all.findIndex(([k]) => Buffer.compare(k, cursor) > 0) : 0;
+    if (from < 0) from = all.length;
+    const part = all.slice(from, from + Math.max(1, max));
+    return {
+      keys: Buffer.concat(part.map(([k]) => k)),
+      values: Buffer.concat(part.map(([, v]) => v)),
+      count: part.length,
+      next: from + part.length < all.length ? Buffer.from(part.at(-1)![0]) : null,
+    };
   }
 
   /** size: the entries held (arrays: max_entries). */
@@ -410,6 +426,10 @@ export class FaultyMap implements KernelMap {
   entries(chunk?: number): Generator<[Buffer, Buffer]> {
     return this.inner.entries(chunk);
   }
+
+  batchAt(cursor: Buffer | null, max: number): MapBatch {
+    return this.inner.batchAt(cursor, max);
+  }
 }
 
 /** FaultyKernel: any DatapathKernel with FaultyMaps and attach failures on demand. */
@@ -493,13 +513,10 @@ export class FakeKernel extends FaultyKernel {
   }
 }
 
-/** dumpMaps: every entry of every map (ring buffers have none) as sorted "key=value" hex, to compare whole states. */
+/** dumpMaps: every entry of every map as sorted "key=value" hex, to compare whole states (ring buffers have no entries to read). */
 export function dumpMaps(k: DatapathKernel): Record<MapName, string[]> {
   const rings: readonly string[] = RING_MAPS;
   return Object.fromEntries(
-    MAP_NAMES.map((n) => [
-      n,
-      rings.includes(n) ? [] : [...k.maps[n].entries()].map(([key, v]) => `${key.toString('hex')}=${v.toString('hex')}`).sort(),
-    ]),
+    MAP_NAMES.map((n) => [n, rings.includes(n) ? [] : [...k.maps[n].entries()].map(([key, v]) => `${key.toString('hex')}=${v.toString('hex')}`).sort()]),
   ) as Record<MapName, string[]>;
 }

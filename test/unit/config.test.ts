@@ -9,6 +9,7 @@ describe('config', () => {
     assert.equal(c.socketPath, '/run/vrouter-ebpf/default.sock');
     assert.equal(c.bpffsRoot, '/sys/fs/bpf/vrouter-ebpf');
     assert.equal(c.maxInterfaces, 4096);
+    assert.equal(c.maxFlows, 524288);
     assert.equal(c.grpcTcp, '');
   });
   it('flags beat environment beats defaults', () => {
@@ -27,8 +28,11 @@ describe('config', () => {
     assert.throws(() => parseConfig(['--max-next-hops', String(2 ** 23)], {}), /--max-next-hops: .* above/);
     assert.throws(() => parseConfig([], { VROUTER_EBPFD_MAX_INTERFACES: '1000000' }), /--max-interfaces: .* above/);
     assert.equal(parseConfig(['--max-routes', String(2 ** 24)], {}).maxRoutes, 2 ** 24);
+    assert.throws(() => parseConfig(['--max-flows', '0'], {}), /--max-flows: want a positive integer/);
+    assert.throws(() => parseConfig(['--max-flows', String(2 ** 24 + 1)], {}), /--max-flows: 16777217 is above the largest supported size, 16777216/);
+    assert.equal(parseConfig([], { VROUTER_EBPFD_MAX_FLOWS: '1024' }).maxFlows, 1024);
   });
   it('documents every option in --help', () => {
-    for (const f of ['--instance', '--bpffs-root', '--socket', '--grpc-tcp', '--metrics', '--max-routes', '--destroy']) assert.ok(usage().includes(f), f);
+    for (const f of ['--instance', '--bpffs-root', '--socket', '--grpc-tcp', '--metrics', '--max-routes', '--max-flows', '--destroy']) assert.ok(usage().includes(f), f);
   });
 });

@@ -13,6 +13,7 @@ import { VIF_RENAMES, vifChangeFromProto, vifSpecFromProto } from './interface.t
 import { place, type Renames } from './locate.ts';
 import { NH_RENAMES, nextHopSpecFromProto } from './nexthop.ts';
 import { ROUTE_RENAMES, routeFromProto, routeKeyFromProto } from './route.ts';
+import { FLOW_RENAMES, flowKeyFromProto, flowSpecFromProto } from './flow.ts';
 
 /** the most operations one ProgramRequest (or ApplyRequest) may carry */
 export const MAX_OPS_PER_MESSAGE = 100_000;
@@ -54,6 +55,14 @@ export function opFromProto(o: Operation, at: string): ParsedOp {
     case 'deleteRoute': {
       const p = `${at}delete_route.`;
       return { op: { kind: 'route', action: 'delete', key: routeKeyFromProto(v.value, p) }, at: p, renames: ROUTE_RENAMES };
+    }
+    case 'setFlow': {
+      const p = `${at}set_flow.flow.`;
+      return { op: { kind: 'flow', action: 'set', spec: flowSpecFromProto(v.value.flow, p) }, at: p, renames: FLOW_RENAMES };
+    }
+    case 'deleteFlow': {
+      const p = `${at}delete_flow.`;
+      return { op: { kind: 'flow', action: 'delete', key: flowKeyFromProto(v.value.key, `${p}key.`) }, at: p, renames: FLOW_RENAMES };
     }
     default:
       throw invalid(at.replace(/\.$/, ''), 'no operation set');

@@ -6,5 +6,6 @@ import { rtCommands } from './route.ts';
 import { statsCommands } from './stats.ts';
 import { systemCommands } from './system.ts';
 import { traceCommands } from './trace.ts';
+import { flowCommands } from './flow.ts';
 
-export const COMMANDS: readonly Command[] = [...vifCommands, ...nhCommands, ...rtCommands, ...statsCommands, ...systemCommands, ...traceCommands];
+export const COMMANDS: readonly Command[] = [...vifCommands, ...nhCommands, ...rtCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands];
