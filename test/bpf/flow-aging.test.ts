@@ -14,6 +14,7 @@ import { openTestDatapath } from '../helpers/datapath.ts';
 import { flowKey, flowValue } from '../helpers/flows.ts';
 import { FlowHub } from '../../src/flows/flow-hub.ts';
 import { encodeFlowKey } from '../../src/flows/flow-bytes.ts';
+import { FLOW } from '../../src/maps/codecs.ts';
 import { FLOW_F, FlowActionCode, TCP_FLAG } from '../../src/maps/layout.ts';
 import { reverseOf, type FlowEvent, type FlowKey } from '../../src/manager/flow-model.ts';
 import type { BpfMap } from '../../src/bpf/map.ts';
@@ -39,7 +40,7 @@ function pair(key: FlowKey, tcpFlags = 0): void {
 function touch(key: FlowKey): void {
   const kb = encodeFlowKey(key);
   const v = flows.lookup(kb)!;
-  v.writeBigUInt64LE(now(), 24);
+  v.writeBigUInt64LE(now(), FLOW.fields.lastNs.off);
   flows.update(kb, v);
 }
 

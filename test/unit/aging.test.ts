@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { FlowAger, type AgingOptions, type Removal } from '../../src/flows/aging.ts';
 import { encodeFlowKey } from '../../src/flows/flow-bytes.ts';
+import { FLOW, FLOW_KEY, type FlowValue } from '../../src/maps/codecs.ts';
 import { FLOW_F, FlowActionCode, TCP_FLAG } from '../../src/maps/layout.ts';
 import { reverseOf, reverseNat, type Flow, type FlowKey, type NatSpec } from '../../src/manager/flow-model.ts';
-import type { FlowValue } from '../../src/maps/codecs.ts';
 import { FakeMap } from '../helpers/fake-kernel.ts';
 import { FakeClock, flowKey, flowValue, turn } from '../helpers/flows.ts';
 import { ip } from '../helpers/packets.ts';
@@ -23,7 +23,7 @@ const S = 1_000_000_000n;
 
 function setup(opts: AgingOptions = {}) {
   const clock = new FakeClock();
-  const map = new FakeMap('vr_flows', 'hash', 44, 88, 1 << 16);
+  const map = new FakeMap('vr_flows', 'hash', FLOW_KEY.size, FLOW.size, 1 << 16);
   const removed: { kind: Removal; flow: Flow }[] = [];
   const stale: bigint[] = [];
   const ager = new FlowAger(map, {

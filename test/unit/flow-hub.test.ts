@@ -20,6 +20,7 @@ import type { MissBatch, MissWatch } from '../../src/flows/hub.ts';
 import { encodeMiss, type MissInit } from '../../src/flows/miss-record.ts';
 import { encodeFlowKey, holdFlow } from '../../src/flows/flow-bytes.ts';
 import { BPF_F_TEST_XDP_LIVE_FRAMES } from '../../src/bpf/program.ts';
+import { FLOW, FLOW_KEY } from '../../src/maps/codecs.ts';
 import { FlowActionCode } from '../../src/maps/layout.ts';
 import { DatapathManager } from '../../src/manager/datapath-manager.ts';
 import type { FlowEvent, FlowKey } from '../../src/manager/flow-model.ts';
@@ -32,7 +33,7 @@ import { csum16, eth, ipv4 } from '../helpers/packets.ts';
 const silent = pino({ level: 'silent' });
 
 function setup(options: FlowHubOptions = {}) {
-  const flows = new FakeMap('vr_flows', 'hash', 44, 88, 1 << 16);
+  const flows = new FakeMap('vr_flows', 'hash', FLOW_KEY.size, FLOW.size, 1 << 16);
   const injector = new RecordingInjector();
   const hub = FlowHub.open({ dir: '/nonexistent', flows, log: silent, missSource: null, injector, options: { aging: false, ...options } });
   return { flows, injector, hub };
@@ -311,7 +312,7 @@ describe('FlowHub: hold expiry', () => {
     const [e] = await events;
     assert.deepEqual([e!.kind, e!.flow.holdId, e!.flow.action], ['hold_expired', 1n, 'hold']);
     assert.equal(flows.lookup(encodeFlowKey(k1)), undefined, 'hold 1 removed');
-    assert.equal(flows.lookup(encodeFlowKey(k2))!.readBigUInt64LE(8), 22n, 'hold 22 is not hold 2: kept');
+    assert.equal(FLOW.decode(flows.lookup(encodeFlowKey(k2))!).holdId, 22n, 'hold 22 is not hold 2: kept');
     assert.equal(flows.lookup(encodeFlowKey(k3))![0], FlowActionCode.FORWARD, 'answered: kept');
     assert.equal(hub.stats().holdExpired, 4n);
     const drops = new Map(mgr.dropStats().map((d) => [d.name, d]));
