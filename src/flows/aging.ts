@@ -28,7 +28,7 @@ export interface AgingOptions {
   closeLingerMs?: number | undefined;
   /** HOLD entries older than this are handed to `staleHold` (default 5000 ms, the hold timeout) */
   holdMs?: number | undefined;
-  /** time between the end of a scan and the next (default: half the shortest timeout, 100 ms to 5 s) */
+  /** time between the end of a scan and the next (default: a quarter of the shortest idle timeout, 100 ms to 5 s) */
   intervalMs?: number | undefined;
   /** entries per batch lookup (default 1024) */
   chunk?: number | undefined;
@@ -93,8 +93,10 @@ export class FlowAger {
       linger: ms(opts.closeLingerMs, 2000),
       hold: ms(opts.holdMs, 5000),
     };
-    const shortest = Number([...Object.values(this.timeouts)].reduce((a, b) => (a < b ? a : b)) / MS);
-    this.intervalMs = opts.intervalMs ?? Math.min(5000, Math.max(100, shortest / 2));
+    // a scan reads the whole table: a quarter of the shortest idle timeout is precise enough
+    const t = this.timeouts;
+    const shortest = Number([t.tcp, t.udp, t.icmp, t.other].reduce((a, b) => (a < b ? a : b)) / MS);
+    this.intervalMs = opts.intervalMs ?? Math.min(5000, Math.max(100, shortest / 4));
     this.chunk = opts.chunk ?? 1024;
     this.now = opts.now ?? process.hrtime.bigint;
   }

@@ -162,7 +162,9 @@ export class FlowHub implements FlowHubApi {
 
   /** late: a held frame of a hold already settled follows its hold's outcome. */
   private late(rec: MissRecord, outcome: Outcome, into: HeldFrame[]): void {
-    if (outcome === 'reinject' && rec.frame.length === rec.pktLen) into.push({ frame: rec.frame, ifindex: rec.ifindex, hook: rec.hook, tsNs: rec.tsNs });
+    if (rec.frame.length !== rec.pktLen) return; // cut: never held
+    if (outcome === 'reinject' && rec.frame.length > this.queue.maxFrame) this.n.holdTooBig++;
+    else if (outcome === 'reinject') into.push({ frame: rec.frame, ifindex: rec.ifindex, hook: rec.hook, tsNs: rec.tsNs });
     else if (outcome === 'expired') this.n.holdExpired++;
     else this.n.discarded++;
   }
