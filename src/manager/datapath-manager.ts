@@ -39,8 +39,11 @@ export interface ManagerLimits {
 export interface DropCount {
   reason: number;
   name: DropReasonName;
+  /** the kernel's per-CPU counts summed, plus the daemon's */
   packets: bigint;
   perCpu: bigint[];
+  /** counted by the daemon (see extraDrops) */
+  daemon: bigint;
 }
 
 /** BULK: a write of at least this many items counts as bulk (see onBulk) */
@@ -410,12 +413,21 @@ export class DatapathManager {
   /** set by the flow layer: how many entries vr_flows holds */
   flowCounter: (() => number) | undefined;
 
+  /**
+   * set by the flow layer: drops the daemon makes under the datapath's reasons
+   * (held frames expired or refused by the hold queue), added to the kernel's
+   * counts; they are no CPU's, so they appear in `packets` and in `daemon`, not in `perCpu`
+   */
+  extraDrops: (() => Partial<Record<DropReasonName, bigint>>) | undefined;
+
   dropStats(): DropCount[] {
     const map = this.kernel.maps.vr_drops;
+    const extra = this.extraDrops?.() ?? {};
     return DROP_REASONS.map((name, reason) => {
       const raw = map.lookup(u32Key(reason));
       const perCpu = raw ? perCpuU64(raw) : [];
-      return { reason, name, packets: perCpu.reduce((a, b) => a + b, 0n), perCpu };
+      const daemon = extra[name] ?? 0n;
+      return { reason, name, packets: perCpu.reduce((a, b) => a + b, 0n) + daemon, perCpu, daemon };
     });
   }
 
