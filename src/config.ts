@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { parseTrapRules, TRAP_RULES, type TrapRuleName } from './maps/trap-reasons.ts';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -29,6 +30,10 @@ export interface Config {
   maxRoutes: number;
   maxVrfs: number;
   syncOrphanTimeoutMs: number;
+  /** packets of interest the datapath traps to the agent from start (vr_config.trap_mask) */
+  trap: TrapRuleName[];
+  /** packets held per flow miss (vr_config.hold_per_flow) */
+  holdPerFlow: number;
   logLevel: string;
   destroy: boolean;
   help: boolean;
@@ -47,6 +52,8 @@ const OPTIONS = {
   'max-routes': { type: 'string', desc: 'routes per family (IPv4, IPv6)', def: '262144' },
   'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
   'sync-orphan-timeout': { type: 'string', desc: 'ms a sync epoch stays open after its stream went away (then abandoned, nothing removed)', def: '60000' },
+  trap: { type: 'string', desc: `packets trapped to the agent: a comma list of ${TRAP_RULES.join(', ')}`, def: 'none' },
+  'hold-per-flow': { type: 'string', desc: 'packets held per flow miss until the agent answers (1..255)', def: '3' },
   'log-level': { type: 'string', desc: 'trace|debug|info|warn|error', def: 'info' },
   destroy: { type: 'boolean', desc: 'detach and remove this instance\'s pinned datapath, then exit', def: false },
   help: { type: 'boolean', desc: 'print this help', def: false },
@@ -120,6 +127,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxRoutes: positiveInt('max-routes', get('max-routes'), CAPACITY_LIMITS['max-routes']),
     maxVrfs: positiveInt('max-vrfs', get('max-vrfs'), CAPACITY_LIMITS['max-vrfs']),
     syncOrphanTimeoutMs: positiveInt('sync-orphan-timeout', get('sync-orphan-timeout'), 86_400_000),
+    trap: parseTrapRules('--trap', get('trap')),
+    holdPerFlow: positiveInt('hold-per-flow', get('hold-per-flow'), 255), // vr_flow.hold_count is a u8
     logLevel,
     destroy: flag('destroy'),
     help: flag('help'),

@@ -30,8 +30,24 @@ import { statsHandlers } from './services/stats-service.ts';
 import { systemHandlers, type DaemonInfo } from './services/system-service.ts';
 import { programHandlers } from './services/program-service.ts';
 import { diagnosticsHandlers } from './services/diagnostics-service.ts';
+// packet interface (issue 8)
+import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
+import { packetHandlers } from './services/packet-service.ts';
+import type { PacketIo } from '../packets/packet-io.ts';
 
-export const SERVICES: readonly DescService[] = [InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService];
+export const SERVICES: readonly DescService[] = [
+  InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService,
+  PacketService,
+];
+
+/**
+ * ApiExtras: the daemon's layers beside the manager that some services
+ * need; a service whose layer is absent answers FAILED_PRECONDITION.
+ */
+export interface ApiExtras {
+  /** the packet interface (PacketService) */
+  packets?: PacketIo | undefined;
+}
 
 /** the services grpc-js libraries implement for us, listed by reflection too */
 const INFRA_SERVICES: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
@@ -63,7 +79,7 @@ export class ApiServer {
   readonly health: HealthImplementation;
   private socketPath = '';
 
-  constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger) {
+  constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger, extras: ApiExtras = {}) {
     this.log = log;
     const add = <S extends DescService>(svc: S, handlers: Parameters<typeof grpcService<S>>[1], raw: readonly string[] = []) => {
       const { definition, implementation } = grpcService(svc, handlers, log, raw);
@@ -76,6 +92,7 @@ export class ApiServer {
     add(SystemService, systemHandlers(mgr, info));
     add(ProgramService, programHandlers(mgr, { syncOrphanTimeoutMs: info.syncOrphanTimeoutMs ?? 60_000 }));
     add(DiagnosticsService, diagnosticsHandlers(mgr));
+    add(PacketService, packetHandlers(extras.packets));
 
     const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
     for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';

@@ -35,6 +35,8 @@ export interface Context {
   json: boolean;
   /** out: writes one or more lines to stdout */
   out(text: string): void;
+  /** flush: writes what out() holds now (a command that streams, e.g. packets watch) */
+  flush(): void;
 }
 
 export interface Command {

@@ -173,6 +173,7 @@ async function main(argv: string[]): Promise<number> {
       client: () => (client ??= new VrouterClient(`unix:${socket}`, timeout)),
       json: opts.json === true,
       out: (text) => out.push(text),
+      flush,
     };
     await command!.run(ctx, args, opts);
     flush();

@@ -12,10 +12,12 @@ import { StatsService } from '../gen/vrouter/ebpf/v1/stats_pb.js';
 import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
+import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
 import { ProgramStream, type ProgramStreamOptions } from './program-stream.ts';
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => Promise<MessageShape<O>>;
-type Streaming<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => AsyncIterable<MessageShape<O>>;
+/** Streaming: options (e.g. `{}`: no deadline, for a watch that runs until cancelled) replace the client's deadline */
+type Streaming<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>;
 /** Bidi: the raw grpc-js duplex stream (write messages made with create(), read answers); no deadline unless given. */
 export type Bidi<I extends DescMessage, O extends DescMessage> = (metadata?: Metadata, options?: CallOptions) => ClientDuplexStream<MessageShape<I>, MessageShape<O>>;
 
@@ -57,8 +59,8 @@ function serviceClient<S extends DescService>(svc: S, address: string, deadlineM
     } else if (m.methodKind === 'bidi_streaming') {
       api[m.localName] = (metadata?: Metadata, options?: CallOptions) => fn(metadata ?? new Metadata(), options ?? {});
     } else {
-      api[m.localName] = (req: MessageInitShape<DescMessage>) =>
-        fn(create(m.input, req), new Metadata(), (deadlineMs ? { deadline: Date.now() + deadlineMs } : {})) as AsyncIterable<unknown>;
+      api[m.localName] = (req: MessageInitShape<DescMessage>, options?: CallOptions) =>
+        fn(create(m.input, req), new Metadata(), options ?? (deadlineMs ? { deadline: Date.now() + deadlineMs } : {})) as AsyncIterable<unknown>;
     }
   }
   return { client, api: api as ServiceClient<S> };
@@ -72,6 +74,7 @@ export class VrouterClient {
   readonly diagnostics: ServiceClient<typeof DiagnosticsService>;
   readonly system: ServiceClient<typeof SystemService>;
   readonly program: ServiceClient<typeof ProgramService>;
+  readonly packets: ServiceClient<typeof PacketService>;
   private readonly clients: Client[] = [];
 
   /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline */
@@ -88,6 +91,7 @@ export class VrouterClient {
     this.diagnostics = mk(DiagnosticsService);
     this.system = mk(SystemService);
     this.program = mk(ProgramService);
+    this.packets = mk(PacketService);
   }
 
   /** programStream: a new programming stream with a coalescing client on top (see ProgramStream). */

@@ -6,5 +6,6 @@ import { rtCommands } from './route.ts';
 import { statsCommands } from './stats.ts';
 import { systemCommands } from './system.ts';
 import { traceCommands } from './trace.ts';
+import { packetCommands } from './packets.ts';
 
-export const COMMANDS: readonly Command[] = [...vifCommands, ...nhCommands, ...rtCommands, ...statsCommands, ...systemCommands, ...traceCommands];
+export const COMMANDS: readonly Command[] = [...vifCommands, ...nhCommands, ...rtCommands, ...statsCommands, ...systemCommands, ...traceCommands, ...packetCommands];
