@@ -17,7 +17,7 @@ import { BpfProgram } from '../../src/bpf/program.ts';
 import { BpfObject, loadAndPin } from '../../src/bpf/object.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
 import { openDatapath } from '../../src/maps/pinned-datapath.ts';
-import { MAP_NAMES } from '../../src/maps/layout.ts';
+import { VR_LAYOUT_VERSION } from '../../src/maps/layout.ts';
 import { migrateLayout, migrationPath, type LayoutMigration } from '../../src/maps/migrate.ts';
 import { routeV1ToV2, V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
 
@@ -25,6 +25,8 @@ const V1_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v1.o');
 const ALT_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_alt.o');
 const SIZES = { maxInterfaces: 64, maxNextHops: 512, maxRoutes: 8192 };
 const MAGIC = 0x76726562;
+/** the maps of layouts v1 and v2: what a v1 daemon pinned (v3 added the flow maps) */
+const V1_MAPS = ['vr_meta', 'vr_vifs', 'vr_nexthops', 'vr_rt4', 'vr_rt6', 'vr_vif_stats', 'vr_drops'] as const;
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -55,7 +57,7 @@ function newDir(): string {
 }
 
 function openAll(dir: string): Record<string, BpfMap> {
-  return Object.fromEntries(MAP_NAMES.map((name) => [name, BpfMap.open(join(dir, 'maps', name))]));
+  return Object.fromEntries(V1_MAPS.map((name) => [name, BpfMap.open(join(dir, 'maps', name))]));
 }
 function closeAll(m: Record<string, BpfMap>): void {
   for (const x of Object.values(m)) x.close();
@@ -69,7 +71,7 @@ function pinV1(dir: string, programs: string[] = ['vr_xdp_vif']): void {
       vr_vifs: SIZES.maxInterfaces, vr_vif_stats: SIZES.maxInterfaces, vr_nexthops: SIZES.maxNextHops,
       vr_rt4: SIZES.maxRoutes, vr_rt6: SIZES.maxRoutes,
     },
-    maps: MAP_NAMES,
+    maps: V1_MAPS,
     programs,
     mapDir: join(dir, 'maps'),
     progDir: join(dir, 'progs'),
@@ -207,7 +209,7 @@ describe('v1 -> v2 migration', () => {
       const up = dp.upgrade!;
       assert.equal(up.kind, 'layout-migrated');
       assert.equal(dp.programReplaced, true);
-      assert.deepEqual([up.fromLayout, up.toLayout], [1, 2]);
+      assert.deepEqual([up.fromLayout, up.toLayout], [1, VR_LAYOUT_VERSION]);
       assert.equal(up.linksMoved, 2);
       assert.deepEqual(up.entries, { vr_vifs: 10, vr_nexthops: f.nhs.size, vr_rt4: 3000, vr_rt6: 3000, vr_vif_stats: 10, vr_drops: 4 });
       assert.equal(dp.loadedAtNs, 123_456_789n, 'the datapath keeps its load time');
@@ -224,7 +226,7 @@ describe('v1 -> v2 migration', () => {
       assert.equal(m.vr_rt4.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_rt6.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_vif_stats.info.maxEntries, SIZES.maxInterfaces);
-      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 2);
+      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), VR_LAYOUT_VERSION);
 
       const same = (map: BpfMap, want: Map<string, Buffer>, what: string) => {
         let count = 0;
@@ -300,7 +302,7 @@ describe('v1 -> v2 migration', () => {
     };
     assert.throws(
       () => migrateLayout({
-        dir, objectPath: OBJECT, progName: 'vr_xdp_vif', mapNames: MAP_NAMES, defaultSizes: {}, layoutSized: ['vr_meta', 'vr_drops'],
+        dir, objectPath: OBJECT, progName: 'vr_xdp_vif', mapNames: V1_MAPS, defaultSizes: {}, layoutSized: ['vr_meta', 'vr_drops'],
         steps: [broken], meta: { name: 'vr_meta', key: u32(0), value: Buffer.alloc(16) },
       }),
       /converter failed/,

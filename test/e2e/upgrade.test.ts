@@ -26,7 +26,7 @@ import { BpfLink } from '../../src/bpf/link.ts';
 import { BpfProgram } from '../../src/bpf/program.ts';
 import { loadAndPin } from '../../src/bpf/object.ts';
 import { withNetns } from '../../src/bpf/netns.ts';
-import { MAP_NAMES } from '../../src/maps/layout.ts';
+import { MAP_NAMES, VR_LAYOUT_VERSION } from '../../src/maps/layout.ts';
 import { AttachHook } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import type { GetSystemInfoResponse } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
 
@@ -34,6 +34,9 @@ const BUILD = fileURLToPath(new URL('../../bpf/build/', import.meta.url));
 const ALT_OBJECT = join(BUILD, 'vr_xdp_alt.o');
 const V1_OBJECT = join(BUILD, 'vr_xdp_v1.o');
 const MAGIC = 0x76726562;
+/** the maps of layouts v1 and v2: what a v1 daemon pinned (v3 added the flow maps) */
+const V1_MAPS = ['vr_meta', 'vr_vifs', 'vr_nexthops', 'vr_rt4', 'vr_rt6', 'vr_vif_stats', 'vr_drops'] as const;
+const V = VR_LAYOUT_VERSION;
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -227,13 +230,13 @@ describe('layout migration v1 -> v2', () => {
     loadAndPin({
       objectPath: V1_OBJECT,
       maxEntries: { vr_vifs: SIZES.vifs, vr_vif_stats: SIZES.vifs, vr_nexthops: SIZES.nhs, vr_rt4: SIZES.routes, vr_rt6: SIZES.routes },
-      maps: MAP_NAMES,
+      maps: V1_MAPS,
       programs: ['vr_xdp_vif'],
       mapDir: join(dir, 'maps'),
       progDir: join(dir, 'progs'),
     });
     mkdirSync(join(dir, 'links'), { recursive: true });
-    const m = Object.fromEntries(MAP_NAMES.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
+    const m = Object.fromEntries(V1_MAPS.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
     for (const [n, map] of Object.entries(m)) v1MapIds[n] = map.info.id;
     m.vr_meta!.update(u32(0), meta(MAGIC, 1, BigInt(Date.now() - 60_000) * 1_000_000n));
 
@@ -323,9 +326,9 @@ describe('layout migration v1 -> v2', () => {
     assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the migration');
 
     assert.match(daemon.log, /"kind":"layout-migrated"/);
-    assert.match(daemon.log, /"fromLayout":1,"toLayout":2/);
+    assert.match(daemon.log, new RegExp(`"fromLayout":1,"toLayout":${V}`));
     const info = await client.system.getSystemInfo({});
-    assert.equal(info.layoutVersion, 2);
+    assert.equal(info.layoutVersion, V);
     assert.equal(info.adopted, true);
     assert.notEqual(info.programs[0]!.id, v1ProgId, 'a new program');
     assert.deepEqual(info.attachments.map((a) => a.linkId).sort(), [...linkIds].sort(), 'same links');
@@ -345,7 +348,7 @@ describe('layout migration v1 -> v2', () => {
       assert.equal(m.vr_rt6!.info.maxEntries, SIZES.routes);
       const mv = m.vr_meta!.lookup(u32(0))!;
       assert.equal(mv.readUInt32LE(0), MAGIC);
-      assert.equal(mv.readUInt32LE(4), 2, 'vr_meta says v2');
+      assert.equal(mv.readUInt32LE(4), V, `vr_meta says v${V}`);
       const seen = new Set<string>();
       for (const [map, fam] of [[m.vr_rt4!, 4], [m.vr_rt6!, 6]] as const)
         for (const [k, v] of map.entries()) {
@@ -390,7 +393,7 @@ describe('layout migration v1 -> v2', () => {
     await client.routes.deleteRoute({ vrf: 1, prefix: '10.10.9.0/24' });
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
 
-    // a restart now adopts v2 as it is
+    // a restart now adopts the migrated layout as it is
     await daemon.stop('SIGTERM');
     client = await daemon.start();
     assert.doesNotMatch(daemon.log, /layout-migrated|program-replaced/);
@@ -404,9 +407,9 @@ describe('layout migration v1 -> v2', () => {
     const loadedAt = good.readBigUInt64LE(8);
     try {
       for (const [bad, re] of [
-        [meta(MAGIC, 3, loadedAt), /pinned map layout v3, this daemon speaks v2; refusing to adopt it/],
-        [meta(MAGIC, 0, loadedAt), /pinned map layout v0, this daemon speaks v2 and has no migration from it; refusing/],
-        [meta(0x12345678, 2, loadedAt), /not a vrouter-ebpf datapath \(bad magic\); refusing to touch it/],
+        [meta(MAGIC, V + 1, loadedAt), new RegExp(`pinned map layout v${V + 1}, this daemon speaks v${V}; refusing to adopt it`)],
+        [meta(MAGIC, 0, loadedAt), new RegExp(`pinned map layout v0, this daemon speaks v${V} and has no migration from it; refusing`)],
+        [meta(0x12345678, V, loadedAt), /not a vrouter-ebpf datapath \(bad magic\); refusing to touch it/],
       ] as const) {
         metaMap.update(u32(0), bad);
         await assert.rejects(daemon.start(), re);
@@ -418,7 +421,7 @@ describe('layout migration v1 -> v2', () => {
       metaMap.close();
     }
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 2);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, V);
   });
 
   it('refuses an object built for another layout (a v1 program would run on v2 maps) and leaves the datapath alone', async () => {
@@ -427,7 +430,7 @@ describe('layout migration v1 -> v2', () => {
     const before = progId.info().id;
     const wrong = new LabDaemon(lab, { instance: daemon.opts.instance, ns: topo.host, extraArgs: ['--object', V1_OBJECT] });
     try {
-      await assert.rejects(wrong.start(), /vr_xdp_v1\.o: built for map layout v1, this daemon speaks v2; refusing to load it/);
+      await assert.rejects(wrong.start(), new RegExp(`vr_xdp_v1\\.o: built for map layout v1, this daemon speaks v${V}; refusing to load it`));
     } finally {
       await wrong.stop('SIGKILL');
     }
@@ -435,6 +438,6 @@ describe('layout migration v1 -> v2', () => {
     progId.close();
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 2);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, V);
   });
 });
