@@ -84,7 +84,7 @@ async function collect(s: Stream, n: number, ms = 10_000): Promise<{ packets: Wa
   return { packets, lost };
 }
 
-const trap = (reason: TrappedPacket['reason'], i: number, frame = Buffer.alloc(60, i & 0xff)): TrappedPacket => ({
+const trap = (reason: TrappedPacket['reason'], i: number, frame: Buffer = Buffer.alloc(60, i & 0xff)): TrappedPacket => ({
   reason, hook: i % 2 ? 'tc' : 'xdp', vifIdx: 1 + (i % 2), ifindex: 100 + i, vrf: 1, tsNs: 5_000_000_000n + BigInt(i), pktLen: frame.length + (i % 3), frame,
 });
 
@@ -261,23 +261,36 @@ describe('vrctl', () => {
     assert.deepEqual([r.code, r.stderr], [1, 'vrctl: NOT_FOUND: interface_index: no interface with index 9\n']);
   });
 
-  it('packets watch --json --count: one TrappedPacket a line', async () => {
-    const p = spawn(process.execPath, [CLI, '--socket', daemon.socketPath, '--json', 'packets', 'watch', '--reason', 'dns', '--count', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** watchOut: runs vrctl packets watch with args, writing an ARP and a DNS record every 100 ms until it exits */
+  async function watchOut(...args: string[]): Promise<string> {
+    const p = spawn(process.execPath, [CLI, '--socket', daemon.socketPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = once(p, 'close');
-    // the watch is in place some time after start: write until two have come
+    // the watch is in place some time after start: write until it has what it wants
     for (let i = 0; p.exitCode === null && i < 100; i++) {
       writer.write(trap('arp', i));
-      writer.write(trap('dns', i));
+      writer.write(trap('dns', i, eth(topo.pods[0].hostMac, topo.pods[0].mac, 0x0800, ipv4(topo.pods[0].ip4, '10.10.1.1', 17, udp(3333, 53, Buffer.alloc(20))))));
       await new Promise((r) => setTimeout(r, 100));
     }
     const [code] = (await exited) as [number];
     assert.equal(code, 0);
+    return stdout;
+  }
+
+  it('packets watch --count: a header, then one decoded packet a line', async () => {
+    const [head, line, ...rest] = (await watchOut('packets', 'watch', '--reason', 'dns', '--count', '1')).trimEnd().split('\n');
+    assert.match(head!, /^TIME\s+VIF\s+VRF\s+REASON\s+HOOK\s+LEN\s+FRAME$/);
+    assert.match(line!, /^\d+\.\d{6}\s+[12]\s+1\s+dns\s+(xdp|tc)\s+\d+(\/\d+)?\s+eth .* ipv4 10\.10\.1\.2 > 10\.10\.1\.1 .*udp 3333 > 53$/);
+    assert.deepEqual(rest, []);
+  });
+
+  it('packets watch --json --count: one TrappedPacket a line', async () => {
+    const stdout = await watchOut('--json', 'packets', 'watch', '--reason', 'dns', '--count', '2');
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { reason: string; interfaceIndex: number; frame: string });
     assert.equal(lines.length, 2);
     for (const l of lines) assert.equal(l.reason, 'TRAP_REASON_DNS');
-    assert.equal(Buffer.from(lines[0]!.frame, 'base64').length, 60);
+    assert.equal(Buffer.from(lines[0]!.frame, 'base64').length, 62);
   });
 });
 

@@ -23,14 +23,17 @@ function reasons(what: string, s: string, command: string): TrapReason[] {
 
 const rulesText = (rs: readonly TrapReason[]) => (rs.length ? rs.map((r) => enumName(TrapReasonSchema, r)).join(',') : 'none');
 
-const COLS = ['TIME', 'VIF', 'VRF', 'REASON', 'HOOK', 'LEN', 'FRAME'] as const;
-const WIDTH = [16, 5, 5, 6, 4, 6] as const;
+/** the watch's columns: a stream has no table to measure, so fixed widths (negative: left-aligned; 0: the rest of the line) */
+const COLS = [['TIME', -16], ['VIF', 5], ['VRF', 5], ['REASON', -6], ['HOOK', -4], ['LEN', 9], ['FRAME', 0]] as const;
 
 function row(cells: readonly string[]): string {
-  return cells.map((c, i) => (i < WIDTH.length ? (i === 0 || i === 3 || i === 4 ? c.padEnd(WIDTH[i]!) : c.padStart(WIDTH[i]!)) : c)).join('  ').trimEnd();
+  return cells.map((c, i) => {
+    const w = COLS[i]![1];
+    return w < 0 ? c.padEnd(-w) : c.padStart(w);
+  }).join('  ').trimEnd();
 }
 
-function packetLine(p: TrappedPacket): string {
+export function packetLine(p: TrappedPacket): string {
   const secs = `${p.timestampNs / 1_000_000_000n}.${(p.timestampNs % 1_000_000_000n).toString().padStart(9, '0').slice(0, 6)}`;
   const len = p.frame.length < p.packetLength ? `${p.frame.length}/${p.packetLength}` : String(p.packetLength);
   return row([secs, String(p.interfaceIndex), String(p.vrf), enumName(TrapReasonSchema, p.reason), enumName(AttachHookSchema, p.hook), len, decodeFrame(p.frame)]);
@@ -42,7 +45,7 @@ async function watch(ctx: Context, reasonList: TrapReason[], count: number | und
   let seen = 0;
   let first = true;
   for await (const m of stream) {
-    if (first && !ctx.json) ctx.out(row([...COLS]));
+    if (first && !ctx.json) ctx.out(row(COLS.map(([h]) => h)));
     first = false;
     if (m.lost) ctx.out(ctx.json ? JSON.stringify({ lost: Number(m.lost) }) : `-- lost ${m.lost} packet(s): this watcher read too slowly`);
     for (const p of m.packets) {
