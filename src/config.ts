@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { parseTrapRules, TRAP_RULES, type TrapRuleName } from './maps/trap-reasons.ts';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -30,6 +31,16 @@ export interface Config {
   maxFlows: number;
   maxVrfs: number;
   syncOrphanTimeoutMs: number;
+  /** packets of interest the datapath traps to the agent from start (vr_config.trap_mask) */
+  trap: TrapRuleName[];
+  /** packets held per flow miss (vr_config.hold_per_flow) */
+  holdPerFlow: number;
+  /** ms an unanswered flow miss keeps its packets (then flow_hold_expired) */
+  holdTimeoutMs: number;
+  /** packets the daemon holds at most, all misses together (then flow_hold_queue_full) */
+  holdQueueMax: number;
+  /** idle timeouts (ms) after which a flow is aged out, per protocol */
+  flowIdleMs: { tcp: number; udp: number; icmp: number; other: number };
   logLevel: string;
   destroy: boolean;
   help: boolean;
@@ -49,6 +60,14 @@ const OPTIONS = {
   'max-flows': { type: 'string', desc: 'flow table entries (each half of a flow is one)', def: '524288' },
   'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
   'sync-orphan-timeout': { type: 'string', desc: 'ms a sync epoch stays open after its stream went away (then abandoned, nothing removed)', def: '60000' },
+  trap: { type: 'string', desc: `packets trapped to the agent: a comma list of ${TRAP_RULES.join(', ')}`, def: 'none' },
+  'hold-per-flow': { type: 'string', desc: 'packets held per flow miss until the agent answers (1..255)', def: '3' },
+  'hold-timeout': { type: 'string', desc: 'ms an unanswered flow miss keeps its packets (then dropped: flow_hold_expired)', def: '5000' },
+  'hold-queue-max': { type: 'string', desc: 'packets held at most, all misses together (then dropped: flow_hold_queue_full)', def: '65536' },
+  'flow-idle-tcp': { type: 'string', desc: 's a TCP flow may be idle before it is aged out (RST / FIN both ways: 2 s)', def: '180' },
+  'flow-idle-udp': { type: 'string', desc: 's a UDP flow may be idle before it is aged out', def: '60' },
+  'flow-idle-icmp': { type: 'string', desc: 's an ICMP / ICMPv6 flow may be idle before it is aged out', def: '30' },
+  'flow-idle-other': { type: 'string', desc: 's a flow of another protocol may be idle before it is aged out', def: '60' },
   'log-level': { type: 'string', desc: 'trace|debug|info|warn|error', def: 'info' },
   destroy: { type: 'boolean', desc: 'detach and remove this instance\'s pinned datapath, then exit', def: false },
   help: { type: 'boolean', desc: 'print this help', def: false },
@@ -92,6 +111,13 @@ function positiveInt(name: string, v: string, max = Number.MAX_SAFE_INTEGER): nu
   return n;
 }
 
+/** seconds: a positive number of seconds (fractions allowed, up to a day), as ms */
+function seconds(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new Error(`--${name}: want seconds in (0, 86400], got ${JSON.stringify(v.slice(0, 32))}`);
+  return Math.round(n * 1000);
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const spec = Object.fromEntries(Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type }])) as Record<
     OptName,
@@ -124,6 +150,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxFlows: positiveInt('max-flows', get('max-flows'), CAPACITY_LIMITS['max-flows']),
     maxVrfs: positiveInt('max-vrfs', get('max-vrfs'), CAPACITY_LIMITS['max-vrfs']),
     syncOrphanTimeoutMs: positiveInt('sync-orphan-timeout', get('sync-orphan-timeout'), 86_400_000),
+    trap: parseTrapRules('--trap', get('trap')),
+    holdPerFlow: positiveInt('hold-per-flow', get('hold-per-flow'), 255),
+    holdTimeoutMs: positiveInt('hold-timeout', get('hold-timeout'), 600_000),
+    holdQueueMax: positiveInt('hold-queue-max', get('hold-queue-max'), 1_048_576),
+    flowIdleMs: {
+      tcp: seconds('flow-idle-tcp', get('flow-idle-tcp')),
+      udp: seconds('flow-idle-udp', get('flow-idle-udp')),
+      icmp: seconds('flow-idle-icmp', get('flow-idle-icmp')),
+      other: seconds('flow-idle-other', get('flow-idle-other')),
+    },
     logLevel,
     destroy: flag('destroy'),
     help: flag('help'),

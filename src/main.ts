@@ -19,6 +19,10 @@ import { RouteProbe } from './maps/tables/route-probe.ts';
 import { PacketTracer } from './maps/tables/packet-tracer.ts';
 import { ApiServer } from './api/server.ts';
 import { DatapathMetrics, serveMetrics } from './metrics/registry.ts';
+import { ConfigTable } from './maps/tables/config-table.ts';
+import { trapMask } from './maps/trap-reasons.ts';
+import { PacketIo } from './packets/packet-io.ts';
+import { FlowHub } from './flows/flow-hub.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -79,10 +83,36 @@ async function run(cfg: Config): Promise<void> {
   mgr.onBulk = () => reclaimer.bulkDone();
   const loaded = mgr.load();
 
-  const api = new ApiServer(mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }));
+  // the run-time config, on a loaded and an adopted datapath alike: this daemon's flags win
+  new ConfigTable(dp.maps.vr_config).write({ holdPerFlow: cfg.holdPerFlow, trapMask: trapMask(cfg.trap) });
+  const packetLog = log.child({ component: 'packets' });
+  const packets = PacketIo.open(dp, mgr.vifs, (err) => packetLog.error({ err }, 'trap ring reader failed: WatchPackets streams end'));
+  log.info({ trap: cfg.trap, holdPerFlow: cfg.holdPerFlow }, 'trap rules set');
+
+  // flow misses: the miss ring's reader, the hold queue, re-injection, aging (on this thread: its live
+  // runs resolve interfaces in the daemon's namespace)
+  const flows = FlowHub.open({
+    dir: dp.dir,
+    flows: dp.maps.vr_flows,
+    log: log.child({ component: 'flows' }),
+    injector: dp.xdp,
+    options: {
+      hold: { timeoutMs: cfg.holdTimeoutMs, maxFrames: cfg.holdQueueMax },
+      aging: {
+        tcpMs: cfg.flowIdleMs.tcp, udpMs: cfg.flowIdleMs.udp, icmpMs: cfg.flowIdleMs.icmp, otherMs: cfg.flowIdleMs.other,
+        holdMs: cfg.holdTimeoutMs,
+      },
+    },
+  });
+  mgr.extraDrops = () => flows.daemonDrops();
+
+  const api = new ApiServer(
+    mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }),
+    { packets, flows },
+  );
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
-  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets }), cfg.metricsAddress, log.child({ component: 'metrics' }));
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
   await loaded;
@@ -97,6 +127,8 @@ async function run(cfg: Config): Promise<void> {
   });
   await api.stop();
   metrics?.close();
+  await packets.close();
+  await flows.close();
   reclaimer.stop();
   probe?.close();
   dp.close();

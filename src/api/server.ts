@@ -33,10 +33,28 @@ import { programHandlers } from './services/program-service.ts';
 import { diagnosticsHandlers } from './services/diagnostics-service.ts';
 import { flowHandlers } from './services/flow-service.ts';
 import type { FlowHub } from '../flows/hub.ts';
+import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
+import { packetHandlers } from './services/packet-service.ts';
+import type { PacketIo } from '../packets/packet-io.ts';
 
 export const SERVICES: readonly DescService[] = [
   InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService, FlowService,
+  PacketService,
 ];
+
+/**
+ * ApiExtras: the daemon's layers beside the manager that some services
+ * need; a service whose layer is absent answers FAILED_PRECONDITION.
+ */
+export interface ApiExtras {
+  /**
+   * the flow-miss side (src/flows/): attached to the manager (flow writes
+   * tell it what they resolved and deleted) and serving the watch streams
+   */
+  flows?: FlowHub | undefined;
+  /** the packet interface (PacketService) */
+  packets?: PacketIo | undefined;
+}
 
 /** the services grpc-js libraries implement for us, listed by reflection too */
 const INFRA_SERVICES: readonly DescService[] = [Health, ServerReflectionV1, ServerReflectionV1alpha];
@@ -68,15 +86,9 @@ export class ApiServer {
   readonly health: HealthImplementation;
   private socketPath = '';
 
-  /**
-   * hub: the flow-miss side (src/flows/), when the daemon runs one: it is
-   * attached to the manager (flow writes tell it what they resolved and
-   * deleted) and serves the watch streams; without it those streams answer
-   * FAILED_PRECONDITION and flow writes tell no one.
-   */
-  constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger, hub?: FlowHub) {
+  constructor(mgr: DatapathManager, info: DaemonInfo, log: Logger, extras: ApiExtras = {}) {
     this.log = log;
-    if (hub) mgr.flows.hub = hub;
+    if (extras.flows) mgr.flows.hub = extras.flows;
     const add = <S extends DescService>(svc: S, handlers: Parameters<typeof grpcService<S>>[1], raw: readonly string[] = []) => {
       const { definition, implementation } = grpcService(svc, handlers, log, raw);
       this.server.addService(definition, implementation);
@@ -88,7 +100,8 @@ export class ApiServer {
     add(SystemService, systemHandlers(mgr, info));
     add(ProgramService, programHandlers(mgr, { syncOrphanTimeoutMs: info.syncOrphanTimeoutMs ?? 60_000 }));
     add(DiagnosticsService, diagnosticsHandlers(mgr));
-    add(FlowService, flowHandlers(mgr, hub));
+    add(FlowService, flowHandlers(mgr, extras.flows));
+    add(PacketService, packetHandlers(extras.packets));
 
     const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
     for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';

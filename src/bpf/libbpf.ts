@@ -101,6 +101,8 @@ export const sys = {
   ioctl: libc.func('int ioctl(int fd, unsigned long req, void *arg)'),
   send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
   recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)'),
+  // AF_PACKET transmit (src/bpf/packet-socket.ts): addr is a struct sockaddr_ll
+  sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
   unshare: libc.func('int unshare(int flags)'),
   setns: libc.func('int setns(int fd, int nstype)'),
   // ring buffers (src/bpf/ringbuf.ts): the map's pages mapped, epoll on the map fd, an eventfd to wake the reader

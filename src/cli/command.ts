@@ -39,6 +39,8 @@ export interface Context {
   out(text: string): void;
   /** emit: writes a line to stdout now (watch commands print as things happen) */
   emit(text: string): void;
+  /** flush: writes what out() holds now (a command that streams, e.g. packets watch) */
+  flush(): void;
 }
 
 export interface Command {

@@ -179,6 +179,7 @@ async function main(argv: string[]): Promise<number> {
         flush();
         process.stdout.write(`${text}\n`);
       },
+      flush,
     };
     await command!.run(ctx, args, opts);
     flush();

@@ -13,10 +13,12 @@ import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
 import { FlowService } from '../gen/vrouter/ebpf/v1/flow_pb.js';
+import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
 import { ProgramStream, type ProgramStreamOptions } from './program-stream.ts';
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => Promise<MessageShape<O>>;
-type Streaming<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => AsyncIterable<MessageShape<O>>;
+/** Streaming: options (e.g. `{}`: no deadline, for a watch that runs until cancelled) replace the client's deadline */
+type Streaming<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>;
 /** Bidi: the raw grpc-js duplex stream (write messages made with create(), read answers); no deadline unless given. */
 export type Bidi<I extends DescMessage, O extends DescMessage> = (metadata?: Metadata, options?: CallOptions) => ClientDuplexStream<MessageShape<I>, MessageShape<O>>;
 
@@ -58,8 +60,8 @@ function serviceClient<S extends DescService>(svc: S, address: string, deadlineM
     } else if (m.methodKind === 'bidi_streaming') {
       api[m.localName] = (metadata?: Metadata, options?: CallOptions) => fn(metadata ?? new Metadata(), options ?? {});
     } else {
-      api[m.localName] = (req: MessageInitShape<DescMessage>) =>
-        fn(create(m.input, req), new Metadata(), (deadlineMs ? { deadline: Date.now() + deadlineMs } : {})) as AsyncIterable<unknown>;
+      api[m.localName] = (req: MessageInitShape<DescMessage>, options?: CallOptions) =>
+        fn(create(m.input, req), new Metadata(), options ?? (deadlineMs ? { deadline: Date.now() + deadlineMs } : {})) as AsyncIterable<unknown>;
     }
   }
   return { client, api: api as ServiceClient<S> };
@@ -74,6 +76,7 @@ export class VrouterClient {
   readonly system: ServiceClient<typeof SystemService>;
   readonly program: ServiceClient<typeof ProgramService>;
   readonly flows: ServiceClient<typeof FlowService>;
+  readonly packets: ServiceClient<typeof PacketService>;
   private readonly clients: Client[] = [];
 
   /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline */
@@ -91,6 +94,7 @@ export class VrouterClient {
     this.system = mk(SystemService);
     this.program = mk(ProgramService);
     this.flows = mk(FlowService);
+    this.packets = mk(PacketService);
   }
 
   /** programStream: a new programming stream with a coalescing client on top (see ProgramStream). */

@@ -9,6 +9,14 @@ import type { DatapathManager } from '../manager/datapath-manager.ts';
 import type { Vif } from '../manager/model.ts';
 import type { VifStats } from '../maps/codecs.ts';
 import type { MapName } from '../maps/layout.ts';
+import type { PacketHubStats } from '../packets/packet-hub.ts';
+import { packetMetrics } from './packet-metrics.ts';
+
+/** MetricsExtras: the daemon's layers beside the manager that have metrics */
+export interface MetricsExtras {
+  /** the packet interface: its watchers' losses */
+  packets?: { stats(): PacketHubStats } | undefined;
+}
 
 /** EVENT_LOOP_SAMPLE_MS: the interval of the event-loop lag gauges (their values include it) */
 export const EVENT_LOOP_SAMPLE_MS = 5;
@@ -22,9 +30,10 @@ export class DatapathMetrics {
   private vifRows: { vif: Vif; stats: VifStats }[] | undefined;
   private readonly mgr: DatapathManager;
 
-  constructor(mgr: DatapathManager, adopted: boolean) {
+  constructor(mgr: DatapathManager, adopted: boolean, extras: MetricsExtras = {}) {
     this.mgr = mgr;
     this.registry = datapathRegistry(mgr, adopted, () => this.vifRows ?? this.readVifs());
+    packetMetrics(this.registry, mgr.kernel.maps.vr_fctr, extras.packets);
   }
 
   private readVifs(): { vif: Vif; stats: VifStats }[] {

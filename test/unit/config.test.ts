@@ -32,7 +32,25 @@ describe('config', () => {
     assert.throws(() => parseConfig(['--max-flows', String(2 ** 24 + 1)], {}), /--max-flows: 16777217 is above the largest supported size, 16777216/);
     assert.equal(parseConfig([], { VROUTER_EBPFD_MAX_FLOWS: '1024' }).maxFlows, 1024);
   });
+  it('--trap: a comma list of rule names, none by default; an unknown name is refused by the flag', () => {
+    assert.deepEqual(parseConfig([], {}).trap, []);
+    assert.deepEqual(parseConfig(['--trap', 'dhcp,arp'], {}).trap, ['arp', 'dhcp'], 'in reason order');
+    assert.deepEqual(parseConfig(['--trap', 'ARP, nd,arp'], {}).trap, ['arp', 'nd'], 'case, spaces and repeats');
+    assert.deepEqual(parseConfig(['--trap', 'none'], {}).trap, []);
+    assert.deepEqual(parseConfig(['--trap', 'arp,dhcp,dns,nd,rs,own'], {}).trap, ['arp', 'dhcp', 'dns', 'nd', 'rs', 'own']);
+    assert.deepEqual(parseConfig([], { VROUTER_EBPFD_TRAP: 'dns' }).trap, ['dns']);
+    assert.throws(() => parseConfig(['--trap', 'arp,bogus'], {}), /^Error: --trap: "bogus" is not one of arp, dhcp, dns, nd, rs, own \(or none\)$/);
+    assert.throws(() => parseConfig(['--trap', 'unspecified'], {}), /--trap: "unspecified"/);
+  });
+  it('--hold-per-flow: 1..255, 3 by default', () => {
+    assert.equal(parseConfig([], {}).holdPerFlow, 3);
+    assert.equal(parseConfig(['--hold-per-flow', '255'], {}).holdPerFlow, 255);
+    assert.equal(parseConfig(['--hold-per-flow', '1'], {}).holdPerFlow, 1);
+    assert.throws(() => parseConfig(['--hold-per-flow', '256'], {}), /--hold-per-flow: 256 is above .* 255/);
+    assert.throws(() => parseConfig(['--hold-per-flow', '0'], {}), /--hold-per-flow: want a positive integer/);
+    assert.throws(() => parseConfig(['--hold-per-flow', 'x'], {}), /--hold-per-flow/);
+  });
   it('documents every option in --help', () => {
-    for (const f of ['--instance', '--bpffs-root', '--socket', '--grpc-tcp', '--metrics', '--max-routes', '--max-flows', '--destroy']) assert.ok(usage().includes(f), f);
+    for (const f of ['--instance', '--bpffs-root', '--socket', '--grpc-tcp', '--metrics', '--max-routes', '--max-flows', '--destroy', '--trap', '--hold-per-flow']) assert.ok(usage().includes(f), f);
   });
 });

@@ -39,7 +39,7 @@ async function serve(name: string, withHub: FakeFlowHub | undefined): Promise<Vr
   const log = pino({ level: 'silent' });
   const mgr = new DatapathManager(kernel, { maxVrfs: 64 }, log);
   await mgr.load();
-  const api = new ApiServer(mgr, { version: 'test', instance: name, startedAt: Date.now(), dp: undefined as never }, log, withHub);
+  const api = new ApiServer(mgr, { version: 'test', instance: name, startedAt: Date.now(), dp: undefined as never }, log, { flows: withHub });
   const socketPath = join(dir, `${name}.sock`);
   await api.listen({ socketPath, tcp: '' });
   servers.push(api);

@@ -7,5 +7,8 @@ import { statsCommands } from './stats.ts';
 import { systemCommands } from './system.ts';
 import { traceCommands } from './trace.ts';
 import { flowCommands } from './flow.ts';
+import { packetCommands } from './packets.ts';
 
-export const COMMANDS: readonly Command[] = [...vifCommands, ...nhCommands, ...rtCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands];
+export const COMMANDS: readonly Command[] = [
+  ...vifCommands, ...nhCommands, ...rtCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands, ...packetCommands,
+];

@@ -8,20 +8,20 @@ import { enumName, enumValue, optString, optUint, printJson, UsageError, type Co
 import { decodeFrame, hexdump } from '../format.ts';
 import { kv, yesNo } from '../table.ts';
 
-/** frame: the bytes of --hex (spaces, colons and a 0x prefix allowed) or --file (raw). */
-function frame(o: OptionValues): Buffer {
+/** frame: the bytes of --hex (spaces, colons and a 0x prefix allowed) or --file (raw); usage errors point at `command`. */
+export function frame(o: OptionValues, command = 'trace'): Buffer {
   const hex = optString(o, 'hex');
   const file = optString(o, 'file');
-  if ((hex === undefined) === (file === undefined)) throw new UsageError('give the frame with one of --hex and --file', 'trace');
+  if ((hex === undefined) === (file === undefined)) throw new UsageError('give the frame with one of --hex and --file', command);
   if (file !== undefined) {
     try {
       return readFileSync(file === '-' ? 0 : file);
     } catch (err) {
-      throw new UsageError(`--file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'trace');
+      throw new UsageError(`--file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, command);
     }
   }
   const digits = hex!.replace(/^0x/i, '').replace(/[\s:.-]/g, '');
-  if (!/^([0-9a-f]{2})+$/i.test(digits)) throw new UsageError('--hex: want an even number of hex digits', 'trace');
+  if (!/^([0-9a-f]{2})+$/i.test(digits)) throw new UsageError('--hex: want an even number of hex digits', command);
   return Buffer.from(digits, 'hex');
 }
 

@@ -1,0 +1,56 @@
+/**
+ * packetMetrics: the flow counters of vr_fctr (read at scrape time) and the
+ * packet watchers' fan-out (PacketHub.stats), into a registry.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { KernelMap } from '../maps/kernel.ts';
+import { readFlowCounters, type FlowCounterName } from '../maps/tables/flow-counters.ts';
+import type { PacketHubStats } from '../packets/packet-hub.ts';
+
+const FLOW_COUNTERS: [string, string, FlowCounterName][] = [
+  ['vrouter_flow_misses_total', 'Flow misses the datapath reported (HOLD entries made), summed over CPUs.', 'misses'],
+  ['vrouter_flow_held_packets_total', 'Packets held on a flow miss (handed to the daemon, not dropped), summed over CPUs.', 'held'],
+  ['vrouter_flow_hits_total', 'Packets that met a FORWARD or NAT flow, summed over CPUs.', 'hits'],
+  ['vrouter_trapped_packets_total', 'Packets of interest the datapath trapped to the agent (trap rules), summed over CPUs.', 'trapped'],
+];
+
+export function packetMetrics(registry: Registry, fctr: KernelMap, packets: { stats(): PacketHubStats } | undefined): void {
+  for (const [name, help, field] of FLOW_COUNTERS) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(Number(readFlowCounters(fctr)[field]));
+      },
+    });
+  }
+  if (!packets) return;
+  new Counter({
+    name: 'vrouter_packet_watcher_lost_total',
+    help: 'Trapped packets that watchers (WatchPackets streams) lost because their queue was full, summed over watchers since start.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(packets.stats().watcherLost);
+    },
+  });
+  new Counter({
+    name: 'vrouter_trapped_packets_unwatched_total',
+    help: 'Trapped packets the daemon read that no watcher asked for (nobody watching, or filtered out).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(packets.stats().unwatched);
+    },
+  });
+  new Gauge({
+    name: 'vrouter_packet_watchers',
+    help: 'WatchPackets streams open now.',
+    registers: [registry],
+    collect() {
+      this.set(packets.stats().watchers);
+    },
+  });
+}
