@@ -3,7 +3,8 @@
  * pod namespace. Both ends print one JSON line with the byte count and the
  * sha256 of what they sent or received.
  *   serve <ip> <port>          accept one connection, hash it, exit
- *   send <ip> <port> <bytes>   send pseudo-random bytes, exit
+ *   send <ip> <port> <bytes>   send pseudo-random bytes, exit; also prints
+ *                              connectMs, the time the TCP handshake took
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, connect } from 'node:net';
@@ -33,7 +34,10 @@ if (mode === 'serve') {
 } else if (mode === 'send') {
   const total = Number(bytesText);
   const h = createHash('sha256');
+  const t0 = performance.now();
+  let connectMs = 0;
   const sock = connect(port, host, () => {
+    connectMs = performance.now() - t0;
     let sent = 0;
     const pump = () => {
       while (sent < total) {
@@ -43,7 +47,7 @@ if (mode === 'serve') {
         if (!sock.write(chunk)) return void sock.once('drain', pump);
       }
       sock.end(() => {
-        process.stdout.write(JSON.stringify({ bytes: sent, sha256: h.digest('hex') }) + '\n');
+        process.stdout.write(JSON.stringify({ bytes: sent, sha256: h.digest('hex'), connectMs }) + '\n');
         clearTimeout(deadline);
       });
     };
