@@ -219,7 +219,9 @@ describe('FlowService: the watch streams', () => {
   it('WatchFlowMisses keeps to its window: misses come, stop, and come again as they are granted', async () => {
     const r = new Reader(c.flows.watchFlowMisses());
     r.send({ case: 'start', value: { window: 3, flushUs: 100 } });
-    while (hub.watching === 0) await new Promise((res) => setTimeout(res, 5));
+    const ready = (await r.next()) as WatchFlowMissesResponse;
+    assert.deepEqual([ready.misses, ready.lost], [[], 0n], 'an empty first message: the watch is in place');
+    assert.equal(hub.watching, 1);
     for (let i = 1n; i <= 5n; i++) hub.emitMiss(miss(i));
     assert.deepEqual(await r.misses(3), [1n, 2n, 3n]);
     assert.equal(await r.next(150), undefined, 'nothing beyond the window');
@@ -260,8 +262,9 @@ describe('FlowService: the watch streams', () => {
 
   it('WatchFlowEvents streams removed flows with their final counters', async () => {
     const it = c.flows.watchFlowEvents({ maxQueue: 16 })[Symbol.asyncIterator]();
+    const ready = await it.next();
+    assert.deepEqual([ready.value.events, ready.value.lost], [[], 0n], 'an empty first message: the watch is in place');
     const got = it.next();
-    await new Promise((res) => setTimeout(res, 50));
     const k = fkey(1, 17, '10.0.0.1', 5, '10.0.0.2', 6);
     hub.emitEvent({
       kind: 'aged', atNs: 1_700_000_000_000_000_000n,

@@ -66,6 +66,8 @@ export async function* watchMisses(
     watch.close();
   });
   try {
+    // an empty first message: the watch is in place (misses from now on reach this watcher)
+    yield { misses: [], lost: 0n };
     for await (const b of watch) {
       if (failure) break;
       outstanding += b.misses.length;
@@ -88,6 +90,8 @@ export async function* watchEvents(
   const watch = hub.watchEvents(req.maxQueue ? { maxQueue: req.maxQueue } : {});
   const unhook = closeOnAbort(ctx, () => watch.close());
   try {
+    // an empty first message: the watch is in place
+    yield { events: [], lost: 0n };
     for await (const b of watch) {
       const now = process.hrtime.bigint();
       yield { events: b.events.map((e) => eventToProto(e, now)), lost: BigInt(b.lost) };
