@@ -23,6 +23,7 @@ import { ConfigTable } from './maps/tables/config-table.ts';
 import { trapMask } from './maps/trap-reasons.ts';
 import { PacketIo } from './packets/packet-io.ts';
 import { FlowHub } from './flows/flow-hub.ts';
+import { BatchInjector } from './maps/tables/batch-injector.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -91,11 +92,20 @@ async function run(cfg: Config): Promise<void> {
 
   // flow misses: the miss ring's reader, the hold queue, re-injection, aging (on this thread: its live
   // runs resolve interfaces in the daemon's namespace)
+  // held frames go back in batches through vr_reinject.o (beside the object), else one live run each
+  let batch: BatchInjector | undefined;
+  const reinjectObject = join(dirname(cfg.objectPath), 'vr_reinject.o');
+  try {
+    batch = BatchInjector.open(reinjectObject, dp.maps);
+  } catch (err) {
+    log.warn({ err, object: reinjectObject }, 'batch re-injection not loaded: held frames are re-injected one run each');
+  }
   const flows = FlowHub.open({
     dir: dp.dir,
     flows: dp.maps.vr_flows,
     log: log.child({ component: 'flows' }),
     injector: dp.xdp,
+    batch,
     options: {
       hold: { timeoutMs: cfg.holdTimeoutMs, maxFrames: cfg.holdQueueMax },
       aging: {
@@ -129,6 +139,7 @@ async function run(cfg: Config): Promise<void> {
   metrics?.close();
   await packets.close();
   await flows.close();
+  batch?.close();
   reclaimer.stop();
   probe?.close();
   dp.close();

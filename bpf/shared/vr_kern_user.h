@@ -331,6 +331,22 @@ struct vr_scratch {
 	};
 };
 
+/* re-injection in batches (bpf/vr_reinject.c; its own maps, not pinned) */
+#define VR_RJ_SLOTS 256      /* frames per run */
+#define VR_RJ_MAX   3408     /* the longest live frame (a page less headroom and tailroom) */
+#define VR_RJ_BUF   4096     /* a power of two >= VR_RJ_MAX: the verifier's bound */
+struct vr_rj_frame {
+	__u32 len;
+	__u8  data[VR_RJ_BUF];
+};
+
+struct vr_rj_ctl {
+	__u32 count;        /* frames in vr_rj_frames for this run */
+	__u32 next;         /* the next one to send (the program counts up) */
+	__u32 sent;         /* frames sent through the datapath */
+	__u32 pad;
+};
+
 /* vr_meta: ARRAY of one entry, written once by the daemon that loads */
 struct vr_meta {
 	__u32 magic;

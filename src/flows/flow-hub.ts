@@ -29,7 +29,7 @@ import { FlowEvents, type EventWatch } from './flow-events.ts';
 import { HoldQueue, type HeldFrame, type Hold, type HoldQueueOptions, type Outcome } from './hold-queue.ts';
 import { decodeMiss, type MissRecord } from './miss-record.ts';
 import { MissWatchers } from './miss-watch.ts';
-import { ReinjectQueue, Reinjector, type Injector } from './reinject.ts';
+import { ReinjectQueue, Reinjector, type BatchSender, type Injector } from './reinject.ts';
 
 /** the bytes of a frame a miss carries to the agent */
 export const MISS_HEAD = 128;
@@ -57,6 +57,8 @@ export interface FlowHubSetup {
   missSource?: number | string | null | undefined;
   /** what runs held frames; default the pinned XDP entry <dir>/progs/vr_xdp_vif */
   injector?: Injector | undefined;
+  /** runs many held frames at once (bpf/vr_reinject.c); without it, one run per frame */
+  batch?: BatchSender | undefined;
 }
 
 const HOLD_ID_OFF = FLOW.fields.holdId.off;
@@ -82,7 +84,7 @@ export class FlowHub implements FlowHubApi {
     this.log = s.log;
     this.queue = new HoldQueue(o.hold);
     this.ownProgram = ownProgram;
-    this.reinject = new ReinjectQueue(new Reinjector(s.injector ?? ownProgram!), o.reinjectChunk ?? 256, s.log);
+    this.reinject = new ReinjectQueue(new Reinjector(s.injector ?? ownProgram!, s.batch), o.reinjectChunk ?? 256, s.log);
     if (o.aging !== false) {
       const holdMs = Number(this.queue.timeoutNs / 1_000_000n);
       this.ager = new FlowAger(s.flows, {
