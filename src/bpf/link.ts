@@ -37,10 +37,19 @@ export class BpfLink {
 
   /** attachXdp: creates an XDP link on ifindex in the given mode and pins it. */
   static attachXdp(progFd: number, ifindex: number, mode: XdpMode, pinPath: string): BpfLink {
+    return BpfLink.pinned(BpfLink.createXdp(progFd, ifindex, mode), pinPath);
+  }
+
+  /** attachXdpUnpinned: an XDP link held by its fd only: it goes when this process closes it or exits. */
+  static attachXdpUnpinned(progFd: number, ifindex: number, mode: XdpMode): BpfLink {
+    return new BpfLink(BpfLink.createXdp(progFd, ifindex, mode), '');
+  }
+
+  private static createXdp(progFd: number, ifindex: number, mode: XdpMode): number {
     const opts = { sz: sizeofStruct(LinkCreateOpts), flags: mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE };
     const fd = sys.bpf_link_create(progFd, ifindex, BPF_XDP, opts);
     check(fd, 'bpf_link_create', `xdp ${mode} ifindex ${ifindex}`);
-    return BpfLink.pinned(fd, pinPath);
+    return fd;
   }
 
   /**

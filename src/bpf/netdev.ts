@@ -89,6 +89,57 @@ function attrs(buf: Buffer, from: number, to: number): Map<number, Buffer> {
   return out;
 }
 
+const NLM_F_ACK = 4;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const IFLA_IFNAME = 3;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+const NLA_F_NESTED = 0x8000;
+
+/** nla: one rtnetlink attribute (padded to 4 bytes) */
+function nla(type: number, payload: Buffer): Buffer {
+  const len = 4 + payload.length;
+  const b = Buffer.alloc((len + 3) & ~3);
+  b.writeUInt16LE(len, 0);
+  b.writeUInt16LE(type, 2);
+  payload.copy(b, 4);
+  return b;
+}
+
+const cstr = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(1)]);
+
+/**
+ * createVethPair: a veth pair `name` / `peer` in the calling thread's
+ * namespace (RTM_NEWLINK), both down. Fails with EEXIST if a name is taken.
+ */
+export function createVethPair(name: string, peer: string): void {
+  const peerInfo = Buffer.concat([Buffer.alloc(16) /* ifinfomsg */, nla(IFLA_IFNAME, cstr(peer))]);
+  const linkinfo = nla(IFLA_LINKINFO | NLA_F_NESTED, Buffer.concat([
+    nla(IFLA_INFO_KIND, cstr('veth')),
+    nla(IFLA_INFO_DATA | NLA_F_NESTED, nla(VETH_INFO_PEER | NLA_F_NESTED, peerInfo)),
+  ]));
+  const body = Buffer.concat([Buffer.alloc(16) /* ifinfomsg */, nla(IFLA_IFNAME, cstr(name)), linkinfo]);
+  const req = Buffer.concat([Buffer.alloc(16), body]);
+  req.writeUInt32LE(req.length, 0);
+  req.writeUInt16LE(RTM_NEWLINK, 4);
+  req.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
+  req.writeUInt32LE(1, 8);
+  const fd = sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw new BpfError('socket', 'AF_NETLINK', sys.errno());
+  try {
+    if (Number(sys.send(fd, req, req.length, 0)) < 0) throw new BpfError('send', 'RTM_NEWLINK', sys.errno());
+    const buf = Buffer.alloc(4096);
+    const n = Number(sys.recv(fd, buf, buf.length, 0));
+    if (n < 20) throw new BpfError('recv', 'RTM_NEWLINK', n < 0 ? sys.errno() : 5 /* EIO */);
+    if (buf.readUInt16LE(4) !== NLMSG_ERROR) throw new BpfError('RTM_NEWLINK', `${name}: reply type ${buf.readUInt16LE(4)}`, 5);
+    const err = -buf.readInt32LE(16);
+    if (err) throw new BpfError('RTM_NEWLINK', `veth ${name} / ${peer}`, err);
+  } finally {
+    sys.close(fd);
+  }
+}
+
 /**
  * linkKind: what rtnetlink says of a device: its kind (IFLA_INFO_KIND) and
  * whether its peer is in another namespace (IFLA_LINK_NETNSID: a pod's veth

@@ -74,6 +74,12 @@ export class Reinjector {
       let j = i + 1;
       while (j < frames.length && j - i < BATCH_MAX && frames[j]!.ifindex === frames[i]!.ifindex) j++;
       const run = frames.slice(i, j);
+      // one frame: a plain run is cheaper (no slot writes)
+      if (run.length === 1) {
+        this.one(run, r);
+        i = j;
+        continue;
+      }
       try {
         const sent = this.batch.send(run[0]!.ifindex, run.map((f) => f.frame));
         r.sent += sent;
