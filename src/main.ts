@@ -122,7 +122,7 @@ async function run(cfg: Config): Promise<void> {
   );
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
-  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets }), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets, flows }), cfg.metricsAddress, log.child({ component: 'metrics' }));
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
   await loaded;

@@ -17,7 +17,7 @@ import {
 } from '../maps/tables/flow-table.ts';
 import { writeError } from './route-manager.ts';
 import { CHUNK, breathe } from './command-queue.ts';
-import { DatapathError, invalid, notFound } from './errors.ts';
+import { DatapathError, invalid, notFound, precondition } from './errors.ts';
 import { checkKey, checkSpec, type FlowPlan } from './flow-check.ts';
 import { flowKeyString, reverseOf, type Flow, type FlowKey, type FlowSpec } from './flow-model.ts';
 import type { Journal } from './journal.ts';
@@ -83,6 +83,14 @@ export class FlowManager {
       }
     });
     distinct(plans);
+    specs.forEach((spec, i) => {
+      if (spec.holdId === undefined) return;
+      try {
+        this.checkHold(spec);
+      } catch (err) {
+        throw err instanceof DatapathError && !one ? err.at(i) : err;
+      }
+    });
     const log = this.journaled(j, `set ${plans.length} flow(s)`);
     let created = 0;
     const written: Written[][] = [];
@@ -94,6 +102,18 @@ export class FlowManager {
     }
     if (!one) this.log.info({ count: plans.length, created }, 'flows set');
     return { created, written };
+  }
+
+  /**
+   * checkHold: a spec that answers one miss (hold_id) finds that miss's HOLD
+   * entry still there: not answered already, not expired and made again.
+   */
+  private checkHold(spec: FlowSpec): void {
+    const f = this.table.get(spec.key);
+    if (!f) throw notFound('hold_id', `no flow entry under the key: the miss ${spec.holdId} expired or was deleted`);
+    if (f.holdId !== spec.holdId)
+      throw precondition(`the entry under the key belongs to miss ${f.holdId}, not ${spec.holdId} (the old one expired and the key missed again)`, 'hold_id');
+    if (f.action !== 'hold') throw precondition(`miss ${spec.holdId} was answered already (the entry is ${f.action.toUpperCase()})`, 'hold_id');
   }
 
   /** setOne: one flow, with its halves as written (the unary SetFlow's answer). */

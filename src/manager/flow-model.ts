@@ -40,6 +40,8 @@ export interface FlowSpec {
   /** the reverse half's action; default the forward one (NAT: the reverse rewrite) */
   reverseAction?: FlowAction | undefined;
   noReverse?: boolean | undefined;
+  /** answers this miss: the entry must still be its HOLD entry (else NOT_FOUND / FAILED_PRECONDITION on hold_id) */
+  holdId?: bigint | undefined;
 }
 
 /** Flow: one entry as the datapath holds it. */

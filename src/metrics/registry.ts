@@ -11,11 +11,15 @@ import type { VifStats } from '../maps/codecs.ts';
 import type { MapName } from '../maps/layout.ts';
 import type { PacketHubStats } from '../packets/packet-hub.ts';
 import { packetMetrics } from './packet-metrics.ts';
+import { flowMetrics } from './flow-metrics.ts';
+import type { FlowHubStats } from '../flows/hub.ts';
 
 /** MetricsExtras: the daemon's layers beside the manager that have metrics */
 export interface MetricsExtras {
   /** the packet interface: its watchers' losses */
   packets?: { stats(): PacketHubStats } | undefined;
+  /** the flow-miss side: held and re-injected packets, watchers' losses, aging */
+  flows?: { stats(): FlowHubStats } | undefined;
 }
 
 /** EVENT_LOOP_SAMPLE_MS: the interval of the event-loop lag gauges (their values include it) */
@@ -34,6 +38,7 @@ export class DatapathMetrics {
     this.mgr = mgr;
     this.registry = datapathRegistry(mgr, adopted, () => this.vifRows ?? this.readVifs());
     packetMetrics(this.registry, mgr.kernel.maps.vr_fctr, extras.packets);
+    if (extras.flows) flowMetrics(this.registry, extras.flows);
   }
 
   private readVifs(): { vif: Vif; stats: VifStats }[] {

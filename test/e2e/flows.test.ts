@@ -78,7 +78,8 @@ class TestAgent {
       for (const m of r.misses) {
         this.misses.push(m);
         if (m.key!.dstPort === this.ignoreDport) continue;
-        void this.client.flows.setFlow({ flow: { key: m.key, ...this.decide(m.key!) } });
+        // answering this miss (hold_id): a stale answer is refused, not applied to a newer miss
+        void this.client.flows.setFlow({ flow: { key: m.key, holdId: m.holdId, ...this.decide(m.key!) } });
       }
       if (r.misses.length) call.write(create(WatchFlowMissesRequestSchema, { msg: { case: 'grant', value: r.misses.length } }));
     });
@@ -197,6 +198,21 @@ for (const hook of ['tc', 'xdp'] as const)
         assert.equal(agent.seen((k) => k.dstPort === port).length, 1, `one miss for port ${port}, then the DROP flow`);
     });
 
+    it('an answer to a miss already answered, or gone, is refused by hold_id and writes nothing', async () => {
+      const m = agent.seen((k) => k.protocol === UDP && k.dstPort === 53)[0]!;
+      const before = await client.flows.getFlow({ key: m.key });
+      await assert.rejects(
+        client.flows.setFlow({ flow: { key: m.key, holdId: m.holdId, action: FlowAction.DROP } }),
+        (e: { code: number; details: string }) => e.code === 9 /* FAILED_PRECONDITION */ && /^hold_id: /.test(e.details),
+      );
+      assert.equal((await client.flows.getFlow({ key: m.key })).flow!.action, before.flow!.action, 'still FORWARD');
+      const gone = { ...m.key!, srcPort: 1 };
+      await assert.rejects(
+        client.flows.setFlow({ flow: { key: gone, holdId: 42n, action: FlowAction.FORWARD } }),
+        (e: { code: number; details: string }) => e.code === 5 /* NOT_FOUND */ && /^hold_id: /.test(e.details),
+      );
+    });
+
     it('NAT: a pod reaches the other through a floating address; TCP sha256 equal, replies come from the floating address', async () => {
       const [p1, p2] = topo.pods;
       const server = lab.spawnIn(p2.ns, process.execPath, [XFER, 'serve', p2.ip4, '80']);
@@ -237,6 +253,18 @@ for (const hook of ['tc', 'xdp'] as const)
       assert.ok((await drops('flow_hold_expired')) - e0 >= 1n, 'its packet counted as flow_hold_expired');
       const left = await client.flows.listFlows({ address: p1.ip4 });
       assert.ok(!left.flows.some((f) => udp53(f.key!)), 'the aged flow is gone from the table');
+    });
+
+    it('the metrics count misses, held and re-injected packets, aged and closed flows', () => {
+      const text = lab.exec(topo.host, process.execPath, ['-e', 'fetch("http://127.0.0.1:9478/metrics").then(r=>r.text()).then(t=>process.stdout.write(t))']);
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+      assert.ok(value('vrouter_flow_misses_total') >= 7, `misses ${value('vrouter_flow_misses_total')}`);
+      assert.ok(value('vrouter_flow_held_packets_total') >= value('vrouter_flow_misses_total'), 'every miss held its packet');
+      assert.ok(value('vrouter_flow_reinjected_packets_total') >= 5, 'the SYNs and the three datagrams went back in');
+      assert.ok(value('vrouter_flows_aged_total') >= 1);
+      assert.ok(value('vrouter_flows_closed_total') >= 1);
+      assert.equal(value('vrouter_flow_watchers'), 2, 'the agent\'s two streams');
+      assert.equal(value('vrouter_flow_miss_watcher_lost_total'), 0);
     });
   });
 

@@ -79,6 +79,7 @@ export function flowSpecFromProto(f: FlowSpecMsg | undefined, at: string): FlowS
     nat: natFromProto(f.nat, `${at}nat.`),
     reverseAction: actionFromProto(f.reverseAction, `${at}reverse_action`),
     noReverse: f.noReverse,
+    holdId: f.holdId ? f.holdId : undefined,
   };
 }
 
