@@ -199,17 +199,19 @@ for (const hook of ['tc', 'xdp'] as const)
     });
 
     it('an answer to a miss already answered, or gone, is refused by hold_id and writes nothing', async () => {
-      const m = agent.seen((k) => k.protocol === UDP && k.dstPort === 53)[0]!;
+      // the denied TCP connection's DROP flow (TCP flows idle for 30 s here; UDP ones age out in 2 s)
+      const m = agent.seen((k) => k.protocol === TCP && k.dstPort === 81)[0]!;
       const before = await client.flows.getFlow({ key: m.key });
+      assert.equal(before.flow!.action, FlowAction.DROP);
       await assert.rejects(
-        client.flows.setFlow({ flow: { key: m.key, holdId: m.holdId, action: FlowAction.DROP } }),
-        (e: { code: number; details: string }) => e.code === 9 /* FAILED_PRECONDITION */ && /^hold_id: /.test(e.details),
+        client.flows.setFlow({ flow: { key: m.key, holdId: m.holdId, action: FlowAction.FORWARD } }),
+        (e: { code: number; details: string }) => e.code === 9 /* FAILED_PRECONDITION */ && /^flow\.hold_id: /.test(e.details),
       );
-      assert.equal((await client.flows.getFlow({ key: m.key })).flow!.action, before.flow!.action, 'still FORWARD');
+      assert.equal((await client.flows.getFlow({ key: m.key })).flow!.action, FlowAction.DROP, 'still DROP');
       const gone = { ...m.key!, srcPort: 1 };
       await assert.rejects(
         client.flows.setFlow({ flow: { key: gone, holdId: 42n, action: FlowAction.FORWARD } }),
-        (e: { code: number; details: string }) => e.code === 5 /* NOT_FOUND */ && /^hold_id: /.test(e.details),
+        (e: { code: number; details: string }) => e.code === 5 /* NOT_FOUND */ && /^flow\.hold_id: /.test(e.details),
       );
     });
 
