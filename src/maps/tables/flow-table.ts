@@ -22,9 +22,9 @@ export const ACTION_CODE: Record<FlowAction, number> = { hold: FlowActionCode.HO
 /** a write re-reads this many times when the datapath races it (a miss making the entry, aging removing it) */
 const RACE_RETRIES = 3;
 
+/** encodeFlowKey: the 44 key bytes; the pad and an IPv4 address's last 12 bytes are part of the key, so zeroed. */
 export function encodeFlowKey(k: FlowKey, into?: Buffer, at = 0): Buffer {
-  // pooled and zeroed (the pad and an IPv4 address's last 12 bytes are part of the key)
-  const b = into ?? Buffer.allocUnsafe(FLOW_KEY_SIZE).fill(0);
+  const b = into ? into.fill(0, at, at + FLOW_KEY_SIZE) : Buffer.alloc(FLOW_KEY_SIZE);
   return FLOW_KEY.encode({ vrf: k.vrf, family: k.family, proto: k.proto, sport: k.sport, dport: k.dport, src: k.src, dst: k.dst }, b, into ? at : 0);
 }
 
