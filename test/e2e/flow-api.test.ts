@@ -8,8 +8,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runVrctl } from '../helpers/vrctl-run.ts';
 import { status } from '@grpc/grpc-js';
 import { Lab } from '../../lab/topology.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
@@ -18,7 +19,6 @@ import { FlowAction } from '../../src/gen/vrouter/ebpf/v1/flow_pb.js';
 import { rejects } from '../helpers/grpc-status.ts';
 
 const BUF = fileURLToPath(new URL('../../node_modules/.bin/buf', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/cli/vrctl.ts', import.meta.url));
 const MAX_FLOWS = 6;
 
 let lab: Lab;
@@ -51,15 +51,7 @@ interface Run {
 }
 
 function vrctl(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, '--socket', daemon.socketPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runVrctl(['--socket', daemon.socketPath, ...args]);
 }
 
 describe('FlowService on a real daemon', () => {

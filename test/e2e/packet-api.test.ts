@@ -14,6 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runVrctl, type VrctlRun } from '../helpers/vrctl-run.ts';
 import { status, type ClientReadableStream } from '@grpc/grpc-js';
 import { Lab } from '../../lab/topology.ts';
 import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
@@ -232,16 +233,8 @@ describe('WatchPackets', () => {
 });
 
 describe('vrctl', () => {
-  function vrctl(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [CLI, '--socket', daemon.socketPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.once('error', reject);
-      p.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  function vrctl(...args: string[]): Promise<VrctlRun> {
+    return runVrctl(['--socket', daemon.socketPath, ...args]);
   }
 
   it('trap set / get, for people and scripts; a bad rule is a usage error', async () => {

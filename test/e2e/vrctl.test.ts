@@ -8,11 +8,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runVrctl } from '../helpers/vrctl-run.ts';
 import { status } from '@grpc/grpc-js';
 import { toJson } from '@bufbuild/protobuf';
 import { Lab } from '../../lab/topology.ts';
@@ -25,7 +25,6 @@ import { RouteSchema } from '../../src/gen/vrouter/ebpf/v1/route_pb.js';
 import { eth, ipv4, udp } from '../helpers/packets.ts';
 import { rejects } from '../helpers/grpc-status.ts';
 
-const CLI = fileURLToPath(new URL('../../src/cli/vrctl.ts', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
 const MAX_ROUTES = 64;
 const JSON_OPTS = { alwaysEmitImplicit: true } as const;
@@ -48,15 +47,7 @@ function vrctl(...args: string[]): Promise<Run> {
 }
 
 function vrctlRaw(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runVrctl(args);
 }
 
 /** ok: runs vrctl and asserts exit 0 with nothing on stderr. */
