@@ -18,6 +18,7 @@ import { AttachHook } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { cliOptions, parseOptions, usage, type BenchOptions } from './options.ts';
 import { PacketBench, benchBpffsDir, summarize, summarizeTcSink, type PathResult, type Sink } from './packet-rate.ts';
 import { enableLinuxForwarding, setGro } from './linux-forwarding.ts';
+import { attachBareXdpRedirect } from './xdp-bare.ts';
 import { measureRoutes } from './route-rate.ts';
 import { measureTcp } from './tcp-rate.ts';
 import { datapathView, requireHook } from './datapath-view.ts';
@@ -93,7 +94,7 @@ async function onTwoPods(rigs: Rigs, result: BenchResult): Promise<void> {
   const [pod1, pod2] = t.pods;
   const atPod2: Sink = { ns: pod2.ns, dev: 'eth0' };
   const tcAtPod2: Sink = { ...atPod2, kind: 'tc' };
-  let before: { floor: PathResult; linux: PathResult; linuxTc: PathResult } | undefined;
+  let before: { floor: PathResult; linux: PathResult; linuxTc: PathResult; bareXdp: PathResult; bareTc: PathResult } | undefined;
   if (packets) {
     // the floor's sink takes pod1's host veth, where our XDP goes later: detached before the daemon starts
     const atHost: Sink = { ns: t.host, dev: pod1.hostIf };
@@ -111,7 +112,18 @@ async function onTwoPods(rigs: Rigs, result: BenchResult): Promise<void> {
     packets.detachSink(tcAtPod2);
     fwd.undo();
     requireDelivery(linuxTc, 'Linux forwarding to the TC sink is broken');
-    before = { floor, linux, linuxTc };
+    // the limit: a bare XDP redirect on pod1's host veth, to the same two sinks
+    const bare = attachBareXdpRedirect(lab, t);
+    packets.attachSink(atPod2);
+    const bareXdp = await packets.measure('xdp-redirect', atPod2);
+    packets.detachSink(atPod2);
+    requireDelivery(bareXdp, 'the bare XDP redirect delivers nothing (GRO or XDP on pod2\'s eth0?)');
+    packets.attachSink(tcAtPod2);
+    const bareTc = await packets.measure('xdp-redirect', tcAtPod2);
+    packets.detachSink(tcAtPod2);
+    bare.detach();
+    requireDelivery(bareTc, 'the bare XDP redirect to the TC sink delivers nothing');
+    before = { floor, linux, linuxTc, bareXdp, bareTc };
   }
   const daemon = await rigs.startDaemon(lab, t.host);
   const client = daemon.client!;
@@ -128,9 +140,9 @@ async function onTwoPods(rigs: Rigs, result: BenchResult): Promise<void> {
     packets.detachSink(tcAtPod2);
     view = await datapathView(client);
     requireDelivery(xdpTc, `the datapath says: ${JSON.stringify(view)}`);
-    result.packets = summarize(FRAME_LEN, before.floor, before.linux, xdp, view);
+    result.packets = summarize(FRAME_LEN, before.floor, before.linux, xdp, view, before.bareXdp);
     const tcHook = await measureTcHook(rigs);
-    result.packets.tcSink = summarizeTcSink({ floor: tcHook.floor, linux: before.linuxTc, xdp: xdpTc, tc: tcHook.tc }, tcHook.view);
+    result.packets.tcSink = summarizeTcSink({ floor: tcHook.floor, linux: before.linuxTc, xdp: xdpTc, tc: tcHook.tc, bare: before.bareTc }, tcHook.view);
   }
   if (opts.phases.has('routes')) result.routes = await measureRoutes(client, lab, opts);
   if (opts.phases.has('program')) result.program = measureProgram(lab, opts);
@@ -162,8 +174,8 @@ function measureFlows(rigs: Rigs, o: BenchOptions): FlowCost {
 
 /** the time budget: every step is bounded, this bounds their sum */
 function budgetSeconds(o: BenchOptions): number {
-  // packet rows: floor, linux, vrouter-xdp, each with both sinks, and vrouter-tc
-  const packets = o.phases.has('packets') ? 7 * o.runs * (o.dur + 20) : 0;
+  // packet rows: floor, linux, xdp-redirect, vrouter-xdp, each with both sinks, and vrouter-tc
+  const packets = o.phases.has('packets') ? 9 * o.runs * (o.dur + 20) : 0;
   // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
   const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
   const flows = o.phases.has('flows') ? 240 : 0;
