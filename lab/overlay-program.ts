@@ -54,6 +54,26 @@ export async function programOverlay(
 }
 
 async function programHost(client: VrouterClient, t: MultiHost, host: SimHost, encap: Encap, api: TunnelApi, o: OverlayOptions): Promise<void> {
+  await programLocal(client, host, o);
+  for (const pod of host.pods) await api.addDecap(client, encap, labelOf(encap, pod), podNextHop(pod));
+  for (const remote of t.hosts.filter((h) => h !== host)) {
+    for (const pod of remote.pods) {
+      const id = tunnelNextHop(pod);
+      const label = labelOf(encap, pod);
+      const innerDstMac = encap === 'vxlan' ? o.innerMac?.(remote) : undefined;
+      await client.nextHops.addNextHop(
+        api.tunnelNextHop({ id, vrf: pod.vrf, encap, srcIp: host.fabricIp, dstIp: remote.fabricIp, label, fabricVif: FABRIC_VIF, ...(innerDstMac ? { innerDstMac } : {}) }),
+      );
+      for (const prefix of [`${pod.ip4}/32`, `${pod.ip6}/128`]) await client.routes.addRoute(api.tunnelRoute(pod.vrf, prefix, id, label));
+    }
+  }
+}
+
+/**
+ * programLocal: the part of a host's programming that needs no tunnel:
+ * its pods (vifs, ENCAP next hops, routes, gateways) and its fabric vif.
+ */
+export async function programLocal(client: VrouterClient, host: SimHost, o: Pick<OverlayOptions, 'hook' | 'fabricHook'> = {}): Promise<void> {
   const hookPolicy = o.hook ?? AttachHook.UNSPECIFIED;
   await client.nextHops.addNextHop({ nextHop: { id: NH_RECEIVE, vrf: 1, kind: { case: 'receive', value: {} } } });
   for (const pod of host.pods) {
@@ -68,16 +88,4 @@ async function programHost(client: VrouterClient, t: MultiHost, host: SimHost, e
   await client.interfaces.addInterface({
     interface: { index: FABRIC_VIF, type: InterfaceType.FABRIC, name: host.fabricIf, vrf: 0, ipv4Address: host.fabricIp, hookPolicy: o.fabricHook ?? hookPolicy },
   });
-  for (const pod of host.pods) await api.addDecap(client, encap, labelOf(encap, pod), podNextHop(pod));
-  for (const remote of t.hosts.filter((h) => h !== host)) {
-    for (const pod of remote.pods) {
-      const id = tunnelNextHop(pod);
-      const label = labelOf(encap, pod);
-      const innerDstMac = encap === 'vxlan' ? o.innerMac?.(remote) : undefined;
-      await client.nextHops.addNextHop(
-        api.tunnelNextHop({ id, vrf: pod.vrf, encap, srcIp: host.fabricIp, dstIp: remote.fabricIp, label, fabricVif: FABRIC_VIF, ...(innerDstMac ? { innerDstMac } : {}) }),
-      );
-      for (const prefix of [`${pod.ip4}/32`, `${pod.ip6}/128`]) await client.routes.addRoute(api.tunnelRoute(pod.vrf, prefix, id, label));
-    }
-  }
 }
