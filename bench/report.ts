@@ -7,8 +7,9 @@ import type { RateResult } from './route-rate.ts';
 import type { ProgramCost } from './program-cost.ts';
 import type { FlowCost } from './flow-cost.ts';
 import type { TcpResults, TcpRow } from './tcp-rate.ts';
+import { formatOverlay, type OverlayResults } from './overlay-rate.ts';
 import { TCP_PATHS } from './options.ts';
-import { mpps } from './util.ts';
+import { mpps, table } from './util.ts';
 
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url));
 
@@ -22,13 +23,10 @@ export interface BenchResult {
   routes?: RateResult[];
   program?: ProgramCost;
   flows?: FlowCost;
+  overlay?: OverlayResults;
 }
 
-export function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
-  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
+export { table };
 
 /** the goal of the XDP path: >= 0.95 x the bare XDP redirect's packets per second (issue 9) */
 export const BARE_SHARE_GOAL = 0.95;
@@ -178,6 +176,7 @@ export function formatReport(r: BenchResult): string {
     out.push('');
   }
   if (r.flows) out.push(...formatFlows(r.flows));
+  if (r.overlay) out.push(...formatOverlay(r.overlay, { runs: o.runs, dur: o.dur, tcpDur: o.tcpDur, tcpRuns: o.tcpRuns }));
   out.push(`wall time ${r.wallSeconds.toFixed(1)} s`);
   return out.join('\n');
 }

@@ -4,7 +4,9 @@
  * rate on both hooks against Linux forwarding on the same topology in the
  * same run; then route programming through the gRPC API against
  * `ip -batch`; then the program's own cost per packet, and that of an
- * established flow against the plain route path (flow-cost.ts).
+ * established flow against the plain route path (flow-cost.ts); last, pod
+ * to remote pod across two simulated hosts, our overlay against Linux vxlan
+ * devices (overlay-rate.ts).
  * Everything lives in throwaway namespaces, lab daemon instances and a
  * bench bpffs directory (bench/rigs.ts), all removed at the end, also on
  * failure, Ctrl-C or the time budget running out.
@@ -21,6 +23,7 @@ import { enableLinuxForwarding, setGro } from './linux-forwarding.ts';
 import { attachBareXdpRedirect } from './xdp-bare.ts';
 import { measureRoutes } from './route-rate.ts';
 import { measureTcp } from './tcp-rate.ts';
+import { measureOverlay, overlayBudgetSeconds } from './overlay-rate.ts';
 import { datapathView, requireHook } from './datapath-view.ts';
 import { Rigs } from './rigs.ts';
 import { formatReport, writeResults, type BenchResult } from './report.ts';
@@ -83,6 +86,7 @@ async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
   if (opts.phases.has('tcp')) result.tcp = await measureTcp(rigs, opts);
   if (opts.phases.has('packets') || opts.phases.has('routes') || opts.phases.has('program')) await onTwoPods(rigs, result);
   if (opts.phases.has('flows')) result.flows = measureFlows(rigs, opts);
+  if (opts.phases.has('overlay')) result.overlay = await measureOverlay(rigs, opts);
 }
 
 /** onTwoPods: the phases that share one two-pods topology and its daemon */
@@ -179,7 +183,8 @@ function budgetSeconds(o: BenchOptions): number {
   // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
   const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
   const flows = o.phases.has('flows') ? 240 : 0;
-  return packets + tcp + flows + 600;
+  const overlay = o.phases.has('overlay') ? overlayBudgetSeconds(o) : 0;
+  return packets + tcp + flows + overlay + 600;
 }
 
 const startedAt = new Date();

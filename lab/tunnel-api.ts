@@ -17,7 +17,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { fromJson, type DescField, type Message, type DescMessage, type DescMethod, type DescService, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
+import { ScalarType, fromJson, type DescField, type Message, type DescMessage, type DescMethod, type DescService, type JsonObject, type JsonValue } from '@bufbuild/protobuf';
 import { AddNextHopRequestSchema, type AddNextHopRequest } from '../src/gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { AddRouteRequestSchema, type AddRouteRequest } from '../src/gen/vrouter/ebpf/v1/route_pb.js';
 import type { VrouterClient } from '../src/client/client.ts';
@@ -67,16 +67,29 @@ export type TunnelApi = TunnelApiOf<AddNextHopRequest, AddRouteRequest>;
 
 const norm = (s: string) => s.toLowerCase().replace(/_/g, '');
 
+const STRING_MEANINGS: ReadonlySet<Meaning> = new Set(['srcIp', 'dstIp', 'innerDstMac']);
+
+/** meaningOf: what a field holds, by its name and type (a scalar, or a list of scalars) */
 function meaningOf(f: DescField): Meaning | undefined {
   const n = norm(f.name);
   if (f.fieldKind === 'enum') return /type|encap|kind|proto/.test(n) ? 'encapType' : undefined;
-  if (f.fieldKind !== 'scalar') return undefined;
+  const scalar = f.fieldKind === 'scalar' || (f.fieldKind === 'list' && f.listKind === 'scalar') ? f.scalar : undefined;
+  if (scalar === undefined) return undefined;
+  const meaning = nameMeaning(n);
+  if (!meaning) return undefined;
+  // addresses and MACs are strings; labels, ids and indices are integers
+  const isString = scalar === ScalarType.STRING;
+  const isInt = ![ScalarType.STRING, ScalarType.BYTES, ScalarType.BOOL, ScalarType.DOUBLE, ScalarType.FLOAT].includes(scalar);
+  return (STRING_MEANINGS.has(meaning) ? isString : isInt) ? meaning : undefined;
+}
+
+function nameMeaning(n: string): Meaning | undefined {
   if (/label|vni/.test(n)) return 'label';
   if (/nexthop|^nh/.test(n)) return 'nextHopId';
   if (/^vrf/.test(n)) return 'vrf';
   if (/mac/.test(n)) return /src|source/.test(n) ? undefined : 'innerDstMac';
-  if (/^(src|source|sip|local)/.test(n)) return 'srcIp';
-  if (/^(dst|dest|dip|remote|peer)/.test(n)) return 'dstIp';
+  if (/^(src|source|local|sip)(ip|ipv4|addr|address)?$/.test(n)) return 'srcIp';
+  if (/^(dst|dest|destination|remote|peer|dip)(ip|ipv4|addr|address)?$/.test(n)) return 'dstIp';
   if (/interface|vif|fabric|ifindex|oif/.test(n)) return 'fabricVif';
   return undefined;
 }
@@ -110,7 +123,7 @@ function fill(m: DescMessage, want: Want, encap: Encap | undefined, placed: Set<
       const meaning = meaningOf(f);
       if (!meaning || placed.has(meaning)) continue;
       if (meaning === 'encapType') value = encap && encapEnumValue(f, encap);
-      else if (want[meaning] !== undefined) value = want[meaning]!;
+      else if (want[meaning] !== undefined) value = f.fieldKind === 'list' ? [want[meaning]!] : want[meaning]!;
       if (value !== undefined) placed.add(meaning);
     }
     if (value === undefined) continue;
@@ -218,7 +231,7 @@ export function tunnelApiFrom(d: ApiDescs): TunnelApiOf | string {
     tunnelRoute(vrf, prefix, nextHopId, label) {
       const route: JsonObject = { vrf, prefix, nextHopId };
       // where both the route and the next hop carry a label, they get the same value
-      if (routeLabel) route[routeLabel.jsonName] = label;
+      if (routeLabel) route[routeLabel.jsonName] = routeLabel.fieldKind === 'list' ? [label] : label;
       return fromJson(d.addRouteRequest, { [routeField.jsonName]: route }) as Message;
     },
     decapRequest: (encap, label, nextHopId) => {

@@ -47,13 +47,15 @@ interface Rig {
 async function buildRig(tag: string, encap: Encap, hook: keyof typeof HOOKS, vrfs: number, fabricMtu: number): Promise<Rig> {
   if (typeof api === 'string') throw new Error(api);
   const lab = new Lab(tag);
+  let daemons: LabDaemon[] = [];
   try {
     const t = buildMultiHost(lab, { hosts: 2, vrfs, offloads: hook === 'tc' ? 'default' : 'xdp', fabricMtu });
-    const daemons = await startDaemons(lab, t.hosts.map((h) => h.ns));
+    daemons = await startDaemons(lab, t.hosts.map((h) => h.ns));
     const clients = daemons.map((d) => d.client!);
     await programOverlay(clients, t, encap, api, { hook: HOOKS[hook] });
     return { lab, t, daemons, clients };
   } catch (err) {
+    for (const d of daemons) await d.destroy();
     lab.cleanup();
     throw err;
   }

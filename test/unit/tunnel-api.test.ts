@@ -44,7 +44,7 @@ describe('tunnel API lookup (lab/tunnel-api.ts)', () => {
     else assert.match(String(api), /^needs tunnel next hops \(branch tunnels\)/);
   });
 
-  describe('label on the tunnel next hop; single and batch Add methods; VNI → next hop or VRF', () => {
+  describe('label on the tunnel next hop (a port field beside the addresses); single and batch Add methods; VNI → next hop or VRF', () => {
     let api: TunnelApiOf;
     const d = () => descs('fixture.tunnels.v1', reg);
     before(() => {
@@ -79,19 +79,19 @@ describe('tunnel API lookup (lab/tunnel-api.ts)', () => {
     });
   });
 
-  describe('label on the route, none on the next hop; enum values spelled MPLS_O_UDP', () => {
+  describe('a label stack on the route, none on the next hop; enum values spelled MPLS_O_UDP', () => {
     let api: TunnelApiOf;
     const d = () => descs('fixture.routelabel.v1', reg);
     before(() => {
       api = tunnelApiFrom(d()) as TunnelApiOf;
     });
 
-    it('the next hop without a label, the route with it', () => {
+    it('the next hop without a label, the route with a stack of one', () => {
       assert.equal(api.hasInnerMac, false);
       assert.deepEqual(toJson(d().addNextHopRequest, api.tunnelNextHop(spec('mplsogre'))), {
         nextHop: { id: 101, vrf: 2, tunnel: { type: 'TUNNEL_TYPE_MPLS_O_GRE', srcIp: '172.16.1.2', dstIp: '172.16.2.2', interfaceIndex: 100 } },
       });
-      assert.deepEqual(toJson(d().addRouteRequest, api.tunnelRoute(1, '10.12.1.2/32', 101, 1101)), { route: { vrf: 1, prefix: '10.12.1.2/32', nextHopId: 101, label: 1101 } });
+      assert.deepEqual(toJson(d().addRouteRequest, api.tunnelRoute(1, '10.12.1.2/32', 101, 1101)), { route: { vrf: 1, prefix: '10.12.1.2/32', nextHopId: 101, labels: [1101] } });
     });
 
     it('flat decap requests', () => {
