@@ -78,7 +78,8 @@ export const podIp6 = (host: number, index: number) => `fd00:1${host}:${index}::
 /** podSubnets: what covers every pod of a host (all VRFs), for routes toward it */
 export const podSubnets = (host: number) => ({ v4: `10.1${host}.0.0/16`, v6: `fd00:1${host}::/32` });
 
-export function defaults(o: MultiHostOptions): Required<MultiHostOptions> {
+/** multiHostOptions: the options with their defaults, range-checked. */
+export function multiHostOptions(o: MultiHostOptions): Required<MultiHostOptions> {
   const r = { hosts: 2, podsPerHost: 1, vrfs: 1, offloads: 'default' as PodOffloads, podMtu: 1500, fabricMtu: 1500, ...o };
   if (r.hosts < 2 || r.hosts > 3) throw new Error(`multiHost: ${r.hosts} hosts; 2 or 3`);
   if (r.podsPerHost < 1 || r.podsPerHost > 8) throw new Error(`multiHost: ${r.podsPerHost} pods per host; 1..8`);
@@ -88,7 +89,7 @@ export function defaults(o: MultiHostOptions): Required<MultiHostOptions> {
 
 /** buildMultiHost: the router, the hosts with their fabric veths and routes, and every host's pods. */
 export function buildMultiHost(lab: Lab, options: MultiHostOptions = {}): MultiHost {
-  const opts = defaults(options);
+  const opts = multiHostOptions(options);
   const router = lab.ns('fab');
   lab.sysctl(router, 'net.ipv4.ip_forward', '1');
   const hosts: SimHost[] = [];

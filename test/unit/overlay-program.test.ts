@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createFileRegistry, fromBinary, toJson, type DescMessage, type DescService, type Message } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
-import { defaults, podIp4, podIp6, type MultiHost, type OverlayPod, type SimHost } from '../../lab/multihost.ts';
+import { multiHostOptions, podIp4, podIp6, type MultiHost, type OverlayPod, type SimHost } from '../../lab/multihost.ts';
 import { FABRIC_VIF, labelOf, programOverlay } from '../../lab/overlay-program.ts';
 import { tunnelApiFrom, type TunnelApi, type TunnelApiOf } from '../../lab/tunnel-api.ts';
 import type { VrouterClient } from '../../src/client/client.ts';
@@ -35,7 +35,7 @@ function topology(): MultiHost {
     }
     return { index: h, ns: `h${h}`, fabricIf: 'fabric0', fabricIp: `172.16.${h}.2`, fabricMac: `02:fa:00:00:00:0${h}`, routerIf: `to-h${h}`, routerIp: `172.16.${h}.1`, routerMac: '02:fb:00:00:00:01', pods };
   });
-  return { router: 'fab', hosts, opts: defaults({ vrfs: 2 }) };
+  return { router: 'fab', hosts, opts: multiHostOptions({ vrfs: 2 }) };
 }
 
 /** Recorder: a VrouterClient stand-in that writes down every call as "service.method json" */
