@@ -4,8 +4,8 @@
  * cannot start an hour-long run.
  */
 
-export type Phase = 'tcp' | 'packets' | 'routes' | 'program' | 'flows';
-const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program', 'flows'];
+export type Phase = 'tcp' | 'packets' | 'routes' | 'program' | 'flows' | 'overlay';
+const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program', 'flows', 'overlay'];
 
 /** the TCP phase's paths, in the order they are measured (tcp-rate.ts) */
 export type TcpPath = 'veth-pair' | 'linux' | 'tc-bare' | 'vrouter-tc' | 'vrouter-xdp';
@@ -44,6 +44,7 @@ const INTS = {
   routeBatch: { env: 'ROUTE_BATCH', def: 1000, min: 1, max: 10_000, desc: 'routes per AddRoutes call' },
   tcpDur: { env: 'TCP_DUR', def: 3, min: 1, max: 60, desc: 'seconds per iperf3 run (iperf3 -t) of the tcp phase' },
   tcpRuns: { env: 'TCP_RUNS', def: 3, min: 1, max: 10, desc: 'iperf3 runs per tcp row, each on a fresh topology, paths in turn; the median is reported' },
+  overlayFabricMtu: { env: 'OVERLAY_FABRIC_MTU', def: 1600, min: 1280, max: 9000, desc: 'MTU of the fabric veths of the overlay phase (pods at 1500: the default leaves room for VXLAN)' },
   flowSamples: { env: 'FLOW_SAMPLES', def: 7, min: 1, max: 31, desc: 'samples per path, hook and table size of the flows phase; the median is reported' },
 } as const satisfies Record<string, IntSpec>;
 
@@ -78,7 +79,8 @@ export function usage(): string {
     'datapath on both hooks vs Linux forwarding; route programming rate of the gRPC API',
     'vs `ip -batch`; the XDP program\'s own cost per packet vs an empty program; and the',
     'cost of an established flow vs the plain route path with FLOWS entries in the flow',
-    'table, in throwaway namespaces.',
+    'table; pod to remote pod across two simulated hosts through our VXLAN and MPLSoUDP vs',
+    'Linux vxlan devices (packet rate and TCP), in throwaway namespaces.',
     'Results: a table on stdout, JSON in bench/results/latest.json (+ a timestamped copy).',
     '',
     'usage: [VAR=value ...] npm run bench [-- --var value ...]   (--phases tcp = PHASES=tcp; --help: this text)',

@@ -84,8 +84,12 @@ export interface PacketResults {
   floor: PathResult;
   linux: PathResult;
   xdp: PathResult;
+  /** the limit: a bare XDP redirect (bench/xdp-bare.ts) to the same sink (absent if not measured) */
+  bare?: PathResult;
   /** xdp / linux delivered packet rate (medians) */
   ratio: number;
+  /** xdp / bare delivered packet rate (medians): our XDP path as a share of the limit */
+  shareOfBare?: number;
   /** 1e9 / median pps of each run kind */
   nsPerPacket: { floor: number; linux: number; xdp: number };
   /** what forwarding adds to the floor per packet, and linux's over xdp's */
@@ -102,6 +106,10 @@ export interface TcSinkResults {
   linux: PathResult;
   xdp: PathResult;
   tc: PathResult;
+  /** the bare XDP redirect to the same TC sink (absent if not measured) */
+  bare?: PathResult;
+  /** vrouter-xdp / bare (medians) */
+  xdpShareOfBare?: number;
   nsPerPacket: { floor: number; linux: number; xdp: number; tc: number };
   forwardingNs: { linux: number; xdp: number; tc: number };
   /** delivered packet rates (medians): tc / linux, xdp / linux, xdp / tc */
@@ -112,7 +120,9 @@ export interface TcSinkResults {
 
 const nsPer = (r: PathResult) => 1e9 / r.medianPps;
 
-export function summarize(frameBytes: number, floor: PathResult, linux: PathResult, xdp: PathResult, xdpDatapath: Record<string, unknown>): PacketResults {
+export function summarize(
+  frameBytes: number, floor: PathResult, linux: PathResult, xdp: PathResult, xdpDatapath: Record<string, unknown>, bare?: PathResult,
+): PacketResults {
   const nsPerPacket = { floor: nsPer(floor), linux: nsPer(linux), xdp: nsPer(xdp) };
   const fwd = { linux: nsPerPacket.linux - nsPerPacket.floor, xdp: nsPerPacket.xdp - nsPerPacket.floor };
   return {
@@ -120,6 +130,7 @@ export function summarize(frameBytes: number, floor: PathResult, linux: PathResu
     floor,
     linux,
     xdp,
+    ...(bare ? { bare, shareOfBare: xdp.medianPps / bare.medianPps } : {}),
     ratio: xdp.medianPps / linux.medianPps,
     nsPerPacket,
     forwardingNs: { ...fwd, ratio: fwd.linux / fwd.xdp },
@@ -127,10 +138,13 @@ export function summarize(frameBytes: number, floor: PathResult, linux: PathResu
   };
 }
 
-export function summarizeTcSink(r: { floor: PathResult; linux: PathResult; xdp: PathResult; tc: PathResult }, tcDatapath: Record<string, unknown>): TcSinkResults {
+export function summarizeTcSink(
+  r: { floor: PathResult; linux: PathResult; xdp: PathResult; tc: PathResult; bare?: PathResult }, tcDatapath: Record<string, unknown>,
+): TcSinkResults {
   const nsPerPacket = { floor: nsPer(r.floor), linux: nsPer(r.linux), xdp: nsPer(r.xdp), tc: nsPer(r.tc) };
   return {
     ...r,
+    ...(r.bare ? { xdpShareOfBare: r.xdp.medianPps / r.bare.medianPps } : {}),
     nsPerPacket,
     forwardingNs: { linux: nsPerPacket.linux - nsPerPacket.floor, xdp: nsPerPacket.xdp - nsPerPacket.floor, tc: nsPerPacket.tc - nsPerPacket.floor },
     ratios: { tcVsLinux: r.tc.medianPps / r.linux.medianPps, xdpVsLinux: r.xdp.medianPps / r.linux.medianPps, xdpVsTc: r.xdp.medianPps / r.tc.medianPps },

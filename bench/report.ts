@@ -7,8 +7,9 @@ import type { RateResult } from './route-rate.ts';
 import type { ProgramCost } from './program-cost.ts';
 import type { FlowCost } from './flow-cost.ts';
 import type { TcpResults, TcpRow } from './tcp-rate.ts';
+import { formatOverlay, type OverlayResults } from './overlay-rate.ts';
 import { TCP_PATHS } from './options.ts';
-import { mpps } from './util.ts';
+import { mpps, table } from './util.ts';
 
 const RESULTS = fileURLToPath(new URL('results/', import.meta.url));
 
@@ -22,13 +23,13 @@ export interface BenchResult {
   routes?: RateResult[];
   program?: ProgramCost;
   flows?: FlowCost;
+  overlay?: OverlayResults;
 }
 
-export function table(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
-  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
+export { table };
+
+/** the goal of the XDP path: >= 0.95 x the bare XDP redirect's packets per second (issue 9) */
+export const BARE_SHARE_GOAL = 0.95;
 
 /** the goal of the TC hook: vrouter-tc >= 0.95 x veth-pair, at every MTU and stream count */
 export const TC_GOAL = 0.95;
@@ -115,12 +116,20 @@ export function formatReport(r: BenchResult): string {
     out.push(`Packet rate: ${p.frameBytes} B IPv4/UDP, pod1 -> host ns -> pod2, median of ${o.runs} x ${o.dur} s, generator on CPU ${o.cpu ?? 'any'}`);
     const fwd = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
     const tcs = p.tcSink;
+    const above = (x: PathResult, floor: PathResult) => 1e9 / x.medianPps - 1e9 / floor.medianPps;
     const rows: (readonly [PathResult, number | undefined, string])[] = [
       [p.floor, undefined, 'xdp'],
       [p.linux, p.forwardingNs.linux, 'xdp'],
+      ...(p.bare ? ([[p.bare, above(p.bare, p.floor), 'xdp']] as const) : []),
       [p.xdp, p.forwardingNs.xdp, 'xdp'],
       ...(tcs
-        ? ([[tcs.floor, undefined, 'tc'], [tcs.linux, tcs.forwardingNs.linux, 'tc'], [tcs.xdp, tcs.forwardingNs.xdp, 'tc'], [tcs.tc, tcs.forwardingNs.tc, 'tc']] as const)
+        ? ([
+            [tcs.floor, undefined, 'tc'],
+            [tcs.linux, tcs.forwardingNs.linux, 'tc'],
+            ...(tcs.bare ? ([[tcs.bare, above(tcs.bare, tcs.floor), 'tc']] as const) : []),
+            [tcs.xdp, tcs.forwardingNs.xdp, 'tc'],
+            [tcs.tc, tcs.forwardingNs.tc, 'tc'],
+          ] as const)
         : []),
     ];
     out.push(table(
@@ -136,9 +145,13 @@ export function formatReport(r: BenchResult): string {
       ]),
     ));
     out.push(`ratio ${p.xdp.path} / ${p.linux.path} (xdp sink): ${p.ratio.toFixed(2)}x packets/s; forwarding cost linux / xdp: ${p.forwardingNs.ratio.toFixed(2)}x`);
+    if (p.shareOfBare !== undefined) {
+      const tcShare = tcs?.xdpShareOfBare === undefined ? '' : `, tc sink ${(100 * tcs.xdpShareOfBare).toFixed(1)}%`;
+      out.push(`vrouter-xdp as a share of the bare XDP redirect (the limit): xdp sink ${(100 * p.shareOfBare).toFixed(1)}%${tcShare}; goal >= ${100 * BARE_SHARE_GOAL}%`);
+    }
     if (tcs)
       out.push(`tc sink: vrouter-tc / linux ${tcs.ratios.tcVsLinux.toFixed(2)}x, vrouter-xdp / linux ${tcs.ratios.xdpVsLinux.toFixed(2)}x, vrouter-xdp / vrouter-tc ${tcs.ratios.xdpVsTc.toFixed(2)}x packets/s`);
-    out.push(`(floor: generator + the sink on pod1's host veth, nothing forwarded; forwarding ns/pkt = ns/pkt - the floor's of the same sink;`);
+    out.push(`(floor: generator + the sink on pod1's host veth, nothing forwarded; xdp-redirect: a bare XDP redirect there, the limit; forwarding ns/pkt = ns/pkt - the floor's of the same sink;`);
     out.push(` sink xdp: XDP_DROP on pod2's eth0; tc: a TC ingress drop there, which sees the skb bpf_redirect_peer delivers; vrouter-tc on a topology of its own)`, '');
   }
   if (r.routes) {
@@ -163,6 +176,7 @@ export function formatReport(r: BenchResult): string {
     out.push('');
   }
   if (r.flows) out.push(...formatFlows(r.flows));
+  if (r.overlay) out.push(...formatOverlay(r.overlay, { runs: o.runs, dur: o.dur, tcpDur: o.tcpDur, tcpRuns: o.tcpRuns }));
   out.push(`wall time ${r.wallSeconds.toFixed(1)} s`);
   return out.join('\n');
 }

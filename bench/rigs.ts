@@ -8,12 +8,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, sh } from '../lab/topology.ts';
-import { BPFFS_LAB_ROOT, LabDaemon } from '../lab/daemon.ts';
+import { BPFFS_LAB_ROOT, LabDaemon, startDaemons } from '../lab/daemon.ts';
 import { benchBpffsDir, removeBenchBpffs } from './packet-rate.ts';
 
 interface Rig {
   lab: Lab;
-  daemon?: LabDaemon;
+  /** one, or one per simulated host */
+  daemons: LabDaemon[];
 }
 
 export class Rigs {
@@ -22,26 +23,39 @@ export class Rigs {
   /** lab: a new lab (own namespace prefix), registered for the clean-up. */
   lab(tag: string): Lab {
     const lab = new Lab(tag);
-    this.rigs.push({ lab });
+    this.rigs.push({ lab, daemons: [] });
     return lab;
   }
 
   /** startDaemon: a daemon in ns of a registered lab (instance = the lab's prefix). */
   async startDaemon(lab: Lab, ns: string): Promise<LabDaemon> {
     const rig = this.rig(lab);
-    if (rig.daemon) throw new Error(`lab ${lab.prefix} already has a daemon`);
-    rig.daemon = new LabDaemon(lab, { instance: lab.prefix, ns });
-    await rig.daemon.start();
-    return rig.daemon;
+    if (rig.daemons.length) throw new Error(`lab ${lab.prefix} already has a daemon`);
+    const daemon = new LabDaemon(lab, { instance: lab.prefix, ns });
+    rig.daemons.push(daemon);
+    await daemon.start();
+    return daemon;
+  }
+
+  /** startHostDaemons: a daemon in each namespace (simulated hosts) of a registered lab (lab/daemon.ts startDaemons). */
+  async startHostDaemons(lab: Lab, namespaces: string[]): Promise<LabDaemon[]> {
+    const rig = this.rig(lab);
+    if (rig.daemons.length) throw new Error(`lab ${lab.prefix} already has daemons`);
+    rig.daemons.push(...(await startDaemons(lab, namespaces)));
+    return rig.daemons;
   }
 
   daemonOf(lab: Lab): LabDaemon | undefined {
-    return this.rig(lab).daemon;
+    return this.rig(lab).daemons[0];
+  }
+
+  daemonsOf(lab: Lab): LabDaemon[] {
+    return this.rig(lab).daemons;
   }
 
   /** lastDaemon: the most recently started daemon (its log explains a failure). */
   get lastDaemon(): LabDaemon | undefined {
-    return this.rigs.findLast((r) => r.daemon)?.daemon;
+    return this.rigs.findLast((r) => r.daemons.length)?.daemons.at(-1);
   }
 
   /** release: removes one lab's daemon, namespaces and bench pins now; throws the first failure. */
@@ -61,12 +75,15 @@ export class Rigs {
   leftovers(): string[] {
     const left: string[] = [];
     const netns = sh('ip', ['netns', 'list']).split('\n');
-    for (const { lab, daemon } of this.rigs) {
+    for (const { lab, daemons } of this.rigs) {
       const ns = netns.filter((l) => l.startsWith(`${lab.prefix}-`));
       if (ns.length) left.push(`namespaces: ${ns.join(', ')}`);
-      const p = daemon?.proc;
-      if (p && p.exitCode === null && p.signalCode === null) left.push(`daemon pid ${p.pid}`);
-      for (const dir of [join(BPFFS_LAB_ROOT, lab.prefix), benchBpffsDir(lab)])
+      for (const daemon of daemons) {
+        const p = daemon.proc;
+        if (p && p.exitCode === null && p.signalCode === null) left.push(`daemon pid ${p.pid}`);
+      }
+      const instances = new Set([lab.prefix, ...daemons.map((d) => d.opts.instance)]);
+      for (const dir of [...[...instances].map((i) => join(BPFFS_LAB_ROOT, i)), benchBpffsDir(lab)])
         if (existsSync(dir)) left.push(`bpffs ${dir}`);
     }
     return left;
@@ -78,10 +95,10 @@ export class Rigs {
     return rig;
   }
 
-  private async clean({ lab, daemon }: Rig): Promise<string[]> {
+  private async clean({ lab, daemons }: Rig): Promise<string[]> {
     const errors: string[] = [];
     const steps: [string, () => unknown][] = [
-      ['daemon', () => daemon?.destroy()],
+      ...daemons.map((d): [string, () => unknown] => [`daemon ${d.opts.instance}`, () => d.destroy()]),
       ['namespaces', () => lab.cleanup()],
       ['bench bpffs', () => removeBenchBpffs(lab)],
     ];

@@ -4,7 +4,9 @@
  * rate on both hooks against Linux forwarding on the same topology in the
  * same run; then route programming through the gRPC API against
  * `ip -batch`; then the program's own cost per packet, and that of an
- * established flow against the plain route path (flow-cost.ts).
+ * established flow against the plain route path (flow-cost.ts); last, pod
+ * to remote pod across two simulated hosts, our overlay against Linux vxlan
+ * devices (overlay-rate.ts).
  * Everything lives in throwaway namespaces, lab daemon instances and a
  * bench bpffs directory (bench/rigs.ts), all removed at the end, also on
  * failure, Ctrl-C or the time budget running out.
@@ -18,8 +20,10 @@ import { AttachHook } from '../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { cliOptions, parseOptions, usage, type BenchOptions } from './options.ts';
 import { PacketBench, benchBpffsDir, summarize, summarizeTcSink, type PathResult, type Sink } from './packet-rate.ts';
 import { enableLinuxForwarding, setGro } from './linux-forwarding.ts';
+import { attachBareXdpRedirect } from './xdp-bare.ts';
 import { measureRoutes } from './route-rate.ts';
 import { measureTcp } from './tcp-rate.ts';
+import { measureOverlay, overlayBudgetSeconds } from './overlay-rate.ts';
 import { datapathView, requireHook } from './datapath-view.ts';
 import { Rigs } from './rigs.ts';
 import { formatReport, writeResults, type BenchResult } from './report.ts';
@@ -82,6 +86,7 @@ async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
   if (opts.phases.has('tcp')) result.tcp = await measureTcp(rigs, opts);
   if (opts.phases.has('packets') || opts.phases.has('routes') || opts.phases.has('program')) await onTwoPods(rigs, result);
   if (opts.phases.has('flows')) result.flows = measureFlows(rigs, opts);
+  if (opts.phases.has('overlay')) result.overlay = await measureOverlay(rigs, opts);
 }
 
 /** onTwoPods: the phases that share one two-pods topology and its daemon */
@@ -93,7 +98,7 @@ async function onTwoPods(rigs: Rigs, result: BenchResult): Promise<void> {
   const [pod1, pod2] = t.pods;
   const atPod2: Sink = { ns: pod2.ns, dev: 'eth0' };
   const tcAtPod2: Sink = { ...atPod2, kind: 'tc' };
-  let before: { floor: PathResult; linux: PathResult; linuxTc: PathResult } | undefined;
+  let before: { floor: PathResult; linux: PathResult; linuxTc: PathResult; bareXdp: PathResult; bareTc: PathResult } | undefined;
   if (packets) {
     // the floor's sink takes pod1's host veth, where our XDP goes later: detached before the daemon starts
     const atHost: Sink = { ns: t.host, dev: pod1.hostIf };
@@ -111,7 +116,18 @@ async function onTwoPods(rigs: Rigs, result: BenchResult): Promise<void> {
     packets.detachSink(tcAtPod2);
     fwd.undo();
     requireDelivery(linuxTc, 'Linux forwarding to the TC sink is broken');
-    before = { floor, linux, linuxTc };
+    // the limit: a bare XDP redirect on pod1's host veth, to the same two sinks
+    const bare = attachBareXdpRedirect(lab, t);
+    packets.attachSink(atPod2);
+    const bareXdp = await packets.measure('xdp-redirect', atPod2);
+    packets.detachSink(atPod2);
+    requireDelivery(bareXdp, 'the bare XDP redirect delivers nothing (GRO or XDP on pod2\'s eth0?)');
+    packets.attachSink(tcAtPod2);
+    const bareTc = await packets.measure('xdp-redirect', tcAtPod2);
+    packets.detachSink(tcAtPod2);
+    bare.detach();
+    requireDelivery(bareTc, 'the bare XDP redirect to the TC sink delivers nothing');
+    before = { floor, linux, linuxTc, bareXdp, bareTc };
   }
   const daemon = await rigs.startDaemon(lab, t.host);
   const client = daemon.client!;
@@ -128,9 +144,9 @@ async function onTwoPods(rigs: Rigs, result: BenchResult): Promise<void> {
     packets.detachSink(tcAtPod2);
     view = await datapathView(client);
     requireDelivery(xdpTc, `the datapath says: ${JSON.stringify(view)}`);
-    result.packets = summarize(FRAME_LEN, before.floor, before.linux, xdp, view);
+    result.packets = summarize(FRAME_LEN, before.floor, before.linux, xdp, view, before.bareXdp);
     const tcHook = await measureTcHook(rigs);
-    result.packets.tcSink = summarizeTcSink({ floor: tcHook.floor, linux: before.linuxTc, xdp: xdpTc, tc: tcHook.tc }, tcHook.view);
+    result.packets.tcSink = summarizeTcSink({ floor: tcHook.floor, linux: before.linuxTc, xdp: xdpTc, tc: tcHook.tc, bare: before.bareTc }, tcHook.view);
   }
   if (opts.phases.has('routes')) result.routes = await measureRoutes(client, lab, opts);
   if (opts.phases.has('program')) result.program = measureProgram(lab, opts);
@@ -162,12 +178,13 @@ function measureFlows(rigs: Rigs, o: BenchOptions): FlowCost {
 
 /** the time budget: every step is bounded, this bounds their sum */
 function budgetSeconds(o: BenchOptions): number {
-  // packet rows: floor, linux, vrouter-xdp, each with both sinks, and vrouter-tc
-  const packets = o.phases.has('packets') ? 7 * o.runs * (o.dur + 20) : 0;
+  // packet rows: floor, linux, xdp-redirect, vrouter-xdp, each with both sinks, and vrouter-tc
+  const packets = o.phases.has('packets') ? 9 * o.runs * (o.dur + 20) : 0;
   // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
   const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
   const flows = o.phases.has('flows') ? 240 : 0;
-  return packets + tcp + flows + 600;
+  const overlay = o.phases.has('overlay') ? overlayBudgetSeconds(o) : 0;
+  return packets + tcp + flows + overlay + 600;
 }
 
 const startedAt = new Date();

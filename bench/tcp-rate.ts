@@ -83,7 +83,7 @@ export interface TcpResults {
 }
 
 /** Ends: where the iperf3 client and server run, and the server's address. */
-interface Ends {
+export interface Ends {
   client: string;
   server: string;
   serverIp: string;
@@ -150,7 +150,7 @@ interface IperfJson {
 }
 
 /** iperf: one iperf3 run client -> server, with the machine's busy CPU time over it. */
-async function iperf(lab: Lab, ends: Ends, streams: number, seconds: number, what: string): Promise<TcpRun> {
+export async function iperf(lab: Lab, ends: Ends, streams: number, seconds: number, what: string): Promise<TcpRun> {
   const server = lab.spawnIn(ends.server, 'iperf3', ['-s', '-1', '-p', String(PORT)]);
   const served = run(server, (seconds + 2 * IPERF_SLACK_S) * 1000);
   try {

@@ -42,3 +42,10 @@ export function cpuBusySeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = f.slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / ticksPerSecond;
 }
+
+/** table: columns padded to their widest cell, the first left-aligned, the others right-aligned. */
+export function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}

@@ -106,3 +106,23 @@ export class LabDaemon {
     rmSync(join('/tmp', 'vrouter-ebpf-lab', this.opts.instance), { recursive: true, force: true });
   }
 }
+
+/**
+ * startDaemons: one daemon per namespace (a simulated host each), instance
+ * `<lab prefix>-<namespace suffix>`; if one fails to start, those already
+ * started are destroyed before the error is thrown.
+ */
+export async function startDaemons(lab: Lab, namespaces: string[], extraArgs: string[] = []): Promise<LabDaemon[]> {
+  const daemons: LabDaemon[] = [];
+  try {
+    for (const ns of namespaces) {
+      const d = new LabDaemon(lab, { instance: `${lab.prefix}-${ns.slice(lab.prefix.length + 1)}`, ns, extraArgs });
+      daemons.push(d);
+      await d.start();
+    }
+    return daemons;
+  } catch (err) {
+    for (const d of daemons) await d.destroy();
+    throw err;
+  }
+}

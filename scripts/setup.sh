@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(clang llvm libbpf-dev bpftool iproute2 iputils-ping ethtool make util-linux procps iperf3)
+# tshark, tcpdump, python3-scapy: independent peers of the overlay tests (a dissector
+# and a frame builder for MPLSoUDP / MPLSoGRE, which this kernel cannot terminate)
+DEB_PACKAGES=(clang llvm libbpf-dev bpftool iproute2 iputils-ping ethtool make util-linux procps iperf3 tshark tcpdump python3-scapy)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -16,8 +18,12 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm ci when node_modules is missing or older than the lock file
-if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci when node_modules is missing or older than the lock file; a
+# node_modules that is a symlink (a git worktree sharing another tree's) is
+# left alone: npm ci would empty the tree it points to, under its other users
+if [ -L node_modules ]; then
+	[ -x node_modules/.bin/node ] || { echo "setup: node_modules links to a tree without node; run npm ci there" >&2; exit 1; }
+elif [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 	echo "setup: installing npm packages"
 	npm ci --no-audit --no-fund --loglevel=error
 fi

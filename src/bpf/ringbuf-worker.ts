@@ -22,6 +22,8 @@ const EPOLL_CLOEXEC = 0o2000000;
 const EPOLL_CTL_ADD = 1;
 const EPOLLIN = 1;
 const EVENT_SIZE = 12; // struct epoll_event is packed on x86_64 (u32 events, u64 data)
+/** the longest sleep in epoll_wait: how long a terminated worker may take to go */
+const WAIT_MS = 200;
 
 const w = workerData as WorkerSetup;
 const ctl = new Int32Array(w.control);
@@ -67,8 +69,11 @@ function run(): void {
       const prod = Number(Atomics.load(producerPos, 0));
       if (cons === prod) {
         stats[STAT.WAITS]!++;
-        // level-triggered: the map fd polls readable while producer_pos != consumer_pos
-        const n = sys.epoll_wait(ep, events, 2, -1);
+        // level-triggered: the map fd polls readable while producer_pos != consumer_pos.
+        // Bounded: a thread asleep in a native call cannot be terminated, and
+        // process.exit() joins every worker: a daemon that fails after its
+        // readers started would hang in exit until the next record.
+        const n = sys.epoll_wait(ep, events, 2, WAIT_MS);
         if (n < 0 && sys.errno() !== ERRNO.EINTR) throw new BpfError('epoll_wait', 'ringbuf', sys.errno());
         for (let i = 0; i < n; i++) if (events.readUInt32LE(i * EVENT_SIZE + 4) === w.wakeFd) sys.read(w.wakeFd, scratch, 8);
         continue;

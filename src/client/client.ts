@@ -78,14 +78,14 @@ export class VrouterClient {
   readonly flows: ServiceClient<typeof FlowService>;
   readonly packets: ServiceClient<typeof PacketService>;
   private readonly clients: Client[] = [];
+  private readonly address: string;
+  private readonly deadlineMs: number;
 
   /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline */
   constructor(address: string, deadlineMs = 30_000) {
-    const mk = <S extends DescService>(svc: S) => {
-      const { client, api } = serviceClient(svc, address, deadlineMs);
-      this.clients.push(client);
-      return api;
-    };
+    this.address = address;
+    this.deadlineMs = deadlineMs;
+    const mk = <S extends DescService>(svc: S) => this.service(svc);
     this.interfaces = mk(InterfaceService);
     this.nextHops = mk(NextHopService);
     this.routes = mk(RouteService);
@@ -95,6 +95,17 @@ export class VrouterClient {
     this.program = mk(ProgramService);
     this.flows = mk(FlowService);
     this.packets = mk(PacketService);
+  }
+
+  /**
+   * service: a client of any service of the same daemon, given its
+   * descriptor (e.g. one found in the generated code at run time); closed
+   * with the others by close().
+   */
+  service<S extends DescService>(svc: S): ServiceClient<S> {
+    const { client, api } = serviceClient(svc, this.address, this.deadlineMs);
+    this.clients.push(client);
+    return api;
   }
 
   /** programStream: a new programming stream with a coalescing client on top (see ProgramStream). */
