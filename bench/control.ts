@@ -5,7 +5,8 @@
  *
  *  1. route programming rate: AddRoutes in batches of 1000 and of 100k,
  *     against `ip -batch` into a netns FIB and the raw kernel limit (a
- *     bpf_map_update_batch loop on the same kind of LPM map);
+ *     bpf_map_update_batch loop on the same maps: /32s into the vr_host4
+ *     hash, the other prefixes into the vr_rt4 trie);
  *  2. daemon memory (VmRSS) idle, at 100k and 1M routes, and back at 0
  *     after each add/delete cycle of 1M routes;
  *  3. restart to ready at 100k and 1M routes (SIGTERM, start, first
@@ -71,7 +72,7 @@ type Opts = { [K in keyof typeof INTS]: number } & { cpuProfDir?: string };
 function usage(): string {
   return [
     'npm run bench:control: control-plane scale of vrouter-ebpfd (route programming rate vs ip -batch',
-    'and the raw LPM map, memory, restart, ListRoutes, latency under a big write), in throwaway namespaces.',
+    'and the raw kernel maps, memory, restart, ListRoutes, latency under a big write), in throwaway namespaces.',
     'Results: tables on stdout, JSON in bench/results/control-latest.json (+ a timestamped copy).',
     '',
     'usage: [VAR=value ...] npm run bench:control      (node bench/control.ts --help: this text)',
@@ -452,8 +453,8 @@ class ControlBench {
     const delReqs = deleteRequests(routes, o.deleteBatch);
     const stepCalls = Math.ceil(o.step / 1000);
 
-    // baselines: the raw LPM map, then the kernel FIB
-    progress('raw kernel limit: bpf_map_update_batch on an LPM map like vr_rt4');
+    // baselines: the raw maps (each route where the daemon puts it), then the kernel FIB
+    progress('raw kernel limit: bpf_map_update_batch on vr_host4 (the /32s) and vr_rt4 (the /24s)');
     this.r.raw = measureRaw(join(benchBpffsDir(this.lab), 'raw'), routes, [1000, o.bigBatch]);
     progress(`ip -batch baselines: ${o.step} and ${o.ipRoutes} routes, each into a fresh namespace`);
     const ipStep = await ipBatch(this.lab, prefixes(80, o.step), 'fib1');
@@ -461,7 +462,7 @@ class ControlBench {
     const ip = await ipBatch(this.lab, prefixes(80, o.ipRoutes), 'fib2');
     this.rate(`ip -batch (kernel FIB), 0 -> ${o.ipRoutes}`, ip.routes, ip.seconds);
     for (const x of this.r.raw.filter((x) => x.name.startsWith('bpf_map_update')))
-      this.rate(`raw LPM ${x.name}`, x.routes, x.seconds);
+      this.rate(`raw maps ${x.name}`, x.routes, x.seconds);
 
     await this.setup();
     await sleep(1000);
@@ -546,7 +547,7 @@ function format(r: ControlResult): string {
   const ratio = (x: number | undefined) => (x === undefined ? '-' : x >= 0.1 ? `${x.toFixed(2)}x` : `${x.toFixed(3)}x`);
   const o = r.options;
   out.push(`Control plane at scale: vrouter-ebpfd ${r.commit}, ${r.host.kernel}, ${r.host.cpus} CPUs, node ${r.host.node}, ${r.startedAt}`);
-  out.push('', `Route programming: IPv4 routes (/32s, 1 in 64 a /24, 2 VRFs, 2 next hops); ratios to ip -batch of ${o.ipRoutes} routes and to the raw LPM map (best of its batch sizes)`);
+  out.push('', `Route programming: IPv4 routes (/32s, 1 in 64 a /24, 2 VRFs, 2 next hops); ratios to ip -batch of ${o.ipRoutes} routes and to the raw maps (/32s in vr_host4, /24s in vr_rt4; best of its batch sizes)`);
   out.push(table(
     ['method', 'routes', 'seconds', 'routes/s', 'vs ip -batch', 'vs raw kernel'],
     r.rates.map((x) => [x.name, String(x.routes), x.seconds.toFixed(3), Math.round(x.perSecond).toString(), ratio(x.vsIpBatch), ratio(x.vsKernel)]),

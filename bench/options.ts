@@ -4,8 +4,8 @@
  * cannot start an hour-long run.
  */
 
-export type Phase = 'tcp' | 'packets' | 'routes' | 'program' | 'flows' | 'overlay';
-const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program', 'flows', 'overlay'];
+export type Phase = 'tcp' | 'packets' | 'routes' | 'program' | 'flows' | 'lookup' | 'overlay';
+const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program', 'flows', 'lookup', 'overlay'];
 
 /** the TCP phase's paths, in the order they are measured (tcp-rate.ts) */
 export type TcpPath = 'veth-pair' | 'linux' | 'tc-bare' | 'vrouter-tc' | 'vrouter-xdp';
@@ -46,6 +46,7 @@ const INTS = {
   tcpRuns: { env: 'TCP_RUNS', def: 3, min: 1, max: 10, desc: 'iperf3 runs per tcp row, each on a fresh topology, paths in turn; the median is reported' },
   overlayFabricMtu: { env: 'OVERLAY_FABRIC_MTU', def: 1600, min: 1280, max: 9000, desc: 'MTU of the fabric veths of the overlay phase (pods at 1500: the default leaves room for VXLAN)' },
   flowSamples: { env: 'FLOW_SAMPLES', def: 7, min: 1, max: 31, desc: 'samples per path, hook and table size of the flows phase; the median is reported' },
+  lookupSamples: { env: 'LOOKUP_SAMPLES', def: 7, min: 1, max: 31, desc: 'samples per build, table and size of the lookup phase; the median is reported' },
 } as const satisfies Record<string, IntSpec>;
 
 /** ListSpec: a comma-separated list of integers, each bounded */
@@ -61,6 +62,7 @@ const LISTS = {
   tcpMtus: { env: 'TCP_MTUS', def: [1500, 9000], min: 1280, max: 9000, desc: 'MTUs of the tcp phase (every veth end of the topology)' },
   tcpStreams: { env: 'TCP_STREAMS', def: [1, 4], min: 1, max: 16, desc: 'parallel TCP streams per iperf3 run (iperf3 -P)' },
   flows: { env: 'FLOWS', def: [1000, 100_000, 1_000_000], min: 1, max: 2_000_000, desc: 'entries in vr_flows at each size of the flows phase' },
+  lookupRoutes: { env: 'LOOKUP_ROUTES', def: [1000, 100_000, 1_000_000], min: 1, max: 4_000_000, desc: 'routes in the table at each size of the lookup phase (/32s, then /24s)' },
 } as const satisfies Record<string, ListSpec>;
 
 export type BenchOptions = { [K in keyof typeof INTS]: number } & { [K in keyof typeof LISTS]: number[] } & {
@@ -79,8 +81,9 @@ export function usage(): string {
     'datapath on both hooks vs Linux forwarding; route programming rate of the gRPC API',
     'vs `ip -batch`; the XDP program\'s own cost per packet vs an empty program; and the',
     'cost of an established flow vs the plain route path with FLOWS entries in the flow',
-    'table; pod to remote pod across two simulated hosts through our VXLAN and MPLSoUDP vs',
-    'Linux vxlan devices (packet rate and TCP), in throwaway namespaces.',
+    'table; a route lookup\'s cost with LOOKUP_ROUTES routes, before (layout v3: tries only)',
+    'and after the host-route hashes; pod to remote pod across two simulated hosts through our',
+    'VXLAN and MPLSoUDP vs Linux vxlan devices (packet rate and TCP), in throwaway namespaces.',
     'Results: a table on stdout, JSON in bench/results/latest.json (+ a timestamped copy).',
     '',
     'usage: [VAR=value ...] npm run bench [-- --var value ...]   (--phases tcp = PHASES=tcp; --help: this text)',

@@ -6,6 +6,7 @@ import type { PacketResults, PathResult } from './packet-rate.ts';
 import type { RateResult } from './route-rate.ts';
 import type { ProgramCost } from './program-cost.ts';
 import type { FlowCost } from './flow-cost.ts';
+import type { RouteCost } from './route-cost.ts';
 import type { TcpResults, TcpRow } from './tcp-rate.ts';
 import { formatOverlay, type OverlayResults } from './overlay-rate.ts';
 import { TCP_PATHS } from './options.ts';
@@ -24,6 +25,7 @@ export interface BenchResult {
   program?: ProgramCost;
   flows?: FlowCost;
   overlay?: OverlayResults;
+  lookup?: RouteCost;
 }
 
 export { table };
@@ -107,6 +109,49 @@ function formatFlows(f: FlowCost): string[] {
   ];
 }
 
+/** the lookup phase's goal: per-packet cost at the largest table within +10% of the smallest's */
+export const LOOKUP_GOAL = 1.1;
+
+function formatLookup(l: RouteCost): string[] {
+  const ns = (x: number) => x.toFixed(1);
+  const pct = (a: number, b: number) => `${a >= b ? '+' : ''}${((a / b - 1) * 100).toFixed(0)}%`;
+  const mib = (b: number | undefined) => (b === undefined ? '-' : (b / 2 ** 20).toFixed(1));
+  const first = (kind: string) => l.rows.find((r) => r.kind === kind)!;
+  const label = (kind: string) => (kind === 'host' ? '/32s' : '/24s');
+  const out = [
+    `Route lookup: BPF_PROG_TEST_RUN of vr_xdp_vif, one ${l.frameBytes} B IPv4/UDP frame forwarded, median of ${l.samples}; max-routes ${l.maxRoutes} at every size`,
+    'before: the v3 build (every route in the vr_rt4 trie); after: this build (a /32 in the vr_host4 hash, looked up first; other prefixes in the trie)',
+    `hot: one destination of the table, ${l.hotRuns} runs per sample (calls of ${l.repeat}); spread: ${l.spreadCalls} calls of one run, each to a random destination of the table (incl. the kernel timer's reads); "vs first": against the smallest table of the same build`,
+    table(
+      ['table', 'routes', 'hot before', 'hot after', 'after/before', 'vs first: before', 'after', 'spread before', 'spread after', 'after/before', 'vs first: before', 'after'],
+      l.rows.map((r) => {
+        const f = first(r.kind);
+        return [
+          label(r.kind), String(r.routes),
+          ns(r.hotNs.before), ns(r.hotNs.after), `${(r.hotNs.after / r.hotNs.before).toFixed(2)}x`, pct(r.hotNs.before, f.hotNs.before), pct(r.hotNs.after, f.hotNs.after),
+          ns(r.spreadNs.before), ns(r.spreadNs.after), `${(r.spreadNs.after / r.spreadNs.before).toFixed(2)}x`, pct(r.spreadNs.before, f.spreadNs.before), pct(r.spreadNs.after, f.spreadNs.after),
+        ];
+      }),
+    ),
+  ];
+  for (const kind of new Set(l.rows.map((r) => r.kind))) {
+    const rows = l.rows.filter((r) => r.kind === kind);
+    const [a, z] = [rows[0]!, rows[rows.length - 1]!];
+    if (a === z) continue;
+    const met = (x: number, y: number) => (y / x <= LOOKUP_GOAL ? 'met' : 'not met');
+    out.push(`${label(kind)}, ${a.routes} -> ${z.routes} routes, goal <= +${Math.round((LOOKUP_GOAL - 1) * 100)}%: hot ${met(a.hotNs.after, z.hotNs.after)} (before ${pct(z.hotNs.before, a.hotNs.before)}, after ${pct(z.hotNs.after, a.hotNs.after)}), spread ${met(a.spreadNs.after, z.spreadNs.after)} (before ${pct(z.spreadNs.before, a.spreadNs.before)}, after ${pct(z.spreadNs.after, a.spreadNs.after)})`);
+  }
+  out.push(
+    `kernel memory of the table's maps (fdinfo memlock; empty: before ${mib(l.emptyMemlockBytes.before)} MiB, after ${mib(l.emptyMemlockBytes.after)} MiB: vr_host4's buckets)`,
+    table(
+      ['table', 'routes', 'MiB before (vr_rt4)', 'MiB after (vr_host4 + vr_rt4)', 'fill s before (raw)', 'fill s after (manager)'],
+      l.rows.map((r) => [label(r.kind), String(r.routes), mib(r.memlockBytes.before), mib(r.memlockBytes.after), r.fillSeconds.before.toFixed(3), r.fillSeconds.after.toFixed(3)]),
+    ),
+    '',
+  );
+  return out;
+}
+
 export function formatReport(r: BenchResult): string {
   const out: string[] = [];
   const o = r.options;
@@ -168,14 +213,15 @@ export function formatReport(r: BenchResult): string {
     out.push(table(
       ['program', 'ns/run', 'above empty'],
       [
-        ['empty (XDP_DROP sink)', String(p.baselineNs), '-'],
-        ['vr_xdp_vif, IPv4 forward, 1 route', String(p.forwardNs), String(p.forwardNs - p.baselineNs)],
-        [`vr_xdp_vif, IPv4 forward, ${p.routes} routes`, String(p.forwardManyRoutesNs), String(p.forwardManyRoutesNs - p.baselineNs)],
+        ['empty (XDP_DROP sink)', p.baselineNs.toFixed(1), '-'],
+        ['vr_xdp_vif, IPv4 forward, 1 route', p.forwardNs.toFixed(1), (p.forwardNs - p.baselineNs).toFixed(1)],
+        [`vr_xdp_vif, IPv4 forward, ${p.routes} routes`, p.forwardManyRoutesNs.toFixed(1), (p.forwardManyRoutesNs - p.baselineNs).toFixed(1)],
       ],
     ));
     out.push('');
   }
   if (r.flows) out.push(...formatFlows(r.flows));
+  if (r.lookup) out.push(...formatLookup(r.lookup));
   if (r.overlay) out.push(...formatOverlay(r.overlay, { runs: o.runs, dur: o.dur, tcpDur: o.tcpDur, tcpRuns: o.tcpRuns }));
   out.push(`wall time ${r.wallSeconds.toFixed(1)} s`);
   return out.join('\n');

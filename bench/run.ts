@@ -3,10 +3,11 @@
  * and our datapath on both hooks (tcp-rate.ts); then our datapath's packet
  * rate on both hooks against Linux forwarding on the same topology in the
  * same run; then route programming through the gRPC API against
- * `ip -batch`; then the program's own cost per packet, and that of an
- * established flow against the plain route path (flow-cost.ts); last, pod
- * to remote pod across two simulated hosts, our overlay against Linux vxlan
- * devices (overlay-rate.ts).
+ * `ip -batch`; then the program's own cost per packet, that of an
+ * established flow against the plain route path (flow-cost.ts), and that of
+ * a route lookup as the table grows, before and after the host-route
+ * hashes (route-cost.ts); last, pod to remote pod across two simulated
+ * hosts, our overlay against Linux vxlan devices (overlay-rate.ts).
  * Everything lives in throwaway namespaces, lab daemon instances and a
  * bench bpffs directory (bench/rigs.ts), all removed at the end, also on
  * failure, Ctrl-C or the time budget running out.
@@ -31,11 +32,13 @@ import { FRAME_LEN } from './frame.ts';
 import { progress } from './util.ts';
 import type { ProgramCost } from './program-cost.ts';
 import type { FlowCost } from './flow-cost.ts';
+import type { RouteCost } from './route-cost.ts';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const PROGRAM_COST = fileURLToPath(new URL('program-cost.ts', import.meta.url));
 const FLOW_COST = fileURLToPath(new URL('flow-cost.ts', import.meta.url));
+const ROUTE_COST = fileURLToPath(new URL('route-cost.ts', import.meta.url));
 
 const opts: BenchOptions = cliOptions(usage, () => parseOptions());
 
@@ -86,6 +89,7 @@ async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
   if (opts.phases.has('tcp')) result.tcp = await measureTcp(rigs, opts);
   if (opts.phases.has('packets') || opts.phases.has('routes') || opts.phases.has('program')) await onTwoPods(rigs, result);
   if (opts.phases.has('flows')) result.flows = measureFlows(rigs, opts);
+  if (opts.phases.has('lookup')) result.lookup = measureLookup(rigs, opts);
   if (opts.phases.has('overlay')) result.overlay = await measureOverlay(rigs, opts);
 }
 
@@ -176,6 +180,15 @@ function measureFlows(rigs: Rigs, o: BenchOptions): FlowCost {
   return JSON.parse(out.trim().split('\n').pop()!) as FlowCost;
 }
 
+/** measureLookup: route-cost.ts in a network namespace of its own (as measureFlows). */
+function measureLookup(rigs: Rigs, o: BenchOptions): RouteCost {
+  const lab = rigs.lab('vrlookup');
+  progress(`route lookup: BPF_PROG_TEST_RUN of the v3 and this build, ${o.lookupRoutes.join(' / ')} routes (/32s, then /24s)`);
+  const args = [process.execPath, ROUTE_COST, '--bpffs-dir', join(benchBpffsDir(lab), 'lookup'), '--routes', o.lookupRoutes.join(','), '--samples', String(o.lookupSamples)];
+  const out = execFileSync('unshare', ['--net', ...args], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').pop()!) as RouteCost;
+}
+
 /** the time budget: every step is bounded, this bounds their sum */
 function budgetSeconds(o: BenchOptions): number {
   // packet rows: floor, linux, xdp-redirect, vrouter-xdp, each with both sinks, and vrouter-tc
@@ -184,7 +197,8 @@ function budgetSeconds(o: BenchOptions): number {
   const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
   const flows = o.phases.has('flows') ? 240 : 0;
   const overlay = o.phases.has('overlay') ? overlayBudgetSeconds(o) : 0;
-  return packets + tcp + flows + overlay + 600;
+  const lookup = o.phases.has('lookup') ? 300 : 0;
+  return packets + tcp + flows + lookup + overlay + 600;
 }
 
 const startedAt = new Date();

@@ -52,7 +52,8 @@ try {
   daemon = new LabDaemon(lab, { instance: lab.prefix, ns: host, extraArgs: ['--metrics', '', '--max-routes', String(Math.max(N + 1024, 1024))] });
   const c = await daemon.start();
   await c.nextHops.addNextHop({ nextHop: { id: 1, vrf: 1, kind: { case: 'receive', value: {} } } });
-  const count = async () => (await c.system.getSystemInfo({})).maps.find((m) => m.name === 'vr_rt4')!.used;
+  // the routes of both IPv4 maps (host routes and prefixes)
+  const count = async () => (await c.system.getSystemInfo({})).maps.filter((m) => m.name === 'vr_rt4' || m.name === 'vr_host4').reduce((a, m) => a + m.used, 0);
   const coalescedAdd = await run(c, 'add', MAX_OPS);
   if ((await count()) !== N) throw new Error(`expected ${N} routes after the adds, found ${await count()}`);
   const coalescedDelete = await run(c, 'delete', MAX_OPS);

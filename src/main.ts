@@ -126,9 +126,18 @@ async function run(cfg: Config): Promise<void> {
     mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }),
     { packets, flows },
   );
-  await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   let metrics: Server | undefined;
-  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets, flows }), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  try {
+    // metrics first: a daemon that cannot open them never answers on its API socket
+    if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets, flows }), cfg.metricsAddress, log.child({ component: 'metrics' }));
+    await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
+  } catch (err) {
+    // the ring readers stop before the exit: process.exit waits for their threads, and one
+    // asleep in epoll_wait would keep a daemon that cannot listen alive
+    metrics?.close();
+    await Promise.allSettled([packets.close(), flows.close()]);
+    throw err;
+  }
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
   await loaded;

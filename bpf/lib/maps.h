@@ -46,6 +46,33 @@ struct {
 	__type(value, struct vr_rt);
 } vr_rt6 SEC(".maps");
 
+#if VR_LAYOUT_VERSION >= 4
+/* host routes (/32, /128): looked up before the tries (lib/route.h), one
+ * hash probe whatever the table's size. Sized like the tries (max-routes).
+ * Not preallocated: measured at max-routes 1M (bench lookup phase,
+ * 2026-11-28), preallocation changed no lookup cost (hot or spread, 1k and
+ * 1M routes) but pins ~85 MiB per family from the first start; without it
+ * a family costs its 16 MiB of buckets plus ~80 B per route. */
+#ifndef VR_HOST_MAP_FLAGS
+#define VR_HOST_MAP_FLAGS BPF_F_NO_PREALLOC /* -DVR_HOST_MAP_FLAGS=0: the preallocated build, to measure again */
+#endif
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_ROUTES);
+	__uint(map_flags, VR_HOST_MAP_FLAGS);
+	__type(key, struct vr_host4_key);
+	__type(value, struct vr_rt);
+} vr_host4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_ROUTES);
+	__uint(map_flags, VR_HOST_MAP_FLAGS);
+	__type(key, struct vr_host6_key);
+	__type(value, struct vr_rt);
+} vr_host6 SEC(".maps");
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VR_DEF_MAX_VIFS);

@@ -1,4 +1,8 @@
-/* route.h: per-VRF longest-prefix lookups. */
+/* route.h: per-VRF longest-prefix lookups. Since layout v4 a host route
+ * (/32, /128) lives only in the exact-match hash of its family, every other
+ * prefix in the LPM trie: a hit in the hash is the longest match there can
+ * be, a miss falls back to the trie. One hash probe costs the same at 1k and
+ * 1M routes; a trie lookup walks deeper as the trie grows. */
 #ifndef VR_ROUTE_H
 #define VR_ROUTE_H
 
@@ -8,6 +12,15 @@ static __always_inline struct vr_rt *route4_lookup(__u32 vrf, __be32 addr)
 {
 	struct vr_rt4_key key = { .prefixlen = 64, .vrf = bpf_htonl(vrf) };
 
+#if VR_LAYOUT_VERSION >= 4
+	struct vr_host4_key hk = { .vrf = key.vrf };
+	struct vr_rt *rt;
+
+	__builtin_memcpy(hk.addr, &addr, 4);
+	rt = bpf_map_lookup_elem(&vr_host4, &hk);
+	if (rt)
+		return rt;
+#endif
 	__builtin_memcpy(key.addr, &addr, 4);
 	return bpf_map_lookup_elem(&vr_rt4, &key);
 }
@@ -16,6 +29,15 @@ static __always_inline struct vr_rt *route6_lookup(__u32 vrf, const __u8 *addr)
 {
 	struct vr_rt6_key key = { .prefixlen = 32 + 128, .vrf = bpf_htonl(vrf) };
 
+#if VR_LAYOUT_VERSION >= 4
+	struct vr_host6_key hk = { .vrf = key.vrf };
+	struct vr_rt *rt;
+
+	__builtin_memcpy(hk.addr, addr, 16);
+	rt = bpf_map_lookup_elem(&vr_host6, &hk);
+	if (rt)
+		return rt;
+#endif
 	__builtin_memcpy(key.addr, addr, 16);
 	return bpf_map_lookup_elem(&vr_rt6, &key);
 }

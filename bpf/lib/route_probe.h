@@ -20,8 +20,8 @@ struct vr_probe_hdr {
 
 /* one record per key; the program fills in `value` and `found` */
 struct vr_probe_rec {
-	__u8  key[24];         /* struct vr_rt4_key (first 12 bytes) or vr_rt6_key */
-	struct vr_rt value;    /* out: the longest match's value (zero if none) */
+	__u8  key[24];         /* struct vr_rt4_key (first 12 bytes) or vr_rt6_key (host routes too) */
+	struct vr_rt value;    /* out: the longest match's value, host hash included (zero if none) */
 	__u32 found;           /* out: 1 when there is a match (exact or covering) */
 };
 
@@ -35,6 +35,25 @@ struct vr_probe_loop {
 	int err;
 };
 
+/* probe_lookup: the longest match of an LPM key as the datapath finds it
+ * (lib/route.h): a full-length key is looked up in the host hash first,
+ * with the key's bytes after its prefixlen (a vr_host4/6_key) */
+static __always_inline struct vr_rt *probe_lookup(__u32 family, __u8 *key)
+{
+#if VR_LAYOUT_VERSION >= 4
+	__u32 prefixlen = *(__u32 *)key;
+	struct vr_rt *rt = NULL;
+
+	if (family == 4 && prefixlen == 32 + 32)
+		rt = bpf_map_lookup_elem(&vr_host4, key + 4);
+	else if (family == 6 && prefixlen == 32 + 128)
+		rt = bpf_map_lookup_elem(&vr_host6, key + 4);
+	if (rt)
+		return rt;
+#endif
+	return family == 4 ? bpf_map_lookup_elem(&vr_rt4, key) : bpf_map_lookup_elem(&vr_rt6, key);
+}
+
 /* probe_one: answers record i (bpf_loop callback: verified once, not per key) */
 static long probe_one(__u32 i, struct vr_probe_loop *l)
 {
@@ -46,7 +65,7 @@ static long probe_one(__u32 i, struct vr_probe_loop *l)
 		l->err = 1;
 		return 1;
 	}
-	rt = l->hdr.family == 4 ? bpf_map_lookup_elem(&vr_rt4, rec->key) : bpf_map_lookup_elem(&vr_rt6, rec->key);
+	rt = probe_lookup(l->hdr.family, rec->key);
 	if (rt) {
 		rec->value = *rt;
 		rec->found = 1;

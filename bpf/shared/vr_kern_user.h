@@ -15,11 +15,11 @@
 
 #define VR_MAGIC          0x76726562 /* "vreb" */
 #ifndef VR_LAYOUT_VERSION_OVERRIDE
-#define VR_LAYOUT_VERSION 3
+#define VR_LAYOUT_VERSION 4
 #else
 /* Older layouts are built from this same source for the upgrade tests
- * (bpf/Makefile: build/vr_xdp_v1.o); only the structs that changed are
- * guarded, below. */
+ * (bpf/Makefile: build/vr_xdp_v1.o ... _v3.o); only the structs, maps and
+ * lookups that changed are guarded (#if VR_LAYOUT_VERSION >= N). */
 #define VR_LAYOUT_VERSION VR_LAYOUT_VERSION_OVERRIDE
 #endif
 
@@ -127,9 +127,24 @@ struct vr_rt6_key {
 	__u8  addr[16];
 };
 
+/* vr_host4 / vr_host6 keys (layout v4): host routes (/32, /128) live in
+ * exact-match hashes looked up before the tries, so that their cost does
+ * not grow with the table. The key is the LPM key without its prefixlen
+ * (same bytes, vrf big-endian): the daemon turns one into the other by
+ * dropping or prepending 4 bytes. */
+struct vr_host4_key {
+	__be32 vrf;
+	__u8  addr[4];
+};
+
+struct vr_host6_key {
+	__be32 vrf;
+	__u8  addr[16];
+};
+
 #define VR_RT_F_PROXY_ARP   (1u << 0) /* answer ARP / NS for addresses in this route */
 
-/* vr_rt4 / vr_rt6 value. Layout v2 added plen: an LPM lookup returns only
+/* vr_rt4 / vr_rt6 (and vr_host4 / vr_host6) value. Layout v2 added plen: an LPM lookup returns only
  * the value, so the value names its own prefix; the daemon then needs no
  * copy of the table to tell an exact route from a covering one. */
 #if VR_LAYOUT_VERSION >= 2

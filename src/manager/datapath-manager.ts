@@ -11,7 +11,8 @@ import { perCpuU64, u32Key, type VifStats } from '../maps/codecs.ts';
 import { DROP_REASONS, type DropReasonName } from '../maps/drop-reasons.ts';
 import type { MapName } from '../maps/layout.ts';
 import { NextHopTable } from '../maps/tables/nexthop-table.ts';
-import { RouteBatch, RouteTable } from '../maps/tables/route-table.ts';
+import { RouteTable } from '../maps/tables/route-table.ts';
+import { RouteBatch } from '../maps/tables/route-pack.ts';
 import { VifTable } from '../maps/tables/vif-table.ts';
 import { FlowTable } from '../maps/tables/flow-table.ts';
 import { CommandQueue } from './command-queue.ts';
@@ -76,7 +77,12 @@ export class DatapathManager {
     const m = kernel.maps;
     this.vifs = new VifManager(kernel, new VifTable(m.vr_vifs, m.vr_vif_stats), limits.maxVrfs, log);
     this.nhs = new NextHopManager(new NextHopTable(m.vr_nexthops), this.vifs, log);
-    this.routes = new RouteManager(new RouteTable(m.vr_rt4, m.vr_rt6, kernel.routeLookups), this.nhs, this.vifs, log);
+    this.routes = new RouteManager(
+      new RouteTable({ rt4: m.vr_rt4, host4: m.vr_host4, rt6: m.vr_rt6, host6: m.vr_host6 }, kernel.routeLookups),
+      this.nhs,
+      this.vifs,
+      log,
+    );
     this.flows = new FlowManager(new FlowTable(m.vr_flows), limits.maxVrfs, log);
     this.flowCounter = () => this.flows.count();
   }
@@ -392,8 +398,8 @@ export class DatapathManager {
       vr_meta: 1,
       vr_vifs: this.vifs.size,
       vr_nexthops: this.nhs.size,
-      vr_rt4: this.routes.count(4),
-      vr_rt6: this.routes.count(6),
+      vr_rt4: this.routes.countIn('rt4'),
+      vr_rt6: this.routes.countIn('rt6'),
       vr_vif_stats: this.vifs.size,
       vr_drops: this.kernel.maps.vr_drops.maxEntries,
       vr_flows: this.flowCount(),
@@ -402,6 +408,8 @@ export class DatapathManager {
       vr_scratch: 1,
       vr_miss_rb: 0,
       vr_trap_rb: 0,
+      vr_host4: this.routes.countIn('host4'),
+      vr_host6: this.routes.countIn('host6'),
     };
   }
 

@@ -1,15 +1,18 @@
 /**
- * RouteManager: the per-VRF IPv4 / IPv6 routes. The tries are the only copy
- * of the routes: the daemon keeps a count per family and, in the next-hop
+ * RouteManager: the per-VRF IPv4 / IPv6 routes. The maps are the only copy
+ * of the routes (host routes in the host hashes, other prefixes in the
+ * tries: RouteTable): the daemon keeps a count per map and, in the next-hop
  * manager, a reference count per next hop. Batches are validated whole,
- * then written in chunks with bpf_map_update_batch, breathing between
- * chunks so that reads are answered meanwhile; every write is journaled.
+ * then written in chunks with bpf_map_update_batch, one map at a time,
+ * breathing between chunks so that reads are answered meanwhile; every
+ * write is journaled.
  */
 import type { Logger } from 'pino';
 import { BpfError } from '../bpf/errors.ts';
 import { BPF_EXIST } from '../bpf/map.ts';
 import { RT, RT_VALUE_SIZE, decodeRouteKey } from '../maps/codecs.ts';
-import { RouteBatch, RoutePack, RouteTable, routeOf } from '../maps/tables/route-table.ts';
+import { RouteTable } from '../maps/tables/route-table.ts';
+import { FAMILY_SLOTS, ROUTE_SLOTS, RouteBatch, RoutePack, isHostSlot, routeOf, slotFamily, slotOf, type RouteSlot } from '../maps/tables/route-pack.ts';
 import { CHUNK, breathe } from './command-queue.ts';
 import { DatapathError, exhausted, exists, invalid, notFound } from './errors.ts';
 import type { Journal } from './journal.ts';
@@ -42,7 +45,7 @@ export class RouteManager {
   private readonly nhs: NextHopManager;
   private readonly vifs: VifManager;
   private readonly log: Logger;
-  private readonly counts: Record<Family, number> = { 4: 0, 6: 0 };
+  private readonly counts: Record<RouteSlot, number> = { rt4: 0, host4: 0, rt6: 0, host6: 0 };
 
   constructor(table: RouteTable, nhs: NextHopManager, vifs: VifManager, log: Logger) {
     this.table = table;
@@ -51,24 +54,27 @@ export class RouteManager {
     this.log = log;
   }
 
+  /** count: the routes of a family (host routes and prefixes). */
   count(family: Family): number {
-    return this.counts[family];
+    const [rt, host] = FAMILY_SLOTS[family];
+    return this.counts[rt] + this.counts[host];
   }
 
-  capacity(family: Family): number {
-    return this.table.capacity(family);
+  /** countIn: the routes one map holds. */
+  countIn(slot: RouteSlot): number {
+    return this.counts[slot];
   }
 
   /**
    * load: counts the routes and the references to each next hop (one pass
-   * over each trie, ~0.7 s of kernel time at 1M routes: it breathes between
-   * chunks, and the daemon queues it as its first write so reads are served
-   * meanwhile).
+   * over each map, ~0.7 s of kernel time at 1M routes in a trie: it breathes
+   * between chunks, and the daemon queues it as its first write so reads
+   * are served meanwhile).
    */
   async load(): Promise<void> {
-    for (const family of [4, 6] as const)
-      for (const { ids } of this.table.scanNextHops(family)) {
-        this.counts[family] += ids.length;
+    for (const slot of ROUTE_SLOTS)
+      for (const { ids } of this.table.scanNextHops(slot)) {
+        this.counts[slot] += ids.length;
         for (const id of ids) this.nhs.ref(id, 1);
         await breathe();
       }
@@ -86,7 +92,7 @@ export class RouteManager {
     return r;
   }
 
-  /** list: the routes in the tries' own order, a chunk at a time (no sort, no copy of the table). */
+  /** list: the routes in the maps' own order, a chunk at a time (no sort, no copy of the table). */
   *list(vrf?: number, chunk = 1024): Generator<Route[]> {
     for (const family of [4, 6] as const) {
       let out: Route[] = [];
@@ -121,12 +127,13 @@ export class RouteManager {
       if (opts.mode === 'atomic') throw e.at(i);
       out[i] = e.at(i);
     };
-    const adds = {} as Record<Family, RoutePack>;
-    const addIdx = {} as Record<Family, number[]>;
+    const adds = {} as Record<RouteSlot, RoutePack>;
+    const addIdx = {} as Record<RouteSlot, number[]>;
     const updates: { i: number; family: Family; key: Buffer; value: Buffer; old: Buffer }[] = [];
-    for (const family of [4, 6] as const) {
+    for (const slot of ROUTE_SLOTS) {
+      const family = b.packs[slot].family;
       // pass 1: what can be told without the kernel (VRF, next hop, duplicates)
-      const { cand, candIdx } = await this.distinct(b, family, fail, 'duplicate of an earlier route in the same batch', (vrf, nhId) => {
+      const { cand, candIdx } = await this.distinct(b, slot, fail, 'duplicate of an earlier route in the same batch', (vrf, nhId) => {
         this.vifs.checkVrf(vrf, 'vrf');
         if (!this.nhs.has(nhId)) throw notFound('nhId', `no next hop with id ${nhId}`);
       });
@@ -148,28 +155,29 @@ export class RouteManager {
       });
       // the usual case: none exists, the candidates are the adds as they are
       if (!nExisting) {
-        adds[family] = cand;
-        addIdx[family] = candIdx;
+        adds[slot] = cand;
+        addIdx[slot] = candIdx;
         continue;
       }
-      adds[family] = new RoutePack(family, cand.count - nExisting);
-      addIdx[family] = [];
+      adds[slot] = new RoutePack(slot, cand.count - nExisting);
+      addIdx[slot] = [];
       for (let k = 0; k < cand.count; k++)
         if (!existing[k]) {
-          adds[family].pushFrom(cand, k);
-          addIdx[family].push(candIdx[k]!);
+          adds[slot].pushFrom(cand, k);
+          addIdx[slot].push(candIdx[k]!);
         }
     }
-    for (const family of [4, 6] as const) {
-      const n = adds[family].count;
-      if (n && this.counts[family] + n > this.table.capacity(family)) {
-        const e = exhausted(`IPv${family} route table full: ${this.counts[family]} of ${this.table.capacity(family)} used, ${n} asked for`);
+    for (const slot of ROUTE_SLOTS) {
+      const n = adds[slot].count;
+      const cap = this.table.capacity(slot);
+      if (n && this.counts[slot] + n > cap) {
+        const e = exhausted(`${tableName(slot)} full: ${this.counts[slot]} of ${cap} used, ${n} asked for`);
         if (opts.mode === 'atomic') throw e;
-        for (const i of addIdx[family]) out[i] = e;
-        adds[family].count = 0;
+        for (const i of addIdx[slot]) out[i] = e;
+        adds[slot].count = 0;
       }
     }
-    for (const family of [4, 6] as const) await this.writeAdds(adds[family], addIdx[family], opts, out);
+    for (const slot of ROUTE_SLOTS) await this.writeAdds(adds[slot], addIdx[slot], opts, out);
     for (const u of updates) {
       try {
         this.replace(u.family, u.key, u.value, u.old, opts.journal);
@@ -177,7 +185,7 @@ export class RouteManager {
         fail(u.i, err);
       }
     }
-    const added = adds[4].count + adds[6].count;
+    const added = ROUTE_SLOTS.reduce((n, slot) => n + adds[slot].count, 0);
     if (added > 1) this.log.info({ count: added, updated: updates.length }, 'routes added');
     return out;
   }
@@ -189,16 +197,16 @@ export class RouteManager {
         this.table.writePack(part);
       } catch (err) {
         const written = (err as { written?: number }).written ?? 0;
-        if (written) this.table.deleteKeys(p.family, part.keys, written);
-        const e = writeError(err, `IPv${p.family} routes`);
+        if (written) this.table.deleteKeys(p.slot, part.keys, written);
+        const e = writeError(err, tableName(p.slot));
         if (opts.mode === 'atomic') throw e.at(index[Math.min(from + written, p.count - 1)]!); // the item the kernel stopped at
         for (let i = from; i < from + part.count; i++) out[index[i]!] = e;
         continue;
       }
       this.account(part, +1);
       if (opts.marks) for (let i = 0; i < part.count; i++) opts.marks[p.family].add(part.key(i));
-      opts.journal.record(`add ${part.count} IPv${p.family} routes`, () => {
-        this.table.deleteKeys(p.family, part.keys, part.count);
+      opts.journal.record(`add ${part.count} to ${tableName(p.slot)}`, () => {
+        this.table.deleteKeys(p.slot, part.keys, part.count);
         this.account(part, -1);
       });
       if (from + CHUNK < p.count) await breathe();
@@ -210,7 +218,7 @@ export class RouteManager {
     this.vifs.checkVrf(spec.vrf, 'vrf');
     if (!this.nhs.has(spec.nhId)) throw notFound('nhId', `no next hop with id ${spec.nhId}`);
     const family = familyOf(spec.addr);
-    const pack = new RoutePack(family, 1);
+    const pack = new RoutePack(slotOf(family, spec.plen), 1);
     pack.push(spec);
     const old = this.table.exactRaw(family, pack.key(0));
     if (!old) throw notFound('prefix', `no route ${fmt(spec)} in vrf ${spec.vrf}`);
@@ -242,10 +250,10 @@ export class RouteManager {
       if (opts.mode === 'atomic') throw e.at(i);
       out[i] = e.at(i);
     };
-    for (const family of [4, 6] as const) {
-      const { cand, candIdx } = await this.distinct(b, family, fail, 'duplicate key in the same batch');
+    for (const slot of ROUTE_SLOTS) {
+      const { cand, candIdx } = await this.distinct(b, slot, fail, 'duplicate key in the same batch');
       // the routes that exist, with their current values (for the undo and the references)
-      const victims = new RoutePack(family, cand.count);
+      const victims = new RoutePack(slot, cand.count);
       const index: number[] = [];
       await this.eachExact(cand, (k, old) => {
         const i = candIdx[k]!;
@@ -260,17 +268,17 @@ export class RouteManager {
       for (let from = 0; from < victims.count; from += CHUNK) {
         const part = victims.slice(from, Math.min(victims.count, from + CHUNK));
         try {
-          this.table.deleteKeys(family, part.keys, part.count);
+          this.table.deleteKeys(slot, part.keys, part.count);
         } catch (err) {
           const written = (err as { written?: number }).written ?? 0;
           if (written) this.table.writePack(part.slice(0, written));
-          const e = writeError(err, `IPv${family} routes`);
+          const e = writeError(err, tableName(slot));
           if (opts.mode === 'atomic') throw e.at(index[Math.min(from + written, victims.count - 1)]!); // the item the kernel stopped at
           for (let i = from; i < from + part.count; i++) out[index[i]!] = e;
           continue;
         }
         this.account(part, -1);
-        opts.journal.record(`delete ${part.count} IPv${family} routes`, () => {
+        opts.journal.record(`delete ${part.count} from ${tableName(slot)}`, () => {
           this.table.writePack(part);
           this.account(part, +1);
         });
@@ -281,18 +289,18 @@ export class RouteManager {
   }
 
   /**
-   * distinct: the routes of one family of a batch whose key does not repeat
+   * distinct: the routes of one slot of a batch whose key does not repeat
    * an earlier one (`check` may refuse a route by throwing), with their
    * positions in the request; refusals go to `fail`.
    */
   private async distinct(
     b: RouteBatch,
-    family: Family,
+    slot: RouteSlot,
     fail: (i: number, e: DatapathError) => void,
     dupMessage: string,
     check?: (vrf: number, nhId: number) => void,
   ): Promise<{ cand: RoutePack; candIdx: number[] }> {
-    const all = b.packs[family];
+    const all = b.packs[slot];
     const ks = all.keySize;
     const refused = new Uint8Array(all.count);
     let nRefused = 0;
@@ -305,17 +313,17 @@ export class RouteManager {
       } catch (err) {
         refused[k] = 1;
         nRefused++;
-        fail(b.index[family][k]!, err instanceof DatapathError ? err : internal(err));
+        fail(b.index[slot][k]!, err instanceof DatapathError ? err : internal(err));
       }
     }
     // the usual case: nothing refused, the batch's own pack goes on as it is
-    if (!nRefused) return { cand: all, candIdx: b.index[family] };
-    const cand = new RoutePack(family, all.count - nRefused);
+    if (!nRefused) return { cand: all, candIdx: b.index[slot] };
+    const cand = new RoutePack(slot, all.count - nRefused);
     const candIdx: number[] = [];
     for (let k = 0; k < all.count; k++)
       if (!refused[k]) {
         cand.pushFrom(all, k);
-        candIdx.push(b.index[family][k]!);
+        candIdx.push(b.index[slot][k]!);
       }
     return { cand, candIdx };
   }
@@ -350,12 +358,17 @@ export class RouteManager {
   }
 
   private account(p: RoutePack, sign: 1 | -1): void {
-    this.counts[p.family] += sign * p.count;
+    this.counts[p.slot] += sign * p.count;
     for (let i = 0; i < p.count; i++) this.nhs.ref(p.nhId(i), sign);
   }
 }
 
 const fmt = (k: RouteKey): string => formatPrefix(k);
+
+/** tableName: a slot as errors and logs name it ("IPv4 host routes (vr_host4)") */
+function tableName(slot: RouteSlot): string {
+  return `IPv${slotFamily(slot)} ${isHostSlot(slot) ? 'host routes' : 'routes'} (vr_${slot})`;
+}
 
 function internal(err: unknown): DatapathError {
   return new DatapathError('internal', (err as Error).message ?? String(err), { cause: err });

@@ -57,6 +57,17 @@ export const RT6_KEY = new Struct('vr_rt6_key', 24, {
 });
 export const RT4_KEY_SIZE = RT4_KEY.size;
 export const RT6_KEY_SIZE = RT6_KEY.size;
+/** host route keys (layout v4): the LPM key's bytes after its prefixlen */
+export const HOST4_KEY = new Struct('vr_host4_key', 8, {
+  vrf: { off: 0, type: 'u32be' },
+  addr: { off: 4, type: { bytes: 4 } },
+});
+export const HOST6_KEY = new Struct('vr_host6_key', 20, {
+  vrf: { off: 0, type: 'u32be' },
+  addr: { off: 4, type: { bytes: 16 } },
+});
+/** the prefixlen in front of an LPM key, which a host key lacks */
+export const LPM_PREFIX_BYTES = 4;
 
 export const RT = new Struct('vr_rt', 12, {
   nhId: { off: 0, type: 'u32' },
@@ -229,4 +240,4 @@ export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED:
 export const TRACE_STRUCTS = [TRACE_REC] as const;
 
 /** every struct shared with C, for the BTF check */
-export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC, FLOW_KEY, FLOW, CONFIG, MISS, TRAP] as const;
+export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, HOST4_KEY, HOST6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC, FLOW_KEY, FLOW, CONFIG, MISS, TRAP] as const;

@@ -3,12 +3,14 @@
  * and checked against the object's BTF by test/unit/map-layout.test.ts.
  */
 export const VR_MAGIC = 0x76726562;
-export const VR_LAYOUT_VERSION = 3;
+export const VR_LAYOUT_VERSION = 4;
 
 export const MAP_NAMES = [
   'vr_meta', 'vr_vifs', 'vr_nexthops', 'vr_rt4', 'vr_rt6', 'vr_vif_stats', 'vr_drops',
   // layout v3: flows, their rings and the datapath's run-time config
   'vr_flows', 'vr_config', 'vr_fctr', 'vr_scratch', 'vr_miss_rb', 'vr_trap_rb',
+  // layout v4: host routes (/32, /128) in exact-match hashes before the tries
+  'vr_host4', 'vr_host6',
 ] as const;
 /** the ring buffer maps (no lookup / update: read through src/bpf/ringbuf.ts) */
 export const RING_MAPS = ['vr_miss_rb', 'vr_trap_rb'] as const;

@@ -11,12 +11,13 @@
  *
  * MIGRATIONS is the registry: one entry per layout step (from → from + 1),
  * each naming the shapes of the maps it reads and a converter per map whose
- * entries change; a map without a converter is copied as is. A pinned layout
- * is migrated only along an unbroken chain of steps up to this daemon's.
+ * entries change (an entry may move to another map: migrate-copy.ts); a map
+ * without a converter is copied as is. A pinned layout is migrated only
+ * along an unbroken chain of steps up to this daemon's.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfMap, BPF_ANY } from '../bpf/map.ts';
+import { BpfMap } from '../bpf/map.ts';
 import { BpfProgram, type ProgInfo } from '../bpf/program.ts';
 import { BpfLink } from '../bpf/link.ts';
 import { BpfObject } from '../bpf/object.ts';
@@ -24,21 +25,33 @@ import { BpfError, ERRNO } from '../bpf/errors.ts';
 import { sys } from '../bpf/libbpf.ts';
 import { V1_TO_V2 } from './migrate-v1.ts';
 import { V2_TO_V3 } from './migrate-v2.ts';
+import { V3_TO_V4 } from './migrate-v3.ts';
+import { copyMaps, foldCounters } from './migrate-copy.ts';
 
-/** MapConverter: one entry of a map in the old layout → the same entry in the next. */
-export type MapConverter = (key: Buffer, value: Buffer) => [Buffer, Buffer];
+/**
+ * MapConverter: one entry of a map in the old layout → the same entry in the
+ * next; a third element names the map of the next layout the entry moves to
+ * (from then on it is that map's entry).
+ */
+export type MapConverter = (key: Buffer, value: Buffer) => [Buffer, Buffer] | [Buffer, Buffer, string];
 
 export interface LayoutMigration {
   from: number;
   to: number;
-  /** the maps of layout `from` (name → key and value size): what is checked before anything is touched */
+  /**
+   * the maps of layout `from` (name → key and value size): what is checked
+   * before anything is touched, and what is copied (a map left out, such as
+   * a ring buffer or a scratch buffer, starts empty)
+   */
   shapes: Record<string, { keySize: number; valueSize: number }>;
   /** per map whose entries change; per-CPU maps get the whole per-CPU buffer */
   convert: Record<string, MapConverter>;
+  /** maps new in `to` whose capacity is that of a pinned map (new name → pinned name), not the config's */
+  sizedLike?: Record<string, string>;
 }
 
-/** The registry: add v3 → v4 here. */
-export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2, V2_TO_V3];
+/** The registry: add v4 → v5 here. */
+export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2, V2_TO_V3, V3_TO_V4];
 
 /** migrationPath: the steps from a pinned layout to ours, or undefined when there is no way. */
 export function migrationPath(from: number, to: number, registry: readonly LayoutMigration[] = MIGRATIONS): LayoutMigration[] | undefined {
@@ -243,61 +256,6 @@ export function replaceProgram(
 
 // ---------------------------------------------------------------- layout migration
 
-const ARRAY_TYPES = new Set([2, 6]); // array, percpu_array: every slot exists
-
-/** copyMap: every entry of `from` into `to`, converted; returns the count and, for per-CPU maps, what was copied. */
-function copyMap(from: BpfMap, to: BpfMap, convert: MapConverter[]): { count: number; copied?: Map<string, Buffer> } {
-  const copied = from.perCpu ? new Map<string, Buffer>() : undefined;
-  const ks = to.info.keySize;
-  const vs = to.info.valueSize;
-  const CHUNK = 4096;
-  const keys = Buffer.alloc(ks * CHUNK);
-  const values = Buffer.alloc(vs * CHUNK);
-  let pending = 0;
-  let count = 0;
-  const flush = () => {
-    if (pending) to.updateBatch(keys, values, pending);
-    pending = 0;
-  };
-  for (const [k0, v0] of from.entries()) {
-    // an empty array slot is already there, zeroed, in the new map
-    if (ARRAY_TYPES.has(from.info.type) && v0.every((b) => b === 0)) continue;
-    let k = k0;
-    let v = v0;
-    for (const c of convert) [k, v] = c(k, v);
-    count++;
-    if (copied) {
-      // per-CPU values: one update per key (a batch would take one CPU's worth of stride)
-      copied.set(k0.toString('hex'), v0);
-      to.update(k, v, BPF_ANY);
-      continue;
-    }
-    k.copy(keys, pending * ks);
-    v.copy(values, pending * vs);
-    if (++pending === CHUNK) flush();
-  }
-  flush();
-  return { count, copied };
-}
-
-/**
- * foldCounters: what the old program counted between the copy and the
- * switch of the links, added to the new map (per-CPU u64 counters: every
- * per-CPU map of ours holds only u64 counters).
- */
-function foldCounters(from: BpfMap, to: BpfMap, copied: Map<string, Buffer>): void {
-  for (const [k, now] of from.entries()) {
-    const before = copied.get(k.toString('hex')) ?? Buffer.alloc(now.length);
-    if (now.equals(before)) continue;
-    const cur = to.lookup(k) ?? Buffer.alloc(now.length);
-    for (let off = 0; off + 8 <= now.length; off += 8) {
-      const delta = BigInt.asUintN(64, now.readBigUInt64LE(off) - before.readBigUInt64LE(off));
-      cur.writeBigUInt64LE(BigInt.asUintN(64, cur.readBigUInt64LE(off) + delta), off);
-    }
-    to.update(k, cur, BPF_ANY);
-  }
-}
-
 export interface MigrateSpec {
   dir: string;
   objectPath: string;
@@ -383,8 +341,15 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
   try {
     // 2. new maps of the same capacities, staged and filled
     const maxEntries: Record<string, number> = {};
+    const sizedLike: Record<string, string | undefined> = Object.assign({}, ...steps.map((s) => s.sizedLike ?? {}));
+    // a pinned map's capacity, or that of the map it is sized like (through the steps: a map of v5 like one new in v4 like one pinned)
+    const pinnedCapacity = (name: string): number | undefined => {
+      for (let n: string | undefined = name, hops = 0; n !== undefined && hops <= steps.length; n = sizedLike[n], hops++)
+        if (old[n]) return old[n].info.maxEntries;
+      return undefined;
+    };
     for (const name of spec.mapNames) {
-      const pinnedSize = old[name]?.info.maxEntries;
+      const pinnedSize = pinnedCapacity(name);
       const size = spec.layoutSized.includes(name) || pinnedSize === undefined ? spec.defaultSizes[name] : pinnedSize;
       if (size !== undefined) maxEntries[name] = size;
     }
@@ -403,15 +368,7 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     const tcStaged = join(next, 'progs', LINKED_PROGRAMS.tc);
     if (existsSync(tcStaged)) newTc = BpfProgram.open(tcStaged, LINKED_PROGRAMS.tc);
 
-    const entries: Record<string, number> = {};
-    const copied: Record<string, Map<string, Buffer>> = {};
-    for (const name of spec.mapNames) {
-      if (name === spec.meta.name || !old[name]) continue;
-      const chain = steps.map((s) => s.convert[name]).filter((c): c is MapConverter => c !== undefined);
-      const r = copyMap(old[name], fresh[name]!, chain);
-      entries[name] = r.count;
-      if (r.copied) copied[name] = r.copied;
-    }
+    const { entries, copied } = copyMaps(old, fresh, steps, [spec.meta.name]);
     fresh[spec.meta.name]!.update(spec.meta.key, spec.meta.value);
 
     // 3. every link onto the new program

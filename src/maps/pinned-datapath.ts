@@ -118,6 +118,8 @@ function tableSizes(sizes: TableSizes): Record<string, number> {
     vr_nexthops: sizes.maxNextHops,
     vr_rt4: sizes.maxRoutes,
     vr_rt6: sizes.maxRoutes,
+    vr_host4: sizes.maxRoutes,
+    vr_host6: sizes.maxRoutes,
     vr_drops: VR_DROP_MAX,
     vr_flows: sizes.maxFlows ?? VR_DEF_MAX_FLOWS,
   };

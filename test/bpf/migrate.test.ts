@@ -1,6 +1,6 @@
 /**
  * Upgrades of a pinned datapath, without traffic (the e2e test has the
- * pings): the migration registry, a v1 → v2 migration of thousands of
+ * pings): the migration registry, a v1 → v4 migration of thousands of
  * entries checked one by one, a failed migration that leaves everything as
  * it was, and the states an interrupted upgrade leaves behind, which the next
  * start must repair. XDP links go on veths of a private network namespace.
@@ -11,8 +11,10 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { OBJECT, TEST_BPFFS } from '../helpers/datapath.ts';
+import {
+  attach, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
+} from '../helpers/migration.ts';
 import { BpfMap, numPossibleCpus } from '../../src/bpf/map.ts';
-import { BpfLink } from '../../src/bpf/link.ts';
 import { BpfProgram } from '../../src/bpf/program.ts';
 import { BpfObject, loadAndPin } from '../../src/bpf/object.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
@@ -20,39 +22,11 @@ import { openDatapath } from '../../src/maps/pinned-datapath.ts';
 import { MAP_NAMES } from '../../src/maps/layout.ts';
 import { migrateLayout, migrationPath, type LayoutMigration } from '../../src/maps/migrate.ts';
 import { routeV1ToV2, V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
+import { convertEntry } from '../../src/maps/migrate-copy.ts';
 
-const V1_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v1.o');
-const ALT_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_alt.o');
+const V1_OBJECT = objectOf('vr_xdp_v1');
+const ALT_OBJECT = objectOf('vr_xdp_alt');
 const SIZES = { maxInterfaces: 64, maxNextHops: 512, maxRoutes: 8192 };
-const MAGIC = 0x76726562;
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-/** rng: a small deterministic generator (mulberry32), so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-let n = 0;
-const dirs: string[] = [];
-/** newDir: a fresh instance directory; the previous test's goes (its links with it: one XDP link per veth) */
-function newDir(): string {
-  for (const old of dirs.splice(0)) rmSync(old, { recursive: true, force: true });
-  const d = join(TEST_BPFFS, `t${process.pid}-mig${n++}`);
-  rmSync(d, { recursive: true, force: true });
-  dirs.push(d);
-  return d;
-}
 
 /** the maps of layouts v1 and v2 (v3 added the flow maps) */
 const V1_MAPS = Object.keys(V1_TO_V2.shapes);
@@ -79,11 +53,7 @@ function pinV1(dir: string, programs: string[] = ['vr_xdp_vif']): void {
   });
   mkdirSync(join(dir, 'links'), { recursive: true });
   const meta = BpfMap.open(join(dir, 'maps', 'vr_meta'));
-  const v = Buffer.alloc(16);
-  v.writeUInt32LE(MAGIC, 0);
-  v.writeUInt32LE(1, 4);
-  v.writeBigUInt64LE(123_456_789n, 8);
-  meta.update(u32(0), v);
+  writeMeta(meta, 1, 123_456_789n);
   meta.close();
 }
 
@@ -135,34 +105,13 @@ function fillV1(dir: string, routesPerFamily: number): Filled {
   return f;
 }
 
-function attach(progFd: number, ifname: string, dir: string): BpfLink {
-  const ifindex = ifindexOf(ifname)!;
-  return BpfLink.attachXdp(progFd, ifindex, 'native', join(dir, 'links', `xdp_${ifindex}`));
-}
-
-function attachTc(progFd: number, ifname: string, dir: string): BpfLink {
-  const ifindex = ifindexOf(ifname)!;
-  return BpfLink.attachTcx(progFd, ifindex, join(dir, 'links', `tc_${ifindex}`));
-}
-
-function linkProgs(dir: string): number[] {
-  return readdirSync(join(dir, 'links')).sort().map((name) => {
-    const l = BpfLink.open(join(dir, 'links', name))!;
-    const id = l.info().progId;
-    l.close();
-    return id;
-  });
-}
-
 before(() => {
   privateNetns();
   vethPair('mig0a', 'mig0b');
   vethPair('mig1a', 'mig1b');
 });
 
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+after(removeDirs);
 
 describe('migration registry', () => {
   const step = (from: number, to: number): LayoutMigration => ({ from, to, shapes: {}, convert: {} });
@@ -189,9 +138,25 @@ describe('migration registry', () => {
     v.writeUInt32LE(0x10000, 4);
     assert.throws(() => routeV1ToV2(k, v, 4), /do not fit/);
   });
+
+  it('the chain to v4 converts a v1 route, then moves a host route to its hash, keyed without its prefixlen', () => {
+    const steps = migrationPath(1, 4)!;
+    assert.deepEqual(steps.map((s) => s.to), [2, 3, 4]);
+    const k = Buffer.from([32 + 32, 0, 0, 0, 0, 0, 0, 7, 10, 1, 2, 3]);
+    const v = Buffer.from([9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+    const host = convertEntry(steps, 'vr_rt4', k, v);
+    assert.deepEqual([host.map, host.key.toString('hex'), [...host.value]], ['vr_host4', '000000070a010203', [9, 0, 0, 0, 1, 0, 32, 0, 0, 0, 0, 0]]);
+    k.writeUInt32LE(32 + 24, 0);
+    const prefix = convertEntry(steps, 'vr_rt4', k, v);
+    assert.deepEqual([prefix.map, prefix.key.equals(k), prefix.value[6]], ['vr_rt4', true, 24]);
+    // a later step's converter of the map an entry moved to applies to it
+    const v5: LayoutMigration = { from: 4, to: 5, shapes: {}, convert: { vr_host4: (key, value) => [Buffer.concat([key, Buffer.from([1])]), value] } };
+    const moved = convertEntry([...steps, v5], 'vr_rt4', Buffer.from([32 + 32, 0, 0, 0, 0, 0, 0, 7, 10, 1, 2, 3]), v);
+    assert.deepEqual([moved.map, moved.key.toString('hex')], ['vr_host4', '000000070a01020301']);
+  });
 });
 
-describe('v1 -> v2 migration', () => {
+describe('v1 -> v4 migration (through v2 and v3)', () => {
   it('converts every entry, keeps capacities, links and counters, and leaves no staging', () => {
     const dir = newDir();
     pinV1(dir);
@@ -210,9 +175,14 @@ describe('v1 -> v2 migration', () => {
       const up = dp.upgrade!;
       assert.equal(up.kind, 'layout-migrated');
       assert.equal(dp.programReplaced, true);
-      assert.deepEqual([up.fromLayout, up.toLayout], [1, 3]);
+      assert.deepEqual([up.fromLayout, up.toLayout], [1, 4]);
       assert.equal(up.linksMoved, 2);
-      assert.deepEqual(up.entries, { vr_vifs: 10, vr_nexthops: f.nhs.size, vr_rt4: 3000, vr_rt6: 3000, vr_vif_stats: 10, vr_drops: 4 });
+      const hosts4 = hostRoutes(f.rt4, 4);
+      const hosts6 = hostRoutes(f.rt6, 16);
+      assert.ok(hosts4 > 50 && hosts6 > 10, `host routes among the random ones (${hosts4}, ${hosts6})`);
+      assert.deepEqual(up.entries, {
+        vr_vifs: 10, vr_nexthops: f.nhs.size, vr_rt4: 3000 - hosts4, vr_rt6: 3000 - hosts6, vr_host4: hosts4, vr_host6: hosts6, vr_vif_stats: 10, vr_drops: 4,
+      });
       assert.equal(dp.loadedAtNs, 123_456_789n, 'the datapath keeps its load time');
       const newId = dp.xdp.info().id;
       assert.notEqual(newId, v1Id);
@@ -227,8 +197,10 @@ describe('v1 -> v2 migration', () => {
       assert.equal(m.vr_rt4.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_rt6.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_vif_stats.info.maxEntries, SIZES.maxInterfaces);
-      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 3);
+      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 4);
       assert.equal(m.vr_flows.info.maxEntries, 524288, 'a map new in v3: the default size');
+      assert.equal(m.vr_host4.info.maxEntries, SIZES.maxRoutes, 'a host hash new in v4: sized like the pinned trie');
+      assert.equal(m.vr_host6.info.maxEntries, SIZES.maxRoutes);
 
       const same = (map: BpfMap, want: Map<string, Buffer>, what: string) => {
         let count = 0;
@@ -245,9 +217,9 @@ describe('v1 -> v2 migration', () => {
       same(m.vr_nexthops, f.nhs, 'vr_nexthops');
       same(m.vr_vif_stats, f.stats, 'vr_vif_stats (per CPU)');
       same(m.vr_drops, f.drops, 'vr_drops (per CPU)');
-      for (const [map, want] of [[m.vr_rt4, f.rt4], [m.vr_rt6, f.rt6]] as const) {
+      for (const [want, maps] of [[f.rt4, [m.vr_rt4, m.vr_host4]], [f.rt6, [m.vr_rt6, m.vr_host6]]] as const) {
         let count = 0;
-        for (const [k, v] of map.entries()) {
+        for (const [k, v] of routeEntries(maps[0], maps[1])) {
           const old = want.get(k.toString('hex'))!;
           assert.ok(old, `route ${k.toString('hex')} was written`);
           assert.equal(v.readUInt32LE(0), old.readUInt32LE(0), 'nh_id');

@@ -253,17 +253,26 @@ describe('bad input: a precise status, nothing written', () => {
     assert.equal((await collect(R.listRoutes({}))).length, 1);
   });
 
-  it('a full route table answers RESOURCE_EXHAUSTED and writes nothing', async () => {
+  it('a full route table answers RESOURCE_EXHAUSTED and writes nothing; host routes and prefixes have a table each', async () => {
     const R = c.routes;
     const many = (n: number, third: number) => Array.from({ length: n }, (_, i) => ({ vrf: 1, prefix: `10.20.${third}.${i}/32`, nextHopId: 11 }));
-    await rejects(R.addRoutes({ routes: many(MAX_ROUTES, 0) }), status.RESOURCE_EXHAUSTED, undefined, /IPv4 route table full: 1 of 64 used, 64 asked for/);
+    const prefixes = (n: number) => Array.from({ length: n }, (_, i) => ({ vrf: 1, prefix: `10.21.${i}.0/24`, nextHopId: 11 }));
+    await rejects(R.addRoutes({ routes: many(MAX_ROUTES + 1, 0) }), status.RESOURCE_EXHAUSTED, undefined, /IPv4 host routes \(vr_host4\) full: 0 of 64 used, 65 asked for/);
     assert.equal((await collect(R.listRoutes({}))).length, 1);
-    assert.equal((await R.addRoutes({ routes: many(MAX_ROUTES - 1, 1) })).added, MAX_ROUTES - 1);
-    await rejects(R.addRoute({ route: { vrf: 1, prefix: '10.30.0.0/16', nextHopId: 11 } }), status.RESOURCE_EXHAUSTED);
-    // IPv6 has its own table
+    assert.equal((await R.addRoutes({ routes: many(MAX_ROUTES, 1) })).added, MAX_ROUTES, 'the host hash holds max-routes');
+    await rejects(R.addRoute({ route: { vrf: 1, prefix: '10.20.2.1/32', nextHopId: 11 } }), status.RESOURCE_EXHAUSTED);
+    // the trie is another table: 10.10.1.0/24 and 63 more
+    assert.equal((await R.addRoutes({ routes: prefixes(MAX_ROUTES - 1) })).added, MAX_ROUTES - 1);
+    await rejects(R.addRoute({ route: { vrf: 1, prefix: '10.30.0.0/16', nextHopId: 11 } }), status.RESOURCE_EXHAUSTED, undefined, /IPv4 routes \(vr_rt4\) full: 64 of 64 used, 1 asked for/);
+    // IPv6 has its own tables
     await R.addRoute({ route: { vrf: 1, prefix: 'fd00:30::/64', nextHopId: 11 } });
-    assert.equal((await R.deleteRoutes({ keys: many(MAX_ROUTES - 1, 1).map(({ vrf, prefix }) => ({ vrf, prefix })) })).deleted, MAX_ROUTES - 1);
-    await R.deleteRoute({ vrf: 1, prefix: 'fd00:30::/64' });
+    await R.addRoute({ route: { vrf: 1, prefix: 'fd00:30::1/128', nextHopId: 11 } });
+    const info = await c.system.getSystemInfo({});
+    const used = (name: string) => info.maps.find((m) => m.name === name)!.used;
+    assert.deepEqual([used('vr_rt4'), used('vr_host4'), used('vr_rt6'), used('vr_host6')], [MAX_ROUTES, MAX_ROUTES, 1, 1]);
+    const keys = (rs: { vrf: number; prefix: string }[]) => rs.map(({ vrf, prefix }) => ({ vrf, prefix }));
+    assert.equal((await R.deleteRoutes({ keys: keys([...many(MAX_ROUTES, 1), ...prefixes(MAX_ROUTES - 1)]) })).deleted, 2 * MAX_ROUTES - 1);
+    await R.deleteRoutes({ keys: [{ vrf: 1, prefix: 'fd00:30::/64' }, { vrf: 1, prefix: 'fd00:30::1/128' }] });
     assert.equal((await collect(R.listRoutes({}))).length, 1);
   });
 

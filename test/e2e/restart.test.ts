@@ -93,7 +93,7 @@ describe('daemon restart', () => {
     const good = decodeMeta(meta.lookup(u32Key(0))!);
     meta.update(u32Key(0), encodeMeta({ ...good, layoutVersion: 99 }));
     try {
-      await assert.rejects(daemon.start(), /pinned map layout v99, this daemon speaks v3; refusing to adopt it/);
+      await assert.rejects(daemon.start(), /pinned map layout v99, this daemon speaks v4; refusing to adopt it/);
       assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
     } finally {
       meta.update(u32Key(0), encodeMeta(good));

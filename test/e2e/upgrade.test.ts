@@ -3,9 +3,10 @@
  * - a daemon started with another build of the programs (same layout)
  *   switches every pinned link, XDP and tcx, to the new program of its hook
  *   (bpf_link_update): same links, new programs, not one ping lost;
- * - a v3 daemon started on a v1 datapath (built here by hand from the v1
+ * - a v4 daemon started on a v1 datapath (built here by hand from the v1
  *   object, as a v1 daemon would have left it) migrates it while it forwards:
- *   not one ping lost, routes converted, old maps gone;
+ *   not one ping lost, routes converted (host routes moved to their hashes),
+ *   old maps gone (v3 → v4 with TC vifs and flows: upgrade-v3.test.ts);
  * - a layout it cannot migrate (newer, no migration, bad magic) is refused
  *   and left forwarding.
  */
@@ -28,8 +29,9 @@ import { loadAndPin } from '../../src/bpf/object.ts';
 import { withNetns } from '../../src/bpf/netns.ts';
 import { MAP_NAMES } from '../../src/maps/layout.ts';
 import { V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
+import { routeEntries } from '../helpers/migration.ts';
 
-/** the maps a v1 daemon pinned (v3 added the flow maps) */
+/** the maps a v1 daemon pinned (v3 added the flow maps, v4 the host route hashes) */
 const V1_MAPS = Object.keys(V1_TO_V2.shapes);
 import { AttachHook } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import type { GetSystemInfoResponse } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
@@ -205,7 +207,7 @@ function rtValueV1(r: V1Route): Buffer {
   return v;
 }
 
-describe('layout migration v1 -> v3 (through v2)', () => {
+describe('layout migration v1 -> v4 (through v2 and v3)', () => {
   let lab: Lab;
   let topo: TwoPods;
   let daemon: LabDaemon;
@@ -314,7 +316,7 @@ describe('layout migration v1 -> v3 (through v2)', () => {
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
   });
 
-  it('a v3 daemon migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
+  it('a v4 daemon migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
     const ping = backgroundPing(lab, topo, 400);
     let pingDone = false;
     void ping.then(() => (pingDone = true));
@@ -327,9 +329,9 @@ describe('layout migration v1 -> v3 (through v2)', () => {
     assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the migration');
 
     assert.match(daemon.log, /"kind":"layout-migrated"/);
-    assert.match(daemon.log, /"fromLayout":1,"toLayout":3/);
+    assert.match(daemon.log, /"fromLayout":1,"toLayout":4/);
     const info = await client.system.getSystemInfo({});
-    assert.equal(info.layoutVersion, 3);
+    assert.equal(info.layoutVersion, 4);
     assert.equal(info.adopted, true);
     assert.notEqual(info.programs[0]!.id, v1ProgId, 'a new program');
     assert.deepEqual(info.attachments.map((a) => a.linkId).sort(), [...linkIds].sort(), 'same links');
@@ -338,7 +340,7 @@ describe('layout migration v1 -> v3 (through v2)', () => {
     for (const [pin, l] of linkProgIds(dir)) assert.equal(l.progId, progOf(info, pin).id, `${pin} on the new program of its hook`);
     assert.deepEqual([...linkProgIds(dir).keys()].map((k) => k.split('_')[0]).sort(), ['tc', 'tc', 'xdp', 'xdp']);
 
-    // the maps as pinned now: new ones, same capacities, v2 contents
+    // the maps as pinned now: new ones, same capacities, v2 contents, host routes in their hashes
     const m = Object.fromEntries(MAP_NAMES.map((n) => [n, BpfMap.open(join(dir, 'maps', n))])) as Record<string, BpfMap>;
     try {
       for (const n of V1_MAPS) assert.notEqual(m[n]!.info.id, v1MapIds[n], `${n}: a new map`);
@@ -347,12 +349,15 @@ describe('layout migration v1 -> v3 (through v2)', () => {
       assert.equal(m.vr_nexthops!.info.maxEntries, SIZES.nhs);
       assert.equal(m.vr_rt4!.info.maxEntries, SIZES.routes);
       assert.equal(m.vr_rt6!.info.maxEntries, SIZES.routes);
+      assert.equal(m.vr_host4!.info.maxEntries, SIZES.routes, 'the host hashes sized like the pinned tries');
+      assert.equal(m.vr_host6!.info.maxEntries, SIZES.routes);
       const mv = m.vr_meta!.lookup(u32(0))!;
       assert.equal(mv.readUInt32LE(0), MAGIC);
-      assert.equal(mv.readUInt32LE(4), 3, 'vr_meta says v3');
+      assert.equal(mv.readUInt32LE(4), 4, 'vr_meta says v4');
+      assert.deepEqual([m.vr_host4!.count(), m.vr_host6!.count()], [4, 4], 'the /32 and /128 routes moved to the hashes');
       const seen = new Set<string>();
-      for (const [map, fam] of [[m.vr_rt4!, 4], [m.vr_rt6!, 6]] as const)
-        for (const [k, v] of map.entries()) {
+      for (const [trie, hosts, fam] of [[m.vr_rt4!, m.vr_host4!, 4], [m.vr_rt6!, m.vr_host6!, 6]] as const)
+        for (const [k, v] of routeEntries(trie, hosts)) {
           const r = routes.find((x) => (x.addr.includes(':') ? 6 : 4) === fam && rtKey(x).equals(k));
           assert.ok(r, `route key ${k.toString('hex')} was written`);
           seen.add(`${r.vrf}|${r.addr}/${r.plen}`);
@@ -394,7 +399,7 @@ describe('layout migration v1 -> v3 (through v2)', () => {
     await client.routes.deleteRoute({ vrf: 1, prefix: '10.10.9.0/24' });
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
 
-    // a restart now adopts v3 as it is
+    // a restart now adopts v4 as it is
     await daemon.stop('SIGTERM');
     client = await daemon.start();
     assert.doesNotMatch(daemon.log, /layout-migrated|program-replaced/);
@@ -408,8 +413,8 @@ describe('layout migration v1 -> v3 (through v2)', () => {
     const loadedAt = good.readBigUInt64LE(8);
     try {
       for (const [bad, re] of [
-        [meta(MAGIC, 4, loadedAt), /pinned map layout v4, this daemon speaks v3; refusing to adopt it/],
-        [meta(MAGIC, 0, loadedAt), /pinned map layout v0, this daemon speaks v3 and has no migration from it; refusing/],
+        [meta(MAGIC, 5, loadedAt), /pinned map layout v5, this daemon speaks v4; refusing to adopt it/],
+        [meta(MAGIC, 0, loadedAt), /pinned map layout v0, this daemon speaks v4 and has no migration from it; refusing/],
         [meta(0x12345678, 2, loadedAt), /not a vrouter-ebpf datapath \(bad magic\); refusing to touch it/],
       ] as const) {
         metaMap.update(u32(0), bad);
@@ -422,16 +427,16 @@ describe('layout migration v1 -> v3 (through v2)', () => {
       metaMap.close();
     }
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 3);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 4);
   });
 
-  it('refuses an object built for another layout (a v1 program would run on v3 maps) and leaves the datapath alone', async () => {
+  it('refuses an object built for another layout (a v1 program would run on v4 maps) and leaves the datapath alone', async () => {
     await daemon.stop('SIGTERM');
     const progId = (await import('../../src/bpf/program.ts')).BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
     const before = progId.info().id;
     const wrong = new LabDaemon(lab, { instance: daemon.opts.instance, ns: topo.host, extraArgs: ['--object', V1_OBJECT] });
     try {
-      await assert.rejects(wrong.start(), /vr_xdp_v1\.o: built for map layout v1, this daemon speaks v3; refusing to load it/);
+      await assert.rejects(wrong.start(), /vr_xdp_v1\.o: built for map layout v1, this daemon speaks v4; refusing to load it/);
     } finally {
       await wrong.stop('SIGKILL');
     }
@@ -439,6 +444,6 @@ describe('layout migration v1 -> v3 (through v2)', () => {
     progId.close();
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 3);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 4);
   });
 });

@@ -247,6 +247,8 @@ export class FakeDatapath implements DatapathKernel {
       // rings: never read or written through the map interface
       vr_miss_rb: new FakeMap('vr_miss_rb', 'hash', 0, 0, 0),
       vr_trap_rb: new FakeMap('vr_trap_rb', 'hash', 0, 0, 0),
+      vr_host4: new FakeMap('vr_host4', 'hash', 8, 12, s.maxRoutes),
+      vr_host6: new FakeMap('vr_host6', 'hash', 20, 12, s.maxRoutes),
     };
     for (const n of MAP_NAMES) if (!this.maps[n]) throw new Error(`fake map ${n} missing`);
   }

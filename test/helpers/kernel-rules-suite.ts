@@ -51,6 +51,20 @@ export function kernelRules(make: HarnessFactory): void {
       assert.deepEqual([...m.entries()].map(([k]) => k.readUInt32LE(0)).sort(), [101, 102, 103], 'the key after the failure stays');
     }, SMALL));
 
+    it('host route hash: vrf + address keys, E2BIG when full, a present key still replaced', using(make, (h) => {
+      const m = h.kernel.inner.maps.vr_host4;
+      assert.deepEqual([m.keySize, m.valueSize, h.kernel.inner.maps.vr_host6.keySize], [8, 12, 20]);
+      const hk = (vrf: number, last: number) => rk(vrf, [10, 0, 0, last], 32).subarray(4);
+      for (let i = 0; i < 4; i++) m.update(hk(1, i), rv(32), BPF_NOEXIST);
+      assert.equal(m.lookup(hk(2, 0)), undefined, 'the vrf is part of the key');
+      assert.throws(() => m.update(hk(2, 0), rv(32)), errno(7));
+      m.update(hk(1, 0), rv(32, 9));
+      assert.equal(m.lookup(hk(1, 0))?.readUInt32LE(0), 9);
+      assert.throws(() => m.updateBatch(Buffer.concat([hk(1, 1), hk(3, 1)]), Buffer.concat([rv(32), rv(32)]), 2), errno(7, 1));
+      assert.throws(() => m.deleteBatch(Buffer.concat([hk(1, 1), hk(3, 1)]), 2), errno(2, 1));
+      assert.equal([...m.entries()].length, 3);
+    }, SMALL));
+
     it('array: every slot exists, E2BIG past the end, EEXIST on NOEXIST, no delete', using(make, (h) => {
       const m = h.kernel.inner.maps.vr_nexthops;
       const v = Buffer.alloc(m.valueSize, 1);

@@ -105,5 +105,6 @@ export function state(h: Harness) {
     nhs: [...m.nhs.ids()].map((id) => ({ ...m.nhs.get(id), refs: m.nhs.refCount(id) })),
     users: m.vifs.list().map((v) => [v.index, m.nhs.usersOf(v.index)]),
     routes: { 4: m.routes.count(4), 6: m.routes.count(6) },
+    routeMaps: { rt4: m.routes.countIn('rt4'), host4: m.routes.countIn('host4'), rt6: m.routes.countIn('rt6'), host6: m.routes.countIn('host6') },
   };
 }

@@ -122,6 +122,69 @@ export function managerBehaviour(make: HarnessFactory): void {
     }));
   });
 
+  describe('host routes: a map of their own, one table to read', () => {
+    const hosts = [route(1, '10.1.1.7/32', 2, true), route(1, '10.1.1.8/32', 1), route(1, 'fd00:1::7/128', 2), route(2, '10.1.1.7/32', 1)];
+
+    it('a /32 or /128 goes to the host hash only; get, lookup, list and the counts see both maps', using(make, async (h) => {
+      await base(h);
+      await h.mgr.addNextHop({ id: 3, vrf: 1, kind: 'discard' });
+      await h.mgr.addRoutes([...hosts, route(1, '10.1.1.0/24', 3)]);
+      const d = dump(h);
+      assert.deepEqual([d.vr_rt4.length, d.vr_host4.length, d.vr_rt6.length, d.vr_host6.length], [2, 3, 1, 1]);
+      assert.ok(d.vr_host4.some((e) => e.startsWith('000000010a010107=')), 'keyed by vrf (big-endian) + address');
+      assert.deepEqual(h.mgr.routes.get(routeKey(1, '10.1.1.7/32')), hosts[0]);
+      assert.deepEqual(h.mgr.routes.get(routeKey(1, 'fd00:1::7/128')), hosts[2]);
+      assert.throws(() => h.mgr.routes.get(routeKey(1, '10.1.1.9/32')), is('not_found', 'prefix'), 'covered by the /24, not a route');
+      assert.deepEqual(h.mgr.routes.lookup(1, Buffer.from([10, 1, 1, 7])), hosts[0]);
+      assert.deepEqual(h.mgr.routes.lookup(1, Buffer.from([10, 1, 1, 9])), route(1, '10.1.1.0/24', 3));
+      assert.deepEqual(h.mgr.routes.lookup(2, Buffer.from([10, 1, 1, 7])), hosts[3], 'each VRF its own');
+      assert.throws(() => h.mgr.routes.lookup(2, Buffer.from([10, 1, 1, 8])), is('not_found', 'address'), 'VRF 1\'s /32 is not VRF 2\'s');
+      const listed = [...h.mgr.routes.list()].flat();
+      assert.equal(listed.length, 7);
+      for (const r of [...hosts, route(1, '10.1.1.0/24', 3)]) assert.ok(listed.some((l) => l.vrf === r.vrf && l.addr.equals(r.addr) && l.plen === r.plen && l.nhId === r.nhId && l.proxyArp === r.proxyArp));
+      assert.equal([...h.mgr.routes.list(2)].flat().length, 1);
+      assert.deepEqual([h.mgr.routes.count(4), h.mgr.routes.count(6)], [5, 2]);
+      const usage = h.mgr.mapUsage();
+      assert.deepEqual([usage.vr_rt4, usage.vr_host4, usage.vr_rt6, usage.vr_host6], [2, 3, 1, 1]);
+      assert.equal(h.mgr.nhs.refCount(2), 3);
+      // an existing host route is refused like any other; a delete falls back to the covering route
+      await assert.rejects(h.mgr.addRoutes([route(1, '10.1.1.7/32', 1)]), is('already_exists', 'prefix', 0));
+      await h.mgr.deleteRoutes([routeKey(1, '10.1.1.7/32')]);
+      assert.deepEqual(h.mgr.routes.lookup(1, Buffer.from([10, 1, 1, 7])), route(1, '10.1.1.0/24', 3));
+      await h.mgr.updateRoute(route(1, 'fd00:1::7/128', 1, true));
+      assert.deepEqual(h.mgr.routes.get(routeKey(1, 'fd00:1::7/128')), route(1, 'fd00:1::7/128', 1, true));
+      const st = state(h);
+      await h.restart();
+      assert.deepEqual(state(h), st, 'a restarted manager counts both maps');
+    }));
+
+    it('the host hash has its own capacity (max-routes): full, it is RESOURCE_EXHAUSTED; prefixes still fit the trie', using(make, async (h) => {
+      await h.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
+      const host = (n: number, third = 0) => Array.from({ length: n }, (_, i) => route(1, `10.7.${third}.${i}/32`, 1));
+      await assert.rejects(h.mgr.addRoutes(host(9)), (e: unknown) => is('resource_exhausted')(e) && /vr_host4\) full: 0 of 8 used, 9 asked for/.test((e as Error).message));
+      assert.equal(await h.mgr.addRoutes(host(8)), 8);
+      await assert.rejects(h.mgr.addRoutes(host(1, 1)), is('resource_exhausted'));
+      assert.equal(await h.mgr.addRoutes(v4(8)), 8, 'the trie is another map');
+      assert.equal(h.mgr.routes.count(4), 16);
+    }, { maxRoutes: 8 }));
+
+    it('a sync sweep removes the host routes not re-sent and rewrites only the changed one', using(make, async (h) => {
+      await base(h);
+      await h.mgr.addRoutes(hosts);
+      const s = await h.mgr.beginSync('agent', 60_000);
+      h.kernel.resetWrites();
+      const resent = [route(1, '10.1.0.0/16', 1), route(1, 'fd00:1::/64', 2), hosts[0]!, route(1, '10.1.1.8/32', 2), hosts[2]!];
+      assert.deepEqual((await h.mgr.apply(resent.map((spec) => ({ kind: 'route', action: 'add', spec })), false)).filter(Boolean), []);
+      assert.equal(h.kernel.writes('vr_host4'), 1, 'one host route write: the changed one');
+      assert.equal(h.kernel.writes('vr_rt4') + h.kernel.writes('vr_rt6') + h.kernel.writes('vr_host6'), 0);
+      const end = await h.mgr.endSync(s.epoch);
+      assert.equal(end.removed.routes, 1, "VRF 2's 10.1.1.7/32, not re-sent");
+      assert.equal(dump(h).vr_host4.length, 2);
+      const key = (r: Route) => `${r.vrf} ${r.addr.toString('hex')}/${r.plen} ${r.nhId}`;
+      assert.deepEqual([...h.mgr.routes.list()].flat().map(key).sort(), resent.map(key).sort());
+    }));
+  });
+
   describe('non-atomic apply', () => {
     it('a bad op in the middle gets its own error; the others are applied', using(make, async (h) => {
       const name = h.netdev();

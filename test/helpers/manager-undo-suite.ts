@@ -98,6 +98,26 @@ export function managerUndo(make: HarnessFactory): void {
       assert.equal(await h.mgr.deleteRoutes([...v4(6), routeKey(1, 'fd00:9::/64')]), 7);
     }));
 
+    const hosts = (n: number, vrf = 1) => Array.from({ length: n }, (_, i) => route(vrf, `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`, 1));
+
+    it('a host-route batch failing in its second chunk is undone whole; a mixed one failing in its host part leaves no prefix', using(make, async (h) => {
+      await h.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
+      h.kernel.failNext('vr_host4', 'updateBatch', ENOMEM, 4096 + 10);
+      await unchanged(h, () => h.mgr.addRoutes([...v4(3), ...hosts(5000)]), is('resource_exhausted', undefined, 3 + 4096 + 10));
+      h.kernel.failNext('vr_host6', 'update', EIO);
+      await unchanged(h, () => h.mgr.addRoutes([...v4(3), ...hosts(5), route(1, 'fd00:9::1/128', 1)]), internal);
+      assert.equal(await h.mgr.addRoutes([...v4(3), ...hosts(5000), route(1, 'fd00:9::1/128', 1)]), 5004);
+      assert.deepEqual([dump(h).vr_rt4.length, dump(h).vr_host4.length, dump(h).vr_host6.length], [3, 5000, 1]);
+    }, { maxRoutes: 6000 }));
+
+    it('a delete batch failing in the host hash puts every route back, prefixes included', using(make, async (h) => {
+      await h.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
+      await h.mgr.addRoutes([...v4(4), ...hosts(6)]);
+      h.kernel.failNext('vr_host4', 'deleteBatch', EIO, 3);
+      await unchanged(h, () => h.mgr.deleteRoutes([...v4(4), ...hosts(6)]), (e) => internal(e) && (e as { index?: number }).index === 4 + 3);
+      assert.equal(await h.mgr.deleteRoutes([...hosts(6), ...v4(4)]), 10);
+    }));
+
     it('a trie filled behind the manager\'s back: the kernel\'s ENOSPC mid-batch is RESOURCE_EXHAUSTED, undone', using(make, async (h) => {
       await h.mgr.addNextHop({ id: 1, vrf: 1, kind: 'receive' });
       const rt4 = h.kernel.inner.maps.vr_rt4;

@@ -10,7 +10,7 @@ import { AddRoutesRequestSchema, DeleteRoutesRequestSchema } from '../../src/gen
 import { decodeRouteBatch } from '../../src/api/convert/route-wire.ts';
 import { routeFromProto } from '../../src/api/convert/route.ts';
 import { DatapathError } from '../../src/manager/errors.ts';
-import { RouteBatch } from '../../src/maps/tables/route-table.ts';
+import { ROUTE_SLOTS, RouteBatch } from '../../src/maps/tables/route-pack.ts';
 
 type R = { vrf?: number; prefix: string; nextHopId?: number; proxyArp?: boolean };
 const wire = (routes: R[]) => Buffer.from(toBinary(AddRoutesRequestSchema, create(AddRoutesRequestSchema, { routes })));
@@ -18,9 +18,9 @@ const wire = (routes: R[]) => Buffer.from(toBinary(AddRoutesRequestSchema, creat
 /** dump: every route of a batch, in request order, as comparable text */
 function dump(b: RouteBatch): string[] {
   const out: string[] = new Array(b.size);
-  for (const f of [4, 6] as const)
-    b.index[f].forEach((i, k) => {
-      const r = b.packs[f].route(k);
+  for (const slot of ROUTE_SLOTS)
+    b.index[slot].forEach((i, k) => {
+      const r = b.packs[slot].route(k);
       out[i] = `${r.vrf} ${r.addr.toString('hex')}/${r.plen} nh${r.nhId} ${r.proxyArp}`;
     });
   return out;
@@ -104,16 +104,23 @@ describe('route chunks to the wire', () => {
       ['10.1.0.0/16', 7, true, 1], ['0.0.0.0/0', 0, false, 0], ['255.255.255.255/32', 0xffffffff, false, 4095], ['10.2.3.0/24', 300, true, 2],
     ] as const;
     const b = await decodeRouteBatch(wire(specs.map(([prefix, nextHopId, proxyArp, vrf]) => ({ prefix, nextHopId, proxyArp, vrf }))), 'routes');
-    const p = b.packs[4];
+    assert.equal(b.packs.host4.count, 1, 'the /32 is a host route');
     for (const vrf of [undefined, 1, 2, 99]) {
-      const { bytes, routes } = encodeRouteChunk(p.keys, p.values, p.count, p.keySize, vrf);
-      const got = fromBinary(ListRoutesResponseSchema, bytes).routes.map((r) => ({ vrf: r.vrf, prefix: r.prefix, nextHopId: r.nextHopId, proxyArp: r.proxyArp }));
-      const want = Array.from({ length: p.count }, (_, k) => routeToProto(p.route(k))).filter((r) => vrf === undefined || r.vrf === vrf);
-      assert.deepEqual(got, want.map((r) => ({ vrf: r.vrf ?? 0, prefix: r.prefix, nextHopId: r.nextHopId ?? 0, proxyArp: r.proxyArp ?? false })));
-      assert.equal(routes, want.length);
+      const got: unknown[] = [];
+      const want: unknown[] = [];
+      let n = 0;
+      for (const p of [b.packs.rt4, b.packs.host4]) {
+        const { bytes, routes } = encodeRouteChunk(p.keys, p.values, p.count, p.keySize, vrf);
+        got.push(...fromBinary(ListRoutesResponseSchema, bytes).routes.map((r) => ({ vrf: r.vrf, prefix: r.prefix, nextHopId: r.nextHopId, proxyArp: r.proxyArp })));
+        const w = Array.from({ length: p.count }, (_, k) => routeToProto(p.route(k))).filter((r) => vrf === undefined || r.vrf === vrf);
+        want.push(...w.map((r) => ({ vrf: r.vrf ?? 0, prefix: r.prefix, nextHopId: r.nextHopId ?? 0, proxyArp: r.proxyArp ?? false })));
+        n += routes;
+      }
+      assert.deepEqual(got, want);
+      assert.equal(n, want.length);
     }
     const six = await decodeRouteBatch(wire([{ vrf: 3, prefix: 'fd00:1::/64', nextHopId: 2 }, { prefix: '::/0' }]), 'routes');
-    const q = six.packs[6];
+    const q = six.packs.rt6;
     const e = encodeRouteChunk(q.keys, q.values, q.count, q.keySize, undefined);
     assert.deepEqual(fromBinary(ListRoutesResponseSchema, e.bytes).routes.map((r) => `${r.vrf} ${r.prefix} ${r.nextHopId}`), ['3 fd00:1::/64 2', '0 ::/0 0']);
   });

@@ -8,7 +8,7 @@
  * unknown fields skipped, the last value of a repeated scalar wins, a
  * message that is not valid protobuf is INVALID_ARGUMENT.
  */
-import { RouteBatch } from '../../maps/tables/route-table.ts';
+import { RouteBatch } from '../../maps/tables/route-pack.ts';
 import { RT_F_PROXY_ARP } from '../../maps/layout.ts';
 import { CHUNK, breathe } from '../../manager/command-queue.ts';
 import { DatapathError, invalid } from '../../manager/errors.ts';

@@ -73,7 +73,7 @@ export function routeHandlers(mgr: DatapathManager): Handlers<typeof RouteServic
       if (req.chunkSize > MAX_CHUNK) throw invalid('chunk_size', `${req.chunkSize} is out of range (0..${MAX_CHUNK})`);
       let n = 0;
       if (req.chunkSize) {
-        // chunks encoded straight from the trie's bytes: no object per route
+        // chunks encoded straight from the maps' bytes (host keys as LPM keys): no object per route
         for (const family of [4, 6] as const) {
           const keySize = family === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE;
           for (const c of mgr.routes.table.scanPacked(family, req.chunkSize)) {

@@ -1,157 +1,55 @@
 /**
- * RouteTable: the per-VRF LPM tries vr_rt4 / vr_rt6. A value names its own
- * prefix length (layout v2), so one lookup tells an exact route from a
- * covering one and the daemon keeps no copy of the table. Batches move as
- * packed key/value buffers (`RoutePack`): at 1M routes, objects per route
- * would cost more than the kernel's own table.
+ * RouteTable: the routes of both families, as one table over four maps
+ * (layout v4): host routes (/32, /128) in the exact-match hashes vr_host4 /
+ * vr_host6, every other prefix in the per-VRF LPM tries vr_rt4 / vr_rt6. A
+ * route lives in one map only (the maps are the only copy: at 1M routes a
+ * second copy would cost as much again). Reads answer as the datapath does
+ * (lib/route.h): a full-length lookup tries the host hash, then the trie.
+ * A value names its own prefix length (layout v2), so one lookup tells an
+ * exact route from a covering one and the daemon keeps no copy of the table.
+ * Keys move as LPM keys everywhere above this class; a host map's key is
+ * the LPM key's bytes after its prefixlen.
  */
 import { BPF_ANY } from '../../bpf/map.ts';
 import type { KernelMap } from '../kernel.ts';
-import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey, encodeRouteKey, type RtValue } from '../codecs.ts';
+import { LPM_PREFIX_BYTES, RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, encodeRouteKey } from '../codecs.ts';
 import type { Family, Route, RouteKey } from '../route.ts';
-import { RT_F_PROXY_ARP } from '../layout.ts';
+import { FAMILY_SLOTS, isHostSlot, routeOf, type RoutePack, type RouteSlot } from './route-pack.ts';
 import type { RouteLookups } from './route-probe.ts';
 
-/** RoutePack: n routes of one family as packed LPM keys and values. */
-export class RoutePack {
-  readonly family: Family;
-  readonly keySize: number;
+/** PackedChunk: n packed keys and values (buffers a generator may reuse for its next chunk). */
+export interface PackedChunk {
   keys: Buffer;
   values: Buffer;
-  count = 0;
-
-  constructor(family: Family, capacity: number) {
-    this.family = family;
-    this.keySize = family === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE;
-    // not zeroed (a 1M-route batch would zero 24 MB per pack): every push writes all its bytes
-    this.keys = Buffer.allocUnsafeSlow(this.keySize * Math.max(1, capacity));
-    this.values = Buffer.allocUnsafeSlow(RT_VALUE_SIZE * Math.max(1, capacity));
-  }
-
-  push(r: Route): void {
-    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
-    encodeRouteKey(r, this.keys, this.count * this.keySize);
-    RT.encode(rtValue(r), this.values, this.count * RT_VALUE_SIZE);
-    this.values[this.count * RT_VALUE_SIZE + 7] = 0; // the pad byte (the value is compared whole)
-    this.count++;
-  }
-
-  /** pushV4: an IPv4 route from its parts; addr is the address as a u32 (host order of the dotted quad). */
-  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
-    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
-    const k = this.count * this.keySize;
-    this.keys.writeUInt32LE(32 + plen, k);
-    this.keys.writeUInt32BE(vrf >>> 0, k + 4);
-    this.keys.writeUInt32BE(addr >>> 0, k + 8);
-    const v = this.count * RT_VALUE_SIZE;
-    this.values.writeUInt32LE(nhId >>> 0, v);
-    this.values.writeUInt16LE(flags, v + 4);
-    this.values[v + 6] = plen;
-    this.values[v + 7] = 0;
-    this.values.writeUInt32LE(0, v + 8);
-    this.count++;
-  }
-
-  /** pushFrom: route k of another pack of the same family (copied, no views made). */
-  pushFrom(src: RoutePack, k: number): void {
-    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
-    src.keys.copy(this.keys, this.count * this.keySize, k * this.keySize, (k + 1) * this.keySize);
-    src.values.copy(this.values, this.count * RT_VALUE_SIZE, k * RT_VALUE_SIZE, (k + 1) * RT_VALUE_SIZE);
-    this.count++;
-  }
-
-  /** pushRaw: a route already packed (a key and a value of another pack). */
-  pushRaw(key: Buffer, value: Buffer): void {
-    if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
-    key.copy(this.keys, this.count * this.keySize);
-    value.copy(this.values, this.count * RT_VALUE_SIZE, 0, RT_VALUE_SIZE);
-    this.count++;
-  }
-
-  key(i: number): Buffer {
-    return this.keys.subarray(i * this.keySize, (i + 1) * this.keySize);
-  }
-
-  value(i: number): Buffer {
-    return this.values.subarray(i * RT_VALUE_SIZE, (i + 1) * RT_VALUE_SIZE);
-  }
-
-  nhId(i: number): number {
-    return this.values.readUInt32LE(i * RT_VALUE_SIZE);
-  }
-
-  route(i: number): Route {
-    return routeOf(decodeRouteKey(this.keys, i * this.keySize, this.keySize), RT.decode(this.values, i * RT_VALUE_SIZE));
-  }
-
-  /** slice: routes [from, to) as a view (no copy). */
-  slice(from: number, to: number): RoutePack {
-    const p = new RoutePack(this.family, 0);
-    p.keys = this.keys.subarray(from * this.keySize, to * this.keySize);
-    p.values = this.values.subarray(from * RT_VALUE_SIZE, to * RT_VALUE_SIZE);
-    p.count = to - from;
-    return p;
-  }
-
-  private growTo(n: number): void {
-    const k = Buffer.allocUnsafeSlow(n * this.keySize);
-    const v = Buffer.allocUnsafeSlow(n * RT_VALUE_SIZE);
-    this.keys.copy(k);
-    this.values.copy(v);
-    this.keys = k;
-    this.values = v;
-  }
+  count: number;
 }
 
-/**
- * RouteBatch: the routes of a request as packed keys and values per family,
- * with each route's position in the request (for its error).
- */
-export class RouteBatch {
-  readonly packs: Record<Family, RoutePack>;
-  readonly index: Record<Family, number[]> = { 4: [], 6: [] };
-  size = 0;
-
-  constructor(capacity = 0) {
-    this.packs = { 4: new RoutePack(4, capacity), 6: new RoutePack(6, 0) };
-  }
-
-  static of(routes: Route[]): RouteBatch {
-    const b = new RouteBatch(routes.length);
-    for (const r of routes) b.push(r);
-    return b;
-  }
-
-  push(r: Route): void {
-    const family: Family = r.addr.length === 4 ? 4 : 6;
-    this.packs[family].push(r);
-    this.index[family].push(this.size++);
-  }
-
-  /** pushV4: an IPv4 route from its parts (the request decoder's path: no objects per route). */
-  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
-    this.packs[4].pushV4(vrf, addr, plen, nhId, flags);
-    this.index[4].push(this.size++);
-  }
-
-}
-
-export function rtValue(r: Route): RtValue {
-  return { nhId: r.nhId, flags: r.proxyArp ? RT_F_PROXY_ARP : 0, plen: r.plen, label: 0 };
-}
-
-export function routeOf(k: RouteKey, v: RtValue): Route {
-  return { vrf: k.vrf, addr: k.addr, plen: k.plen, nhId: v.nhId, proxyArp: (v.flags & RT_F_PROXY_ARP) !== 0 };
-}
+const lpmKeySize = (family: Family) => (family === 4 ? RT4_KEY_SIZE : RT6_KEY_SIZE);
+/** the LPM prefixlen of a host route: the VRF's 32 bits and the whole address */
+const hostPrefixlen = (family: Family) => 32 + (family === 4 ? 32 : 128);
 
 export class RouteTable {
-  private readonly maps: Record<Family, KernelMap>;
+  private readonly maps: Record<RouteSlot, KernelMap>;
   private readonly lookups: RouteLookups | undefined;
   private readonly scratch = Buffer.alloc(RT_VALUE_SIZE);
 
-  constructor(rt4: KernelMap, rt6: KernelMap, lookups?: RouteLookups) {
-    this.maps = { 4: rt4, 6: rt6 };
+  constructor(maps: Record<RouteSlot, KernelMap>, lookups?: RouteLookups) {
+    this.maps = maps;
     this.lookups = lookups;
+  }
+
+  /**
+   * longest: the value of the longest match of a packed LPM key as the
+   * datapath finds it: a full-length key in the host hash first, then the
+   * trie (its longest match up to the key's length).
+   */
+  private longest(family: Family, key: Buffer, into?: Buffer): Buffer | undefined {
+    const [rt, host] = FAMILY_SLOTS[family];
+    if (key.readUInt32LE(0) === hostPrefixlen(family)) {
+      const v = this.maps[host].lookup(key.subarray(LPM_PREFIX_BYTES, lpmKeySize(family)), into);
+      if (v) return v;
+    }
+    return this.maps[rt].lookup(key, into);
   }
 
   /**
@@ -169,7 +67,7 @@ export class RouteTable {
       values = Buffer.alloc(RT_VALUE_SIZE * n);
       found = new Uint8Array(n);
       for (let i = 0; i < n; i++)
-        if (this.maps[p.family].lookup(keys.subarray(i * p.keySize, (i + 1) * p.keySize), values.subarray(i * RT_VALUE_SIZE, (i + 1) * RT_VALUE_SIZE)))
+        if (this.longest(p.family, keys.subarray(i * p.keySize, (i + 1) * p.keySize), values.subarray(i * RT_VALUE_SIZE, (i + 1) * RT_VALUE_SIZE)))
           found[i] = 1;
     }
     // a longest match is this route only when the value names the same length
@@ -177,17 +75,17 @@ export class RouteTable {
     return { values, found };
   }
 
-  capacity(family: Family): number {
-    return this.maps[family].maxEntries;
+  capacity(slot: RouteSlot): number {
+    return this.maps[slot].maxEntries;
   }
 
   /**
    * exactRaw: the value bytes of exactly this packed key, or undefined (the
-   * trie's answer is the longest match up to the key's length; it is this
-   * route only when the value names the same length). The buffer is reused.
+   * answer is the longest match up to the key's length; it is this route
+   * only when the value names the same length). The buffer is reused.
    */
   exactRaw(family: Family, key: Buffer): Buffer | undefined {
-    const v = this.maps[family].lookup(key, this.scratch);
+    const v = this.longest(family, key, this.scratch);
     if (!v || v[6] !== key.readUInt32LE(0) - 32) return undefined;
     return v;
   }
@@ -200,61 +98,109 @@ export class RouteTable {
   /** match: the longest-prefix match for an address, as the datapath sees it. */
   match(vrf: number, addr: Buffer): Route | undefined {
     const family: Family = addr.length === 4 ? 4 : 6;
-    const raw = this.maps[family].lookup(encodeRouteKey({ vrf, addr, plen: addr.length * 8 }));
+    const raw = this.longest(family, encodeRouteKey({ vrf, addr, plen: addr.length * 8 }));
     if (!raw) return undefined;
     const v = RT.decode(raw);
     return routeOf({ vrf, addr: maskAddr(addr, v.plen), plen: v.plen }, v);
   }
 
+  /** putRaw: one route by its packed LPM key, into the map its prefix length says. */
   putRaw(family: Family, key: Buffer, value: Buffer, flags = BPF_ANY): void {
-    this.maps[family].update(key, value, flags);
+    const [rt, host] = FAMILY_SLOTS[family];
+    if (key.readUInt32LE(0) === hostPrefixlen(family)) this.maps[host].update(key.subarray(LPM_PREFIX_BYTES, lpmKeySize(family)), value, flags);
+    else this.maps[rt].update(key, value, flags);
   }
 
-  /** writePack: every route of the pack, in one syscall per kernel chunk; throws with `written`. */
+  /** writePack: every route of the pack, in one syscall per kernel chunk; throws with `written` (in the pack's order). */
   writePack(p: RoutePack): void {
-    if (p.count === 1) this.maps[p.family].update(p.key(0), p.value(0), BPF_ANY);
-    else this.maps[p.family].updateBatch(p.keys, p.values, p.count);
+    const m = this.maps[p.slot];
+    const keys = this.mapKeys(p.slot, p.keys, p.count);
+    if (p.count === 1) m.update(keys.subarray(0, m.keySize), p.value(0), BPF_ANY);
+    else m.updateBatch(keys, p.values, p.count);
   }
 
-  /** deleteKeys: removes packed keys (all must exist); throws with `written`. */
-  deleteKeys(family: Family, keys: Buffer, count: number): void {
+  /** deleteKeys: removes packed LPM keys of one slot (all must exist); throws with `written`. */
+  deleteKeys(slot: RouteSlot, keys: Buffer, count: number): void {
+    const m = this.maps[slot];
+    const mk = this.mapKeys(slot, keys, count);
     if (count === 1) {
-      if (!this.maps[family].delete(keys.subarray(0, this.maps[family].keySize)))
-        throw Object.assign(new Error('route vanished'), { written: 0 });
-    } else this.maps[family].deleteBatch(keys, count);
+      if (!m.delete(mk.subarray(0, m.keySize))) throw Object.assign(new Error('route vanished'), { written: 0 });
+    } else m.deleteBatch(mk, count);
   }
 
-  /** scanNextHops: the next-hop id of every route of a family, a chunk at a time (start-up counts). */
-  *scanNextHops(family: Family, chunk = 65536): Generator<{ ids: number[] }> {
-    for (const c of this.scanPacked(family, chunk)) {
+  /** scanNextHops: the next-hop id of every route of a slot, a chunk at a time (start-up counts). */
+  *scanNextHops(slot: RouteSlot, chunk = 65536): Generator<{ ids: number[] }> {
+    for (const c of packedChunks(this.maps[slot], chunk)) {
       const ids = new Array<number>(c.count);
       for (let i = 0; i < c.count; i++) ids[i] = c.values.readUInt32LE(i * RT_VALUE_SIZE);
       yield { ids };
     }
   }
 
-  /** scanPacked: every route of a family in the trie's own order, as packed chunks (buffers reused by the next chunk). */
-  *scanPacked(family: Family, chunk = 1024): Generator<{ keys: Buffer; values: Buffer; count: number }> {
-    const m = this.maps[family];
-    if (m.chunks) {
-      yield* m.chunks(chunk);
-      return;
+  /**
+   * scanPacked: every route of a family as packed LPM keys and values (the
+   * trie's in its own order, then the host hash's), buffers reused by the
+   * next chunk.
+   */
+  *scanPacked(family: Family, chunk = 1024): Generator<PackedChunk> {
+    const [rt, host] = FAMILY_SLOTS[family];
+    yield* packedChunks(this.maps[rt], chunk);
+    const ks = lpmKeySize(family);
+    let keys = Buffer.alloc(0);
+    for (const c of packedChunks(this.maps[host], chunk)) {
+      if (keys.length < c.count * ks) keys = Buffer.alloc(c.count * ks);
+      lpmKeysOf(c.keys, c.count, family, keys);
+      yield { keys, values: c.values, count: c.count };
     }
-    const p = new RoutePack(family, chunk);
-    for (const [k, v] of m.entries(chunk)) {
-      p.pushRaw(k, v);
-      if (p.count === chunk) {
-        yield { keys: p.keys, values: p.values, count: p.count };
-        p.count = 0;
-      }
-    }
-    if (p.count) yield { keys: p.keys, values: p.values, count: p.count };
   }
 
-  /** scan: every route of a family in the trie's own order, as raw key/value pairs. */
-  scan(family: Family, chunk = 8192): Generator<[Buffer, Buffer]> {
-    return this.maps[family].entries(chunk);
+  /** scan: every route of a family as raw LPM key / value pairs (copies), in scanPacked's order. */
+  *scan(family: Family, chunk = 8192): Generator<[Buffer, Buffer]> {
+    const ks = lpmKeySize(family);
+    for (const c of this.scanPacked(family, chunk))
+      for (let i = 0; i < c.count; i++)
+        yield [Buffer.from(c.keys.subarray(i * ks, (i + 1) * ks)), Buffer.from(c.values.subarray(i * RT_VALUE_SIZE, (i + 1) * RT_VALUE_SIZE))];
   }
+
+  /** mapKeys: packed LPM keys as the slot's map keys them (a host map: without the prefixlen; a copy). */
+  private mapKeys(slot: RouteSlot, keys: Buffer, count: number): Buffer {
+    if (!isHostSlot(slot)) return keys;
+    const ks = lpmKeySize(slot === 'host4' ? 4 : 6);
+    const hs = ks - LPM_PREFIX_BYTES;
+    const out = Buffer.allocUnsafe(count * hs);
+    for (let i = 0; i < count; i++) keys.copy(out, i * hs, i * ks + LPM_PREFIX_BYTES, (i + 1) * ks);
+    return out;
+  }
+}
+
+/** lpmKeysOf: host map keys as the LPM keys of their routes (prefixlen: the whole address), into `out`. */
+export function lpmKeysOf(hostKeys: Buffer, count: number, family: Family, out: Buffer): void {
+  const ks = lpmKeySize(family);
+  const hs = ks - LPM_PREFIX_BYTES;
+  for (let i = 0; i < count; i++) {
+    out.writeUInt32LE(hostPrefixlen(family), i * ks);
+    hostKeys.copy(out, i * ks + LPM_PREFIX_BYTES, i * hs, (i + 1) * hs);
+  }
+}
+
+/** packedChunks: a map's entries as packed chunks (the kernel's batch lookups when the map offers them). */
+function* packedChunks(m: KernelMap, chunk: number): Generator<PackedChunk> {
+  if (m.chunks) {
+    yield* m.chunks(chunk);
+    return;
+  }
+  const keys = Buffer.alloc(m.keySize * chunk);
+  const values = Buffer.alloc(RT_VALUE_SIZE * chunk);
+  let count = 0;
+  for (const [k, v] of m.entries(chunk)) {
+    k.copy(keys, count * m.keySize);
+    v.copy(values, count * RT_VALUE_SIZE, 0, RT_VALUE_SIZE);
+    if (++count === chunk) {
+      yield { keys, values, count };
+      count = 0;
+    }
+  }
+  if (count) yield { keys, values, count };
 }
 
 /** maskAddr: the address with its bits beyond plen cleared. */
