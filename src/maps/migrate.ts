@@ -24,6 +24,7 @@ import { BpfError, ERRNO } from '../bpf/errors.ts';
 import { sys } from '../bpf/libbpf.ts';
 import { V1_TO_V2 } from './migrate-v1.ts';
 import { V2_TO_V3 } from './migrate-v2.ts';
+import { tunnelsStep, V3_SHAPES } from './migrate-v4.ts';
 
 /** MapConverter: one entry of a map in the old layout → the same entry in the next. */
 export type MapConverter = (key: Buffer, value: Buffer) => [Buffer, Buffer];
@@ -37,8 +38,13 @@ export interface LayoutMigration {
   convert: Record<string, MapConverter>;
 }
 
-/** The registry: add v3 → v4 here. */
-export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2, V2_TO_V3];
+/**
+ * The registry. Layout v4 (exact-match host routes) is another branch's:
+ * until it is merged, tunnels (v5) follow v3 directly; the merge puts
+ * V3_TO_V4 here and makes the last step tunnelsStep(4, V4_SHAPES)
+ * (src/maps/migrate-v4.ts).
+ */
+export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2, V2_TO_V3, tunnelsStep(3, V3_SHAPES)];
 
 /** migrationPath: the steps from a pinned layout to ours, or undefined when there is no way. */
 export function migrationPath(from: number, to: number, registry: readonly LayoutMigration[] = MIGRATIONS): LayoutMigration[] | undefined {

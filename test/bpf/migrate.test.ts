@@ -17,9 +17,10 @@ import { BpfProgram } from '../../src/bpf/program.ts';
 import { BpfObject, loadAndPin } from '../../src/bpf/object.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
 import { openDatapath } from '../../src/maps/pinned-datapath.ts';
-import { MAP_NAMES } from '../../src/maps/layout.ts';
+import { MAP_NAMES, VR_LAYOUT_VERSION as LATEST } from '../../src/maps/layout.ts';
 import { migrateLayout, migrationPath, type LayoutMigration } from '../../src/maps/migrate.ts';
 import { routeV1ToV2, V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
+import { nhV4ToV5 } from '../../src/maps/migrate-v4.ts';
 
 const V1_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v1.o');
 const ALT_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_alt.o');
@@ -210,7 +211,7 @@ describe('v1 -> v2 migration', () => {
       const up = dp.upgrade!;
       assert.equal(up.kind, 'layout-migrated');
       assert.equal(dp.programReplaced, true);
-      assert.deepEqual([up.fromLayout, up.toLayout], [1, 3]);
+      assert.deepEqual([up.fromLayout, up.toLayout], [1, LATEST]);
       assert.equal(up.linksMoved, 2);
       assert.deepEqual(up.entries, { vr_vifs: 10, vr_nexthops: f.nhs.size, vr_rt4: 3000, vr_rt6: 3000, vr_vif_stats: 10, vr_drops: 4 });
       assert.equal(dp.loadedAtNs, 123_456_789n, 'the datapath keeps its load time');
@@ -227,22 +228,24 @@ describe('v1 -> v2 migration', () => {
       assert.equal(m.vr_rt4.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_rt6.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_vif_stats.info.maxEntries, SIZES.maxInterfaces);
-      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 3);
+      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), LATEST);
       assert.equal(m.vr_flows.info.maxEntries, 524288, 'a map new in v3: the default size');
 
-      const same = (map: BpfMap, want: Map<string, Buffer>, what: string) => {
+      const same = (map: BpfMap, want: Map<string, Buffer>, what: string, convert = (v: Buffer) => v) => {
         let count = 0;
         for (const [k, v] of map.entries()) {
           if (map.info.type === 2 || map.info.type === 6) if (v.every((b) => b === 0)) continue;
           const w = want.get(k.toString('hex'));
           assert.ok(w, `${what}: key ${k.toString('hex')} was written`);
-          assert.ok(v.equals(w), `${what}: ${k.toString('hex')} copied as is`);
+          assert.ok(v.equals(convert(w)), `${what}: ${k.toString('hex')} copied (converted)`);
           count++;
         }
         assert.equal(count, want.size, `${what}: every entry`);
       };
       same(m.vr_vifs, f.vifs, 'vr_vifs');
-      same(m.vr_nexthops, f.nhs, 'vr_nexthops');
+      // layout v5 grew the next hop: its first 30 bytes kept, the rest zero
+      same(m.vr_nexthops, f.nhs, 'vr_nexthops', nhV4ToV5);
+      assert.equal(m.vr_nexthops.info.valueSize, 80);
       same(m.vr_vif_stats, f.stats, 'vr_vif_stats (per CPU)');
       same(m.vr_drops, f.drops, 'vr_drops (per CPU)');
       for (const [map, want] of [[m.vr_rt4, f.rt4], [m.vr_rt6, f.rt6]] as const) {

@@ -9,7 +9,7 @@ import { BPF_ANY } from '../../bpf/map.ts';
 import type { KernelMap } from '../kernel.ts';
 import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey, encodeRouteKey, type RtValue } from '../codecs.ts';
 import type { Family, Route, RouteKey } from '../route.ts';
-import { RT_F_PROXY_ARP } from '../layout.ts';
+import { RT_F_LABEL, RT_F_PROXY_ARP } from '../layout.ts';
 import type { RouteLookups } from './route-probe.ts';
 
 /** RoutePack: n routes of one family as packed LPM keys and values. */
@@ -37,7 +37,7 @@ export class RoutePack {
   }
 
   /** pushV4: an IPv4 route from its parts; addr is the address as a u32 (host order of the dotted quad). */
-  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
+  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number, label = 0): void {
     if (this.count * this.keySize >= this.keys.length) this.growTo(Math.max(16, this.count * 2));
     const k = this.count * this.keySize;
     this.keys.writeUInt32LE(32 + plen, k);
@@ -48,7 +48,7 @@ export class RoutePack {
     this.values.writeUInt16LE(flags, v + 4);
     this.values[v + 6] = plen;
     this.values[v + 7] = 0;
-    this.values.writeUInt32LE(0, v + 8);
+    this.values.writeUInt32LE(label >>> 0, v + 8);
     this.count++;
   }
 
@@ -129,19 +129,22 @@ export class RouteBatch {
   }
 
   /** pushV4: an IPv4 route from its parts (the request decoder's path: no objects per route). */
-  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
-    this.packs[4].pushV4(vrf, addr, plen, nhId, flags);
+  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number, label = 0): void {
+    this.packs[4].pushV4(vrf, addr, plen, nhId, flags, label);
     this.index[4].push(this.size++);
   }
 
 }
 
 export function rtValue(r: Route): RtValue {
-  return { nhId: r.nhId, flags: r.proxyArp ? RT_F_PROXY_ARP : 0, plen: r.plen, label: 0 };
+  const label = r.label !== undefined;
+  return { nhId: r.nhId, flags: (r.proxyArp ? RT_F_PROXY_ARP : 0) | (label ? RT_F_LABEL : 0), plen: r.plen, label: label ? r.label! : 0 };
 }
 
 export function routeOf(k: RouteKey, v: RtValue): Route {
-  return { vrf: k.vrf, addr: k.addr, plen: k.plen, nhId: v.nhId, proxyArp: (v.flags & RT_F_PROXY_ARP) !== 0 };
+  const r: Route = { vrf: k.vrf, addr: k.addr, plen: k.plen, nhId: v.nhId, proxyArp: (v.flags & RT_F_PROXY_ARP) !== 0 };
+  if (v.flags & RT_F_LABEL) r.label = v.label;
+  return r;
 }
 
 export class RouteTable {
