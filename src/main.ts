@@ -98,6 +98,12 @@ async function run(cfg: Config): Promise<void> {
   const reinjectObject = join(dirname(cfg.objectPath), 'vr_reinject.o');
   try {
     batch = BatchInjector.open(reinjectObject, dp.maps);
+    const ms = batch.probeRunMs();
+    if (ms > 5) {
+      log.warn({ runMs: ms }, 'batch re-injection is slow here (its program is not kept in the XDP dispatcher): held frames are re-injected one run each');
+      batch.close();
+      batch = undefined;
+    }
   } catch (err) {
     log.warn({ err, object: reinjectObject }, 'batch re-injection not loaded: held frames are re-injected one run each');
   }

@@ -45,6 +45,19 @@ export class BatchInjector {
     for (let i = 0; i < RJ_SLOTS; i++) this.keys.writeUInt32LE(i, i * 4);
   }
 
+  /**
+   * runMs: how long an empty run of two repetitions takes (the program sends
+   * nothing with no frames queued): tens of microseconds when the anchor
+   * keeps the program in the XDP dispatcher, ~24 ms when it does not (the
+   * dispatcher full, or a kernel that works otherwise).
+   */
+  probeRunMs(): number {
+    this.ctl.update(u32Key(0), Buffer.alloc(CTL_SIZE));
+    const t0 = performance.now();
+    this.prog.testRun({ data: this.input, ingressIfindex: 1, repeat: 2, flags: BPF_F_TEST_XDP_LIVE_FRAMES, batchSize: 2 });
+    return performance.now() - t0;
+  }
+
   /** open: vr_reinject of objectPath on these pinned maps; refuses an object of another layout. */
   static open(objectPath: string, maps: Record<string, BpfMap>): BatchInjector {
     const layout = objectLayoutVersion(objectPath);
