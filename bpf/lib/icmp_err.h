@@ -19,9 +19,10 @@
  * L4 checksum field is therefore set to the value v for which the quote's
  * L4 bytes sum to the same whether that happens or not (R + v = ~v, so v =
  * rotr1(~R), R the sum without the field): the ICMP checksum holds in both
- * cases. The new bytes are stored with BPF_F_RECOMPUTE_CSUM, which keeps a
- * CHECKSUM_COMPLETE sum right. XDP: the frame is trimmed and its head
- * grown (bpf_xdp_adjust_tail / _head). */
+ * cases. A CHECKSUM_COMPLETE skb is CHECKSUM_NONE once cut
+ * (__skb_trim_rcsum); the new bytes are stored with BPF_F_RECOMPUTE_CSUM
+ * all the same. XDP: the frame is trimmed and its head grown
+ * (bpf_xdp_adjust_tail / _head). */
 #ifndef VR_ICMP_ERR_H
 #define VR_ICMP_ERR_H
 

@@ -7,7 +7,11 @@
  *
  * The outer MACs and the egress device come from bpf_fib_lookup against the
  * kernel's own routes and neighbours (an output lookup from the fabric
- * interface the next hop names), before the packet is touched:
+ * interface the next hop names), before the packet is touched. The kernel
+ * answers only for a device with IPv4 forwarding on (bpf_fib_lookup checks
+ * it even for an output lookup): net.ipv4.conf.<fabric>.forwarding must be
+ * 1 (the manager refuses a tunnel on a fabric without it; if it is turned
+ * off later, packets drop as fabric_forwarding_off).
  *   - no usable route: dropped (tunnel_no_route);
  *   - too big for the route's MTU once encapsulated: ICMP fragmentation
  *     needed / packet too big back to the sender with the MTU left for the
@@ -308,6 +312,8 @@ static __always_inline int tunnel_out(void *ctx, const enum vr_hook hook, const 
 		if (hook == VR_HOOK_XDP)
 			return xdp_to_tc(st, pkt_len);
 		neigh = 1;
+	} else if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED) {
+		return count_drop(hook, st, VR_DROP_FABRIC_FORWARDING_OFF);
 	} else if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		return count_drop(hook, st, VR_DROP_TUNNEL_NO_ROUTE);
 	}

@@ -465,6 +465,8 @@ enum vr_drop_reason {
 	VR_DROP_INVALID_LABEL,       /* a tunnelled packet's MPLS label is not in vr_mpls (or a stack) */
 	VR_DROP_TUNNEL_DECAP_FAILED, /* the outer headers could not be stripped */
 	VR_DROP_INVALID_TUNNEL,      /* a malformed tunnel header (GRE flags, VXLAN flags) */
+	VR_DROP_FABRIC_FORWARDING_OFF, /* the fabric interface has IPv4 forwarding off: the kernel
+				      * answers no underlay lookup (bpf_fib_lookup) for it */
 	VR_DROP_MAX,
 };
 

@@ -150,6 +150,12 @@ export class NextHopManager {
     if (!vif) throw notFound('tunnel.vifIndex', `no interface with index ${t.vifIndex}`);
     if (vif.type !== 'fabric')
       throw precondition(`interface ${t.vifIndex} is a ${vif.type} interface; a tunnel leaves through a fabric interface`, 'tunnel.vifIndex');
+    // bpf_fib_lookup answers nothing for a device that does not forward
+    if (this.vifs.forwards(vif) === false)
+      throw precondition(
+        `interface ${t.vifIndex} (${vif.name}) has IPv4 forwarding off; the underlay lookup of a tunnel needs net.ipv4.conf.${vif.name}.forwarding=1`,
+        'tunnel.vifIndex',
+      );
     if (t.type !== 'vxlan' && (t.innerDmac || t.innerSmac))
       throw invalid(t.innerDmac ? 'tunnel.innerDmac' : 'tunnel.innerSmac', 'only VXLAN carries an inner Ethernet header');
     return { type: t.type, src, dst, label: t.label, vifIndex: t.vifIndex, innerDmac: t.innerDmac ?? ZERO_MAC, innerSmac: t.innerSmac ?? vif.mac };

@@ -35,6 +35,7 @@ export const DROP_REASONS = [
   'invalid_label',
   'tunnel_decap_failed',
   'invalid_tunnel',
+  'fabric_forwarding_off',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];

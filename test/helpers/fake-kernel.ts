@@ -286,6 +286,13 @@ export class FakeDatapath implements DatapathKernel {
     return undefined;
   }
 
+  /** devices whose IPv4 forwarding is off (the kernel's default is on here: what the tests of tunnels need) */
+  readonly noForwarding = new Set<string>();
+
+  ipv4Forwarding(name: string): boolean | undefined {
+    return this.devs.has(name) ? !this.noForwarding.has(name) : undefined;
+  }
+
   /**
    * attachXdp: like an XDP bpf_link: EBUSY when the mode already has a link,
    * EEXIST when the other mode has a program (native and generic exclude
@@ -503,6 +510,10 @@ export class FaultyKernel implements DatapathKernel {
 
   nameOf(ifindex: number): string | undefined {
     return this.inner.nameOf(ifindex);
+  }
+
+  ipv4Forwarding(name: string): boolean | undefined {
+    return this.inner.ipv4Forwarding(name);
   }
 }
 
