@@ -20,7 +20,7 @@ import { openDatapath } from '../../src/maps/pinned-datapath.ts';
 import { MAP_NAMES, VR_LAYOUT_VERSION as LATEST } from '../../src/maps/layout.ts';
 import { migrateLayout, migrationPath, type LayoutMigration } from '../../src/maps/migrate.ts';
 import { routeV1ToV2, V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
-import { nhV4ToV5 } from '../../src/maps/migrate-v4.ts';
+import { nhV4ToV5, V3_SHAPES } from '../../src/maps/migrate-v4.ts';
 
 const V1_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v1.o');
 const ALT_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_alt.o');
@@ -341,6 +341,88 @@ describe('v1 -> v2 migration', () => {
     const meta = BpfMap.open(join(dir, 'maps', 'vr_meta'));
     assert.equal(meta.lookup(u32(0))!.readUInt32LE(4), 1);
     meta.close();
+  });
+});
+
+describe('v3 -> v5 migration (tunnels: the next hop grows, new maps)', () => {
+  const V3_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v3.o');
+  const V3_MAPS = Object.keys(V3_SHAPES);
+
+  it('the next-hop converter keeps the first 30 bytes and zeroes the new fields', () => {
+    const v = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 1));
+    const out = nhV4ToV5(v);
+    assert.equal(out.length, 80);
+    assert.deepEqual([...out.subarray(0, 30)], [...v.subarray(0, 30)]);
+    assert.ok(out.subarray(30).every((b) => b === 0), 'tunnel type, family, addresses, label and composite room zero');
+    assert.throws(() => nhV4ToV5(Buffer.alloc(80)), /32 bytes/);
+    assert.deepEqual(migrationPath(3, LATEST)?.map((st) => [st.from, st.to]), [[3, 5]]);
+    assert.deepEqual(migrationPath(1, LATEST)?.map((st) => [st.from, st.to]), [[1, 2], [2, 3], [3, 5]]);
+  });
+
+  it('a pinned v3 datapath: next hops converted, flows and config carried, the new maps empty, links moved', () => {
+    const dir = newDir();
+    loadAndPin({
+      objectPath: V3_OBJECT,
+      maxEntries: {
+        vr_vifs: SIZES.maxInterfaces, vr_vif_stats: SIZES.maxInterfaces, vr_nexthops: SIZES.maxNextHops,
+        vr_rt4: SIZES.maxRoutes, vr_rt6: SIZES.maxRoutes, vr_flows: 1024,
+      },
+      maps: [...V3_MAPS, 'vr_scratch', 'vr_miss_rb', 'vr_trap_rb'],
+      programs: ['vr_xdp_vif', 'vr_tc_vif'],
+      mapDir: join(dir, 'maps'),
+      progDir: join(dir, 'progs'),
+    });
+    mkdirSync(join(dir, 'links'), { recursive: true });
+    const m = openAll(dir, V3_MAPS);
+    const meta = Buffer.alloc(16);
+    meta.writeUInt32LE(MAGIC, 0);
+    meta.writeUInt32LE(3, 4);
+    m.vr_meta!.update(u32(0), meta);
+    const nhs = new Map<number, Buffer>();
+    for (const id of [1, 7, 300]) {
+      const v = Buffer.alloc(32);
+      v[0] = 2; // ENCAP
+      v[1] = 1;
+      v.writeUInt32LE(100 + id, 4);
+      v.writeUInt32LE(id, 8);
+      v.fill(0xab, 12, 24);
+      v.writeUInt32LE(1, 24);
+      v.writeUInt16LE(1500, 28);
+      m.vr_nexthops!.update(u32(id), v);
+      nhs.set(id, v);
+    }
+    const flowKey = Buffer.alloc(44, 3);
+    const flow = Buffer.alloc(96, 4);
+    m.vr_flows!.update(flowKey, flow);
+    const cfg = Buffer.alloc(16);
+    cfg.writeUInt32LE(5, 0);
+    cfg.writeUInt32LE(0x21, 4);
+    m.vr_config!.update(u32(0), cfg);
+    closeAll(m);
+    const xdp = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    attach(xdp.fd, 'mig0a', dir).close();
+    xdp.close();
+
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance: dir.split('/').pop()!, objectPath: OBJECT, sizes: SIZES });
+    try {
+      const up = dp.upgrade!;
+      assert.equal(up.kind, 'layout-migrated');
+      assert.deepEqual([up.fromLayout, up.toLayout], [3, LATEST]);
+      assert.equal(up.linksMoved, 1);
+      assert.equal(up.entries?.vr_nexthops, 3);
+      assert.equal(up.entries?.vr_flows, 1);
+      assert.equal(dp.maps.vr_meta.lookup(u32(0))!.readUInt32LE(4), LATEST);
+      assert.equal(dp.maps.vr_nexthops.info.valueSize, 80);
+      for (const [id, v] of nhs) assert.ok(dp.maps.vr_nexthops.lookup(u32(id))!.equals(nhV4ToV5(v)), `next hop ${id} converted`);
+      assert.ok(dp.maps.vr_flows.lookup(flowKey)!.equals(flow), 'the flow carried as it was');
+      assert.equal(dp.maps.vr_flows.info.maxEntries, 1024, 'the pinned flow table\'s capacity');
+      assert.ok(dp.maps.vr_config.lookup(u32(0))!.equals(cfg), 'the config carried');
+      for (const name of ['vr_mpls', 'vr_vxlan'] as const) assert.equal([...dp.maps[name].entries()].length, 0, `${name} new and empty`);
+      assert.equal(dp.maps.vr_tctr.info.maxEntries, 4);
+      assert.deepEqual(linkProgs(dir), [dp.xdp.info().id]);
+    } finally {
+      dp.close();
+    }
   });
 });
 
