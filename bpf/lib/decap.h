@@ -278,7 +278,8 @@ static __always_inline int fabric_decap(void *ctx, const enum vr_hook hook, cons
 		return count_drop(hook, st, VR_DROP_TUNNEL_DECAP_FAILED);
 	tctr_inc(VR_TC_DECAP);
 	l4.off -= off - ETH_HLEN;
-	return run_nexthop(ctx, hook, vif, nh_id, nh, st, l3_len, pkt_len - (off - ETH_HLEN), family == 6, f, &l4, label);
+	/* a tunnel is not followed here (checked above): only what ends on this host */
+	return local_nexthop(ctx, hook, nh_id, nh, st, l3_len, pkt_len - (off - ETH_HLEN), family == 6, f, &l4);
 }
 
 #endif /* VR_DECAP_H */

@@ -77,13 +77,14 @@ static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const s
 	return ctx_redirect(ctx, hook, nh->oif_ifindex);
 }
 
-/* run_nexthop: what every routed packet ends in. A packet of a flow (f) is
- * counted, and NAT-rewritten, once it is known to leave here: not when the
- * XDP entry hands it to TC (TC counts it). The TTL / hop limit is
- * decremented only when the packet really leaves through an ENCAP next hop. */
-static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
-				       __u32 nh_id, const struct vr_nh *nh, struct vr_vif_stats *st, __u32 l3_len,
-				       __u32 pkt_len, int is_v6, struct vr_flow *f, struct vr_l4 *l4, __u32 label)
+/* local_nexthop: the next hops that end here (RECEIVE, ENCAP, DISCARD; a
+ * tunnel's is run_nexthop's). A packet of a flow (f) is counted, and
+ * NAT-rewritten, once it is known to leave here: not when the XDP entry
+ * hands it to TC (TC counts it). The TTL / hop limit is decremented only
+ * when the packet really leaves through an ENCAP next hop. */
+static __always_inline int local_nexthop(void *ctx, const enum vr_hook hook, __u32 nh_id, const struct vr_nh *nh,
+					 struct vr_vif_stats *st, __u32 l3_len, __u32 pkt_len, int is_v6,
+					 struct vr_flow *f, struct vr_l4 *l4)
 {
 	void *data_end;
 	void *l3;
@@ -95,10 +96,6 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const
 	case VR_NH_RECEIVE:
 	case VR_NH_ENCAP:
 		break;
-#if VR_LAYOUT_VERSION >= 5
-	case VR_NH_TUNNEL:
-		return tunnel_out(ctx, hook, vif, nh, st, l3_len, pkt_len, is_v6, f, l4, label);
-#endif
 	case VR_NH_DISCARD:
 		return count_drop(hook, st, VR_DROP_DISCARD);
 	default:
@@ -116,8 +113,6 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const
 		trace_flag(VR_TRACE_F_TO_TC);
 		return VR_XDP_TO_TC;
 	}
-	(void)vif;
-	(void)label;
 	if (f && flow_account(ctx, hook, f, l4, pkt_len, is_v6))
 		return count_drop(hook, st, VR_DROP_NAT_FAILED);
 	if (nh->type == VR_NH_RECEIVE)
@@ -144,6 +139,23 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const
 		ipv4_ttl_dec(iph);
 	}
 	return encap_out(ctx, hook, nh, st, l3_len, pkt_len);
+}
+
+/* run_nexthop: what every routed packet ends in: a tunnel, or a next hop
+ * that ends here (local_nexthop). */
+static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
+				       __u32 nh_id, const struct vr_nh *nh, struct vr_vif_stats *st, __u32 l3_len,
+				       __u32 pkt_len, int is_v6, struct vr_flow *f, struct vr_l4 *l4, __u32 label)
+{
+#if VR_LAYOUT_VERSION >= 5
+	if (nh && nh->type == VR_NH_TUNNEL) {
+		trace_nexthop(nh_id);
+		return tunnel_out(ctx, hook, vif, nh, st, l3_len, pkt_len, is_v6, f, l4, label);
+	}
+#endif
+	(void)vif;
+	(void)label;
+	return local_nexthop(ctx, hook, nh_id, nh, st, l3_len, pkt_len, is_v6, f, l4);
 }
 
 #endif /* VR_FORWARD_H */

@@ -250,4 +250,31 @@ static __always_inline int icmp6_too_big(void *ctx, const enum vr_hook hook, con
 	return answer_out(ctx, hook, vif, st, ETH_HLEN + sizeof(*ep));
 }
 
+/* too_big: the answer for the packet on ctx, with the arrival vif looked up
+ * here (a global function takes only its context and numbers) */
+static __always_inline int too_big(void *ctx, const enum vr_hook hook, __u32 l3_len, __u32 mtu, __u32 is_v6)
+{
+	__u32 ifindex = ctx_ingress_ifindex(ctx, hook);
+	const struct vr_vif *vif = bpf_map_lookup_elem(&vr_vifs, &ifindex);
+	struct vr_vif_stats *st;
+
+	if (!vif)
+		return count_drop(hook, 0, VR_DROP_INVALID_INTERFACE);
+	st = vif_stats(vif->vif_idx);
+	return is_v6 ? icmp6_too_big(ctx, hook, vif, st, l3_len, mtu) : icmp4_too_big(ctx, hook, vif, st, l3_len, mtu);
+}
+
+/* vr_too_big_xdp / vr_too_big_tc: global functions, so the verifier checks
+ * the answer once per program instead of once per path that reaches it
+ * (every tunnel on both families); the slow path costs a call. */
+__attribute__((noinline)) int vr_too_big_xdp(struct xdp_md *ctx, __u32 l3_len, __u32 mtu, __u32 is_v6)
+{
+	return too_big(ctx, VR_HOOK_XDP, l3_len, mtu, is_v6);
+}
+
+__attribute__((noinline)) int vr_too_big_tc(struct __sk_buff *ctx, __u32 l3_len, __u32 mtu, __u32 is_v6)
+{
+	return too_big(ctx, VR_HOOK_TC, l3_len, mtu, is_v6);
+}
+
 #endif /* VR_ICMP_ERR_H */

@@ -302,7 +302,9 @@ static __always_inline int tunnel_out(void *ctx, const enum vr_hook hook, const 
 			if (!df)
 				return count_drop(hook, st, VR_DROP_MTU_EXCEEDED);
 			mtu = mtu > n ? mtu - n : 0;
-			return is_v6 ? icmp6_too_big(ctx, hook, vif, st, l3_len, mtu) : icmp4_too_big(ctx, hook, vif, st, l3_len, mtu);
+			if (hook == VR_HOOK_TC)
+				return vr_too_big_tc(ctx, l3_len, mtu, is_v6);
+			return vr_too_big_xdp(ctx, l3_len, mtu, is_v6);
 		}
 	} else if (gso) {
 		flags |= BPF_F_ADJ_ROOM_FIXED_GSO;
