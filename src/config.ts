@@ -29,6 +29,10 @@ export interface Config {
   maxNextHops: number;
   maxRoutes: number;
   maxFlows: number;
+  /** MPLS label table entries (vr_mpls) */
+  maxLabels: number;
+  /** VNI table entries (vr_vxlan) */
+  maxVnis: number;
   maxVrfs: number;
   syncOrphanTimeoutMs: number;
   /** packets of interest the datapath traps to the agent from start (vr_config.trap_mask) */
@@ -58,6 +62,8 @@ const OPTIONS = {
   'max-next-hops': { type: 'string', desc: 'next-hop table size (ids below it)', def: '65536' },
   'max-routes': { type: 'string', desc: 'routes per family (IPv4, IPv6)', def: '262144' },
   'max-flows': { type: 'string', desc: 'flow table entries (each half of a flow is one)', def: '524288' },
+  'max-labels': { type: 'string', desc: 'MPLS label table entries (labels themselves are any 20-bit value)', def: '16384' },
+  'max-vnis': { type: 'string', desc: 'VNI table entries (VNIs themselves are any 24-bit value)', def: '16384' },
   'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
   'sync-orphan-timeout': { type: 'string', desc: 'ms a sync epoch stays open after its stream went away (then abandoned, nothing removed)', def: '60000' },
   trap: { type: 'string', desc: `packets trapped to the agent: a comma list of ${TRAP_RULES.join(', ')}`, def: 'none' },
@@ -98,9 +104,11 @@ export function usage(): string {
 /** Upper bounds of the table sizes: what a map of that kind can hold here and the vRouter's own limits. */
 export const CAPACITY_LIMITS = {
   'max-interfaces': 65_536, // vRouter VR_MAX_INTERFACES is 4096+259; vif indices are u32
-  'max-next-hops': 4_194_304, // an ARRAY of 32-byte next hops: 128 MiB at most
+  'max-next-hops': 4_194_304, // an ARRAY of 80-byte next hops: 320 MiB at most
   'max-routes': 16_777_216, // per family; LPM nodes are allocated as routes arrive
   'max-flows': 16_777_216, // hash entries allocated as flows arrive (~200 B each); the vRouter's default is 512K
+  'max-labels': 1_048_576, // every 20-bit label; a preallocated hash (~80 B an entry)
+  'max-vnis': 1_048_576, // a preallocated hash (~80 B an entry)
   'max-vrfs': 65_536, // the vRouter's own maximum
 } as const;
 
@@ -148,6 +156,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxNextHops: positiveInt('max-next-hops', get('max-next-hops'), CAPACITY_LIMITS['max-next-hops']),
     maxRoutes: positiveInt('max-routes', get('max-routes'), CAPACITY_LIMITS['max-routes']),
     maxFlows: positiveInt('max-flows', get('max-flows'), CAPACITY_LIMITS['max-flows']),
+    maxLabels: positiveInt('max-labels', get('max-labels'), CAPACITY_LIMITS['max-labels']),
+    maxVnis: positiveInt('max-vnis', get('max-vnis'), CAPACITY_LIMITS['max-vnis']),
     maxVrfs: positiveInt('max-vrfs', get('max-vrfs'), CAPACITY_LIMITS['max-vrfs']),
     syncOrphanTimeoutMs: positiveInt('sync-orphan-timeout', get('sync-orphan-timeout'), 86_400_000),
     trap: parseTrapRules('--trap', get('trap')),

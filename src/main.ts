@@ -55,13 +55,14 @@ async function run(cfg: Config): Promise<void> {
     bpffsRoot: cfg.bpffsRoot,
     instance: cfg.instance,
     objectPath: cfg.objectPath,
-    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes, maxFlows: cfg.maxFlows },
+    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes, maxFlows: cfg.maxFlows, maxLabels: cfg.maxLabels, maxVnis: cfg.maxVnis },
   });
   // an adopted datapath keeps the sizes it was loaded with
   const pinned = {
     maxInterfaces: dp.maps.vr_vifs.maxEntries, maxNextHops: dp.maps.vr_nexthops.maxEntries, maxRoutes: dp.maps.vr_rt4.maxEntries, maxFlows: dp.maps.vr_flows.maxEntries,
+    maxLabels: dp.maps.vr_mpls.maxEntries, maxVnis: dp.maps.vr_vxlan.maxEntries,
   };
-  if (dp.adopted && (pinned.maxInterfaces !== cfg.maxInterfaces || pinned.maxNextHops !== cfg.maxNextHops || pinned.maxRoutes !== cfg.maxRoutes || pinned.maxFlows !== cfg.maxFlows))
+  if (dp.adopted && (Object.keys(pinned) as (keyof typeof pinned)[]).some((k) => pinned[k] !== cfg[k]))
     log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
   // the bulk route lookup: the object's probe program on the pinned maps (none: a lookup per key)
   let probe: RouteProbe | undefined;

@@ -46,19 +46,29 @@ static __always_inline int ctx_act_pass(const enum vr_hook hook)
 	return hook == VR_HOOK_TC ? TC_ACT_OK : XDP_PASS;
 }
 
-/* packet pointers: re-read after any helper that may change the packet */
+/* packet pointers: re-read after any helper that may change the packet.
+ * Loaded through asm: clang otherwise keeps the u32 field in a 32-bit
+ * register where two loads meet (a branch that moved the packet and one
+ * that did not) and widens it again, which the verifier sees as a scalar
+ * instead of a packet pointer. */
+#define VR_CTX_LOAD(ctx, type, field) ({ \
+	void *__p; \
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(__p) : "r"(ctx), "i"(offsetof(type, field))); \
+	__p; \
+})
+
 static __always_inline void *ctx_data(void *ctx, const enum vr_hook hook)
 {
 	if (hook == VR_HOOK_TC)
-		return (void *)(long)((struct __sk_buff *)ctx)->data;
-	return (void *)(long)((struct xdp_md *)ctx)->data;
+		return VR_CTX_LOAD(ctx, struct __sk_buff, data);
+	return VR_CTX_LOAD(ctx, struct xdp_md, data);
 }
 
 static __always_inline void *ctx_data_end(void *ctx, const enum vr_hook hook)
 {
 	if (hook == VR_HOOK_TC)
-		return (void *)(long)((struct __sk_buff *)ctx)->data_end;
-	return (void *)(long)((struct xdp_md *)ctx)->data_end;
+		return VR_CTX_LOAD(ctx, struct __sk_buff, data_end);
+	return VR_CTX_LOAD(ctx, struct xdp_md, data_end);
 }
 
 /* the kernel interface the packet arrived on (the vif's key) */

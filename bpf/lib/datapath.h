@@ -22,6 +22,9 @@
 #include "forward.h"
 #include "flow.h"
 #include "trap.h"
+#if VR_LAYOUT_VERSION >= 5
+#include "decap.h"
+#endif
 
 /* host-facing vifs hand what the overlay does not know to the kernel; pod
  * vifs drop it (a pod reaches the host only through a RECEIVE route) */
@@ -72,6 +75,7 @@ static __always_inline int l3_stage(void *ctx, const enum vr_hook hook, const st
 	struct vr_rt *rt;
 	void *data, *data_end;
 
+	l4->first = first_frag;
 	if (traps || vif_policy(vif))
 		l4_parse(ctx, hook, l4, first_frag, is_v6);
 	data = ctx_data(ctx, hook);
@@ -126,7 +130,16 @@ static __always_inline int l3_stage(void *ctx, const enum vr_hook hook, const st
 		rt = route4_lookup(vif->vrf, *(__be32 *)key.dst);
 	if (!rt)
 		return not_ours(hook, vif, st, VR_DROP_NO_ROUTE);
-	return run_nexthop(ctx, hook, rt->nh_id, st, l3_len, pkt_len, is_v6, f, l4);
+	{
+		__u32 nh_id = rt->nh_id;
+		__u32 label = rt_label(rt);
+		struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+		__u32 why = follow_vrf(&nh, &nh_id, &label, key.dst, is_v6);
+
+		if (why)
+			return count_drop(hook, st, why);
+		return run_nexthop(ctx, hook, vif, nh_id, nh, st, l3_len, pkt_len, is_v6, f, l4, label);
+	}
 }
 
 static __always_inline int handle_ipv4(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
@@ -149,6 +162,21 @@ static __always_inline int handle_ipv4(void *ctx, const enum vr_hook hook, const
 	/* 224.0.0.0/4 and the limited broadcast */
 	if ((daddr & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000) || daddr == 0xffffffff)
 		return not_ours(hook, vif, st, VR_DROP_MULTICAST);
+#if VR_LAYOUT_VERSION >= 5
+	/* the overlay: tunnelled packets to the fabric's own address */
+	if (vif->type == VR_VIF_TYPE_FABRIC) {
+		int r = fabric_decap(ctx, hook, vif, st, ifindex, pkt_len);
+
+		if (r != VR_DECAP_NONE)
+			return r;
+		/* the decap's checks may have moved the packet (TC: pulled) */
+		data = ctx_data(ctx, hook);
+		data_end = ctx_data_end(ctx, hook);
+		iph = data + sizeof(struct ethhdr);
+		if ((void *)(iph + 1) > data_end)
+			return count_drop(hook, st, VR_DROP_INVALID_PACKET);
+	}
+#endif
 	l4_init(&l4, sizeof(struct ethhdr) + (__u32)iph->ihl * 4, iph->protocol);
 	/* a fragment after the first has no L4 header */
 	return l3_stage(ctx, hook, vif, st, ifindex, pkt_len, tot_len, &l4,

@@ -186,7 +186,9 @@ static __always_inline int flow_account(void *ctx, const enum vr_hook hook, stru
 #endif
 	if (f->action != VR_FLOW_NAT)
 		return 0;
-	return is_v6 ? nat6(ctx, hook, f, l4) : nat4(ctx, hook, f, l4);
+	if (hook == VR_HOOK_TC)
+		return vr_nat_tc(ctx, f, l4, is_v6);
+	return vr_nat_xdp(ctx, f, l4, is_v6);
 }
 
 #else /* layouts before v3 (upgrade-test builds): no flows, no config */

@@ -1,5 +1,7 @@
 /* forward.h: next-hop execution for routed IPv4/IPv6 packets, for both
- * hooks (lib/ctx.h). */
+ * hooks (lib/ctx.h): ENCAP (here), TUNNEL (lib/tunnel.h), RECEIVE,
+ * DISCARD, and the VRF next hop, which routes the packet again in its VRF
+ * (follow_vrf). */
 #ifndef VR_FORWARD_H
 #define VR_FORWARD_H
 
@@ -7,6 +9,44 @@
 #include "hdr.h"
 #include "counters.h"
 #include "flow.h"
+#include "route.h"
+#if VR_LAYOUT_VERSION >= 5
+#include "tunnel.h"
+#else
+#define VR_XDP_TO_TC 0x100
+#endif
+
+/* rt_label: the label / VNI a route gives a tunnel next hop, or VR_LABEL_NONE */
+#if VR_LAYOUT_VERSION >= 5
+#define rt_label(rt) (((rt)->flags & VR_RT_F_LABEL) ? (rt)->label : VR_LABEL_NONE)
+#else
+#define rt_label(rt) 0xffffffffu
+#endif
+
+/* follow_vrf: a VRF next hop routes the packet again in its VRF, by the
+ * same destination (one level: a VRF next hop there is not followed).
+ * Updates the next hop, its id and the label; 0, or a drop reason. */
+static __always_inline __u32 follow_vrf(struct vr_nh **nhp, __u32 *nh_id, __u32 *label, const __u8 *dst, int is_v6)
+{
+#if VR_LAYOUT_VERSION >= 5
+	struct vr_nh *nh = *nhp;
+	struct vr_rt *rt;
+
+	if (!nh || nh->type != VR_NH_VRF)
+		return 0;
+	trace_nexthop(*nh_id);
+	rt = is_v6 ? route6_lookup(nh->vrf, dst) : route4_lookup(nh->vrf, *(const __be32 *)dst);
+	if (!rt)
+		return VR_DROP_NO_ROUTE;
+	*nh_id = rt->nh_id;
+	*label = rt_label(rt);
+	nh = bpf_map_lookup_elem(&vr_nexthops, nh_id);
+	if (nh && nh->type == VR_NH_VRF)
+		return VR_DROP_UNSUPPORTED_NEXTHOP;
+	*nhp = nh;
+#endif
+	return 0;
+}
 
 /* encap_out: the ENCAP next hop: checks the output vif (its state is
  * copied into the next hop), writes the L2 header and redirects. l3_len is
@@ -37,19 +77,15 @@ static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const s
 	return ctx_redirect(ctx, hook, nh->oif_ifindex);
 }
 
-/* VR_XDP_TO_TC: run_nexthop's answer on XDP for a packet that its device's
- * TC entry must forward (the entry returns XDP_PASS without the "done" mark) */
-#define VR_XDP_TO_TC 0x100
-
-/* run_nexthop: what every routed packet ends in. A packet of a flow (f) is
- * counted, and NAT-rewritten, once it is known to leave here: not when the
- * XDP entry hands it to TC (TC counts it). The TTL / hop limit is
- * decremented only when the packet really leaves through an ENCAP next hop. */
-static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32 nh_id,
-				       struct vr_vif_stats *st, __u32 l3_len, __u32 pkt_len, int is_v6,
-				       struct vr_flow *f, const struct vr_l4 *l4)
+/* local_nexthop: the next hops that end here (RECEIVE, ENCAP, DISCARD; a
+ * tunnel's is run_nexthop's). A packet of a flow (f) is counted, and
+ * NAT-rewritten, once it is known to leave here: not when the XDP entry
+ * hands it to TC (TC counts it). The TTL / hop limit is decremented only
+ * when the packet really leaves through an ENCAP next hop. */
+static __always_inline int local_nexthop(void *ctx, const enum vr_hook hook, __u32 nh_id, const struct vr_nh *nh,
+					 struct vr_vif_stats *st, __u32 l3_len, __u32 pkt_len, int is_v6,
+					 struct vr_flow *f, struct vr_l4 *l4)
 {
-	struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
 	void *data_end;
 	void *l3;
 
@@ -103,6 +139,23 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, __u32
 		ipv4_ttl_dec(iph);
 	}
 	return encap_out(ctx, hook, nh, st, l3_len, pkt_len);
+}
+
+/* run_nexthop: what every routed packet ends in: a tunnel, or a next hop
+ * that ends here (local_nexthop). */
+static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
+				       __u32 nh_id, const struct vr_nh *nh, struct vr_vif_stats *st, __u32 l3_len,
+				       __u32 pkt_len, int is_v6, struct vr_flow *f, struct vr_l4 *l4, __u32 label)
+{
+#if VR_LAYOUT_VERSION >= 5
+	if (nh && nh->type == VR_NH_TUNNEL) {
+		trace_nexthop(nh_id);
+		return tunnel_out(ctx, hook, vif, nh, st, l3_len, pkt_len, is_v6, f, l4, label);
+	}
+#endif
+	(void)vif;
+	(void)label;
+	return local_nexthop(ctx, hook, nh_id, nh, st, l3_len, pkt_len, is_v6, f, l4);
 }
 
 #endif /* VR_FORWARD_H */

@@ -20,6 +20,9 @@ struct vr_l4 {
 	__u8  ports;        /* sport/dport were read (TCP, UDP, ICMP echo id) */
 	__be16 sport;       /* ICMP echo: the id */
 	__be16 dport;       /* ICMP echo: 0 */
+	__u8  first;        /* the packet is the first (or only) fragment: it has an L4 header */
+	__u8  parsed;       /* l4_parse ran (a tunnel next hop parses on demand for its hash) */
+	__u8  pad[2];
 };
 
 static __always_inline void l4_init(struct vr_l4 *l4, __u32 off, __u8 proto)
@@ -27,6 +30,7 @@ static __always_inline void l4_init(struct vr_l4 *l4, __u32 off, __u8 proto)
 	__builtin_memset(l4, 0, sizeof(*l4));
 	l4->off = off;
 	l4->proto = proto;
+	l4->first = 1;
 }
 
 /* l4_parse: reads ports / flags / ICMP type at `off` when the packet is the
@@ -42,6 +46,8 @@ static __always_inline void l4_parse(void *ctx, const enum vr_hook hook, struct 
 	l4->icmp_type = 0;
 	l4->sport = 0;
 	l4->dport = 0;
+	l4->first = first_frag;
+	l4->parsed = 1;
 	if (!first_frag || l4->off > 128)
 		return;
 	/* TCP's flags byte is at 13; UDP and ICMP need 8 */

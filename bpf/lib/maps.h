@@ -112,6 +112,41 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } vr_fctr SEC(".maps");
+#endif
+
+#if VR_LAYOUT_VERSION >= 5
+/* tunnels: decap tables (preallocated hashes: a lookup per tunnelled packet) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_LABELS);
+	__type(key, __u32);   /* MPLS label */
+	__type(value, __u32); /* next-hop id */
+} vr_mpls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_VNIS);
+	__type(key, __u32);   /* VNI */
+	__type(value, __u32); /* next-hop id */
+} vr_vxlan SEC(".maps");
+
+/* composite members (reserved: written by no one yet, read by no program) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VR_DEF_MAX_COMP);
+	__type(key, __u32);   /* slot */
+	__type(value, __u32); /* next-hop id */
+} vr_comp SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VR_TC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} vr_tctr SEC(".maps");
+#endif
+
+#if VR_LAYOUT_VERSION >= 3
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

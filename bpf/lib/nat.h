@@ -193,4 +193,23 @@ static __always_inline int nat6(void *ctx, const enum vr_hook hook, const struct
 	return nat_ports(ctx, hook, f, l4);
 }
 
+/* vr_nat_xdp / vr_nat_tc: the rewrite as global functions, so the verifier
+ * checks it once per program instead of once in every path a flow leaves
+ * by (a local next hop, a tunnel, after a decap): most of the datapath's
+ * verification was this code, explored again and again. A NAT flow pays a
+ * call. */
+__attribute__((noinline)) int vr_nat_xdp(struct xdp_md *ctx, const struct vr_flow *f, const struct vr_l4 *l4, __u32 is_v6)
+{
+	if (!f || !l4)
+		return -1;
+	return is_v6 ? nat6(ctx, VR_HOOK_XDP, f, l4) : nat4(ctx, VR_HOOK_XDP, f, l4);
+}
+
+__attribute__((noinline)) int vr_nat_tc(struct __sk_buff *ctx, const struct vr_flow *f, const struct vr_l4 *l4, __u32 is_v6)
+{
+	if (!f || !l4)
+		return -1;
+	return is_v6 ? nat6(ctx, VR_HOOK_TC, f, l4) : nat4(ctx, VR_HOOK_TC, f, l4);
+}
+
 #endif /* VR_NAT_H */

@@ -15,10 +15,10 @@
 
 #define VR_MAGIC          0x76726562 /* "vreb" */
 #ifndef VR_LAYOUT_VERSION_OVERRIDE
-#define VR_LAYOUT_VERSION 4
+#define VR_LAYOUT_VERSION 5
 #else
 /* Older layouts are built from this same source for the upgrade tests
- * (bpf/Makefile: build/vr_xdp_v1.o ... _v3.o); only the structs, maps and
+ * (bpf/Makefile: build/vr_xdp_v1.o ... _v4.o); only the structs, maps and
  * lookups that changed are guarded (#if VR_LAYOUT_VERSION >= N). */
 #define VR_LAYOUT_VERSION VR_LAYOUT_VERSION_OVERRIDE
 #endif
@@ -29,6 +29,9 @@
 #define VR_DEF_MAX_ROUTES    262144
 #define VR_DEF_MAX_FLOWS     524288  /* the vRouter's default flow table */
 #define VR_DEF_HOLD_PER_FLOW 3       /* packets held per flow miss, as the vRouter */
+#define VR_DEF_MAX_LABELS    16384   /* vr_mpls entries (the vRouter's default is 5120) */
+#define VR_DEF_MAX_VNIS      16384   /* vr_vxlan entries */
+#define VR_DEF_MAX_COMP      65536   /* vr_comp slots (composite members) */
 /* ring buffers (bytes, a power of two of pages) */
 #define VR_MISS_RING_SIZE    (8u << 20)
 #define VR_TRAP_RING_SIZE    (4u << 20)
@@ -91,27 +94,78 @@ enum vr_nh_type {
 	VR_NH_UNSPEC    = 0,
 	VR_NH_RECEIVE   = 1, /* to the host stack: XDP_PASS */
 	VR_NH_ENCAP     = 2, /* L2 rewrite + redirect to a local vif */
-	VR_NH_TUNNEL    = 3, /* reserved: overlay issue */
+	VR_NH_TUNNEL    = 3, /* layout v5: outer headers to a remote host (enum vr_tun_type) */
 	VR_NH_DISCARD   = 5,
-	VR_NH_COMPOSITE = 6, /* reserved: overlay issue */
+	VR_NH_COMPOSITE = 6, /* layout v5: reserved (ECMP / flood members in vr_comp); not run yet */
+	VR_NH_VRF       = 7, /* layout v5: route the packet again in vr_nh.vrf (the vRouter's
+			      * VRF_TRANSLATE): what a VNI or label leads to for L3 overlays */
 };
 
+/* tunnel kinds of a VR_NH_TUNNEL next hop (mirrors proto TunnelType) */
+enum vr_tun_type {
+	VR_TUN_NONE     = 0,
+	VR_TUN_MPLSOUDP = 1, /* outer IPv4 + UDP (dport 6635) + one MPLS label */
+	VR_TUN_MPLSOGRE = 2, /* outer IPv4 + GRE (proto 0x8847) + one MPLS label */
+	VR_TUN_VXLAN    = 3, /* outer IPv4 + UDP (dport 4789) + VXLAN + the inner Ethernet frame */
+};
+
+/* composite kinds (reserved: the datapath does not run composites yet) */
+enum vr_comp_kind {
+	VR_COMP_NONE  = 0,
+	VR_COMP_ECMP  = 1, /* one member, chosen by the flow hash */
+	VR_COMP_FLOOD = 2, /* every member (L2 broadcast / unknown unicast / multicast) */
+};
+
+#define VR_UDP_PORT_MPLS   6635
+#define VR_UDP_PORT_VXLAN  4789
+#define VR_ETH_P_MPLS_UC   0x8847
+#define VR_TUN_SPORT_MIN   49152     /* UDP source ports come from the flow hash: 49152..65535 */
+#define VR_LABEL_NONE      0xffffffffu /* no label from the route: the next hop's own */
+
 /* vr_nexthops: ARRAY indexed by next-hop id; type VR_NH_UNSPEC = empty slot.
- * An ENCAP next hop carries a copy of its output vif's state and MTU, so
- * that forwarding needs no second vif lookup; the daemon rewrites the next
- * hops of a vif whenever that vif changes. */
+ * An ENCAP or TUNNEL next hop carries a copy of its output vif's state and
+ * MTU, so that forwarding needs no second vif lookup; the daemon rewrites
+ * the next hops of a vif whenever that vif changes. Layout v5 grew it from
+ * 32 to 80 bytes (the first 30 are as before; src/maps/migrate-v4.ts). */
+#if VR_LAYOUT_VERSION >= 5
 struct vr_nh {
 	__u8  type;         /* enum vr_nh_type */
-	__u8  oif_state;    /* ENCAP: VR_VIF_F_ENABLED | _PEER | _SKB of the output vif */
+	__u8  oif_state;    /* ENCAP, TUNNEL: VR_VIF_F_ENABLED | _PEER | _SKB of the output vif */
 	__u16 flags;
-	__u32 oif_ifindex;  /* ENCAP: kernel ifindex to redirect to */
-	__u32 oif_vif;      /* ENCAP: vif index of the output vif (counters) */
-	__u8  dmac[6];      /* ENCAP: rewrite destination MAC */
-	__u8  smac[6];      /* ENCAP: rewrite source MAC */
+	__u32 oif_ifindex;  /* ENCAP: kernel ifindex to redirect to; TUNNEL: the fabric's
+			     * (the underlay FIB lookup is made from it) */
+	__u32 oif_vif;      /* ENCAP, TUNNEL: vif index of the output vif (counters) */
+	__u8  dmac[6];      /* ENCAP: rewrite destination MAC; TUNNEL VXLAN: the inner one */
+	__u8  smac[6];      /* ENCAP: rewrite source MAC; TUNNEL VXLAN: the inner one */
+	__u32 vrf;          /* VRF: the VRF to route in; other kinds: the agent's (informational) */
+	__u16 oif_mtu;      /* ENCAP: the output vif's MTU (0 = unchecked); TUNNEL: the
+			     * fabric vif's (the FIB's route MTU decides) */
+	__u8  tun_type;     /* TUNNEL: enum vr_tun_type */
+	__u8  tun_family;   /* TUNNEL: underlay family, 4 (6 reserved) */
+	__u8  tun_sip[16];  /* TUNNEL: outer source (IPv4 in the first 4 bytes, network order) */
+	__u8  tun_dip[16];  /* TUNNEL: outer destination (the remote host) */
+	__u32 label;        /* TUNNEL: default MPLS label (20 bits) / VNI (24 bits); a route
+			     * with VR_RT_F_LABEL overrides it */
+	__u32 comp_first;   /* COMPOSITE (reserved): first member slot in vr_comp */
+	__u16 comp_count;   /* COMPOSITE (reserved): members from comp_first */
+	__u8  comp_kind;    /* COMPOSITE (reserved): enum vr_comp_kind */
+	__u8  pad;
+	__u32 pad2;
+};
+#else /* layouts 1..4 */
+struct vr_nh {
+	__u8  type;
+	__u8  oif_state;
+	__u16 flags;
+	__u32 oif_ifindex;
+	__u32 oif_vif;
+	__u8  dmac[6];
+	__u8  smac[6];
 	__u32 vrf;
-	__u16 oif_mtu;      /* ENCAP: the output vif's MTU (0 = unchecked) */
+	__u16 oif_mtu;
 	__u8  pad[2];
 };
+#endif
 
 /* LPM keys: prefixlen counts the 32 VRF bits, so it is 32 + the route's
  * prefix length; vrf is big-endian so that it is matched as leading bits. */
@@ -143,6 +197,8 @@ struct vr_host6_key {
 };
 
 #define VR_RT_F_PROXY_ARP   (1u << 0) /* answer ARP / NS for addresses in this route */
+#define VR_RT_F_LABEL       (1u << 1) /* layout v5: vr_rt.label is valid and overrides a tunnel
+				       * next hop's label (the vRouter's VR_RT_LABEL_VALID_FLAG) */
 
 /* vr_rt4 / vr_rt6 (and vr_host4 / vr_host6) value. Layout v2 added plen: an LPM lookup returns only
  * the value, so the value names its own prefix; the daemon then needs no
@@ -153,7 +209,7 @@ struct vr_rt {
 	__u16 flags;        /* VR_RT_F_* */
 	__u8  plen;         /* the route's own prefix length (without the VRF bits) */
 	__u8  pad;
-	__u32 label;        /* MPLS label / VNI (overlay issue); 0 = none */
+	__u32 label;        /* MPLS label / VNI for a tunnel next hop, with VR_RT_F_LABEL */
 };
 #else /* layout v1 */
 struct vr_rt {
@@ -362,6 +418,23 @@ struct vr_rj_ctl {
 	__u32 pad;
 };
 
+/* ---- tunnels (layout v5) -------------------------------------------- */
+
+/* vr_mpls: HASH, key __u32 label (20 bits) -> value __u32 next-hop id.
+ * vr_vxlan: HASH, key __u32 VNI (24 bits) -> value __u32 next-hop id.
+ * vr_comp: ARRAY, key __u32 slot -> value __u32 next-hop id (composite
+ * members; reserved, not read by the datapath yet). */
+
+/* vr_tctr: PERCPU_ARRAY of __u64 indexed by enum vr_tun_counter */
+enum vr_tun_counter {
+	VR_TC_ENCAP = 0,     /* packets sent into a tunnel */
+	VR_TC_DECAP,         /* tunnelled packets taken out of their outer headers */
+	VR_TC_NEIGH,         /* encapsulated packets handed to the kernel's neighbour
+			      * resolution (bpf_redirect_neigh: queued until ARP answers) */
+	VR_TC_ICMP_TOO_BIG,  /* ICMP fragmentation needed / packet too big sent */
+	VR_TC_MAX,
+};
+
 /* vr_meta: ARRAY of one entry, written once by the daemon that loads */
 struct vr_meta {
 	__u32 magic;
@@ -397,6 +470,17 @@ enum vr_drop_reason {
 	VR_DROP_FLOW_HOLD_QUEUE_FULL,/* the daemon's hold queue was full (daemon) */
 	VR_DROP_TRAP_RING_FULL,      /* a packet of interest found the trap ring full */
 	VR_DROP_NAT_FAILED,          /* a NAT rewrite the packet could not take */
+	/* layout v5: tunnels */
+	VR_DROP_TUNNEL_NO_ROUTE,     /* the kernel's FIB has no usable route to the tunnel's remote
+				      * end from the fabric interface */
+	VR_DROP_TUNNEL_ENCAP_FAILED, /* the packet could not take the outer headers */
+	VR_DROP_FRAG_NEEDED,         /* too big for the tunnel's path with DF (or IPv6): answered with
+				      * ICMP fragmentation needed / packet too big */
+	VR_DROP_INVALID_LABEL,       /* a tunnelled packet's MPLS label is not in vr_mpls (or a stack) */
+	VR_DROP_TUNNEL_DECAP_FAILED, /* the outer headers could not be stripped */
+	VR_DROP_INVALID_TUNNEL,      /* a malformed tunnel header (GRE flags, VXLAN flags) */
+	VR_DROP_FABRIC_FORWARDING_OFF, /* the fabric interface has IPv4 forwarding off: the kernel
+				      * answers no underlay lookup (bpf_fib_lookup) for it */
 	VR_DROP_MAX,
 };
 

@@ -20,6 +20,8 @@ import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
 import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { FlowService } from '../gen/vrouter/ebpf/v1/flow_pb.js';
+import { MplsService } from '../gen/vrouter/ebpf/v1/mpls_pb.js';
+import { VxlanService } from '../gen/vrouter/ebpf/v1/vxlan_pb.js';
 import { Health } from '../gen/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
@@ -32,6 +34,8 @@ import { systemHandlers, type DaemonInfo } from './services/system-service.ts';
 import { programHandlers } from './services/program-service.ts';
 import { diagnosticsHandlers } from './services/diagnostics-service.ts';
 import { flowHandlers } from './services/flow-service.ts';
+import { mplsHandlers } from './services/mpls-service.ts';
+import { vxlanHandlers } from './services/vxlan-service.ts';
 import type { FlowHub } from '../flows/hub.ts';
 import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
 import { packetHandlers } from './services/packet-service.ts';
@@ -39,7 +43,7 @@ import type { PacketIo } from '../packets/packet-io.ts';
 
 export const SERVICES: readonly DescService[] = [
   InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService, FlowService,
-  PacketService,
+  PacketService, MplsService, VxlanService,
 ];
 
 /**
@@ -102,6 +106,8 @@ export class ApiServer {
     add(DiagnosticsService, diagnosticsHandlers(mgr));
     add(FlowService, flowHandlers(mgr, extras.flows));
     add(PacketService, packetHandlers(extras.packets));
+    add(MplsService, mplsHandlers(mgr));
+    add(VxlanService, vxlanHandlers(mgr));
 
     const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
     for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';

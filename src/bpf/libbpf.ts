@@ -70,6 +70,9 @@ export const sys = {
   bpf_map__fd: libbpf.func('int bpf_map__fd(void *map)'),
   bpf_map__reuse_fd: libbpf.func('int bpf_map__reuse_fd(void *map, int fd)'),
   bpf_program__fd: libbpf.func('int bpf_program__fd(void *prog)'),
+  bpf_object__next_program: libbpf.func('void *bpf_object__next_program(void *obj, void *prev)'),
+  bpf_program__name: libbpf.func('const char *bpf_program__name(void *prog)'),
+  bpf_program__set_autoload: libbpf.func('int bpf_program__set_autoload(void *prog, bool autoload)'),
   // fds and pins
   bpf_obj_pin: libbpf.func('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: libbpf.func('int bpf_obj_get(const char *path)'),

@@ -3,6 +3,7 @@
  * with if_nametoindex, SIOCGIF* ioctls and one rtnetlink RTM_GETLINK (not
  * /sys, which shows the namespace it was mounted in).
  */
+import { readFileSync } from 'node:fs';
 import { sys } from './libbpf.ts';
 import { BpfError } from './errors.ts';
 
@@ -169,5 +170,20 @@ export function linkKind(ifindex: number): { kind: string | undefined; peerInOth
     return { kind, peerInOtherNetns: top.has(IFLA_LINK_NETNSID) };
   } finally {
     sys.close(fd);
+  }
+}
+
+/**
+ * ipv4Forwarding: net.ipv4.conf.<name>.forwarding of the calling thread's
+ * network namespace (read synchronously: a thread-pool read would see the
+ * process's first namespace); undefined when there is no such device.
+ * bpf_fib_lookup answers only for a device that forwards.
+ */
+export function ipv4Forwarding(name: string): boolean | undefined {
+  if (!/^[^/\0]{1,15}$/.test(name) || name === '.' || name === '..') return undefined;
+  try {
+    return readFileSync(`/proc/sys/net/ipv4/conf/${name}/forwarding`, 'utf8').trim() === '1';
+  } catch {
+    return undefined;
   }
 }

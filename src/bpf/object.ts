@@ -18,6 +18,8 @@ export interface ObjectSetup {
   reuseFds?: Record<string, number>;
   /** bpf_object__load attempts when the verifier is interrupted (EAGAIN) */
   attempts?: number;
+  /** load only these programs (the others are not verified: a big datapath costs its verifier time once, not per helper program) */
+  only?: readonly string[];
 }
 
 type ObjPtr = NonNullable<ReturnType<typeof sys.bpf_object__open_file>>;
@@ -67,6 +69,9 @@ export class BpfObject {
           if (!map) throw new BpfError('bpf_object__find_map_by_name', name, ERRNO.ENOENT);
           check(sys.bpf_map__set_max_entries(map, n), 'bpf_map__set_max_entries', name);
         }
+        if (setup.only)
+          for (let p = sys.bpf_object__next_program(obj, null); p; p = sys.bpf_object__next_program(obj, p))
+            if (!setup.only.includes(sys.bpf_program__name(p) as string)) check(sys.bpf_program__set_autoload(p, false), 'bpf_program__set_autoload', path);
         for (const [name, fd] of Object.entries(setup.reuseFds ?? {})) {
           const map = sys.bpf_object__find_map_by_name(obj, name);
           if (!map) throw new BpfError('bpf_object__find_map_by_name', name, ERRNO.ENOENT);
@@ -85,9 +90,9 @@ export class BpfObject {
     }
   }
 
-  /** loadOnMaps: load with every map of `maps` (by name) reused: the object's programs run on those maps. */
-  static loadOnMaps(path: string, maps: Record<string, { readonly fd: number }>): BpfObject {
-    return BpfObject.load(path, { reuseFds: Object.fromEntries(Object.entries(maps).map(([name, m]) => [name, m.fd])) });
+  /** loadOnMaps: load with every map of `maps` (by name) reused: the object's programs (or `only` these) run on those maps. */
+  static loadOnMaps(path: string, maps: Record<string, { readonly fd: number }>, only?: readonly string[]): BpfObject {
+    return BpfObject.load(path, { reuseFds: Object.fromEntries(Object.entries(maps).map(([name, m]) => [name, m.fd])), only });
   }
 
   private get handle(): ObjPtr {

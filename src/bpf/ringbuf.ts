@@ -91,6 +91,16 @@ export interface RingbufStats {
   lastAt: number;
 }
 
+/**
+ * the readers whose worker may be asleep in epoll_wait: process.exit joins
+ * every worker thread, and a worker blocked in a native call without a
+ * timeout never gets to stop, so a daemon that fails after opening a ring
+ * (a listener already in use) would hang on its way out. On exit every
+ * such worker is told to stop and woken, synchronously, before the join.
+ */
+const awake = new Set<RingbufReader>();
+let exitHook = false;
+
 export class RingbufReader {
   /** the ring's data size in bytes (the map's max_entries) */
   readonly size: number;
@@ -157,8 +167,16 @@ export class RingbufReader {
     this.worker.on('error', (err) => {
       failed = err;
     });
+    awake.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => {
+        for (const r of awake) r.wake();
+      });
+    }
     this.exited = new Promise((resolve) => {
       this.worker.once('exit', () => {
+        awake.delete(this);
         this.gone = true;
         this.release();
         if (failed) opts.onError?.(failed);
@@ -199,14 +217,20 @@ export class RingbufReader {
   close(): Promise<void> {
     this.closing ??= (() => {
       if (this.gone) return this.exited; // the worker failed: its fds are closed already
-      Atomics.store(this.control, CTL.STOP, 1);
-      Atomics.notify(this.control, CTL.INFLIGHT);
-      const one = Buffer.alloc(8);
-      one.writeBigUInt64LE(1n);
-      sys.write(this.wakeFd, one, 8);
+      this.wake();
       return this.exited;
     })();
     return this.closing;
+  }
+
+  /** wake: tells the worker to stop and wakes it from epoll_wait */
+  private wake(): void {
+    if (this.gone) return;
+    Atomics.store(this.control, CTL.STOP, 1);
+    Atomics.notify(this.control, CTL.INFLIGHT);
+    const one = Buffer.alloc(8);
+    one.writeBigUInt64LE(1n);
+    sys.write(this.wakeFd, one, 8);
   }
 
   /** closed: resolves when the worker has exited (after close(), or on its failure). */

@@ -14,6 +14,8 @@ import { SystemService } from '../gen/vrouter/ebpf/v1/system_pb.js';
 import { ProgramService } from '../gen/vrouter/ebpf/v1/program_pb.js';
 import { FlowService } from '../gen/vrouter/ebpf/v1/flow_pb.js';
 import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
+import { MplsService } from '../gen/vrouter/ebpf/v1/mpls_pb.js';
+import { VxlanService } from '../gen/vrouter/ebpf/v1/vxlan_pb.js';
 import { ProgramStream, type ProgramStreamOptions } from './program-stream.ts';
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => Promise<MessageShape<O>>;
@@ -77,6 +79,10 @@ export class VrouterClient {
   readonly program: ServiceClient<typeof ProgramService>;
   readonly flows: ServiceClient<typeof FlowService>;
   readonly packets: ServiceClient<typeof PacketService>;
+  /** the MPLS label table */
+  readonly mpls: ServiceClient<typeof MplsService>;
+  /** the VNI table */
+  readonly vxlan: ServiceClient<typeof VxlanService>;
   private readonly clients: Client[] = [];
   private readonly address: string;
   private readonly deadlineMs: number;
@@ -95,6 +101,8 @@ export class VrouterClient {
     this.program = mk(ProgramService);
     this.flows = mk(FlowService);
     this.packets = mk(PacketService);
+    this.mpls = mk(MplsService);
+    this.vxlan = mk(VxlanService);
   }
 
   /**

@@ -146,6 +146,26 @@ export class ProgramStream {
   deleteFlow(key: MessageInitShape<typeof FlowKeySchema>): Promise<void> {
     return this.op({ case: 'deleteFlow', value: { key } });
   }
+  /** addLabel: an MPLS label and the next hop its packets are run through (an upsert in a sync epoch) */
+  addLabel(label: number, nextHopId: number): Promise<void> {
+    return this.op({ case: 'addLabel', value: { label: { label, nextHopId } } });
+  }
+  updateLabel(label: number, nextHopId: number): Promise<void> {
+    return this.op({ case: 'updateLabel', value: { label: { label, nextHopId } } });
+  }
+  deleteLabel(label: number): Promise<void> {
+    return this.op({ case: 'deleteLabel', value: { label } });
+  }
+  /** addVni: a VNI and the next hop its packets are run through (an upsert in a sync epoch) */
+  addVni(vni: number, nextHopId: number): Promise<void> {
+    return this.op({ case: 'addVni', value: { vni: { vni, nextHopId } } });
+  }
+  updateVni(vni: number, nextHopId: number): Promise<void> {
+    return this.op({ case: 'updateVni', value: { vni: { vni, nextHopId } } });
+  }
+  deleteVni(vni: number): Promise<void> {
+    return this.op({ case: 'deleteVni', value: { vni } });
+  }
 
   /** transaction: all or nothing; rejects with the failing operation's error ("transaction.ops[i]...."). */
   transaction(ops: OperationInit[]): Promise<void> {

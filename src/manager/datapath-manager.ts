@@ -15,12 +15,14 @@ import { RouteTable } from '../maps/tables/route-table.ts';
 import { RouteBatch } from '../maps/tables/route-pack.ts';
 import { VifTable } from '../maps/tables/vif-table.ts';
 import { FlowTable } from '../maps/tables/flow-table.ts';
+import { DecapTable } from '../maps/tables/decap-table.ts';
+import { DecapManager } from './decap-manager.ts';
 import { CommandQueue } from './command-queue.ts';
 import { DatapathError, invalid, precondition } from './errors.ts';
 import { BpfError } from '../bpf/errors.ts';
 import type { TraceResult } from '../maps/tables/packet-tracer.ts';
 import { Journal } from './journal.ts';
-import type { Hook, NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
+import type { DecapEntry, DecapTableName, Hook, NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
 import type { Flow, FlowKey, FlowSpec } from './flow-model.ts';
 import { FlowManager, newFlowNotes, type FlowNotes, type FlowSetResult } from './flow-manager.ts';
 
@@ -50,11 +52,14 @@ export interface DropCount {
 /** BULK: a write of at least this many items counts as bulk (see onBulk) */
 const BULK = 10_000;
 
-/** the order a transaction applies its operations in: no dangling reference at any point (flows name no other object) */
+/**
+ * the order a transaction applies its operations in: no dangling reference
+ * at any point (routes, labels and VNIs name next hops; flows name no other
+ * object)
+ */
 function phase(op: Op): number {
   if (op.kind === 'vif') return op.action === 'delete' ? 5 : 0;
   if (op.kind === 'nh') return op.action === 'delete' ? 4 : 1;
-  if (op.kind === 'flow') return op.action === 'delete' ? 3 : 2;
   return op.action === 'delete' ? 3 : 2;
 }
 
@@ -64,6 +69,9 @@ export class DatapathManager {
   readonly nhs: NextHopManager;
   readonly routes: RouteManager;
   readonly flows: FlowManager;
+  /** the decap tables: MPLS labels (vr_mpls) and VNIs (vr_vxlan) */
+  readonly labels: DecapManager;
+  readonly vnis: DecapManager;
   readonly queue = new CommandQueue();
   private readonly log: Logger;
   /** onBulk: called after a write that touched many routes (the daemon reclaims memory then) */
@@ -84,6 +92,8 @@ export class DatapathManager {
       log,
     );
     this.flows = new FlowManager(new FlowTable(m.vr_flows), limits.maxVrfs, log);
+    this.labels = new DecapManager('mpls', new DecapTable(m.vr_mpls), this.nhs, log);
+    this.vnis = new DecapManager('vxlan', new DecapTable(m.vr_vxlan), this.nhs, log);
     this.flowCounter = () => this.flows.count();
   }
 
@@ -97,11 +107,13 @@ export class DatapathManager {
     const t0 = performance.now();
     this.vifs.load();
     this.nhs.load();
+    this.labels.load();
+    this.vnis.load();
     return this.queue.run(async () => {
       await this.routes.load();
       const flows = await this.flows.recount();
       this.log.info(
-        { vifs: this.vifs.size, nexthops: this.nhs.size, routes4: this.routes.count(4), routes6: this.routes.count(6), flows, ms: Math.round(performance.now() - t0) },
+        { vifs: this.vifs.size, nexthops: this.nhs.size, labels: this.labels.size, vnis: this.vnis.size, routes4: this.routes.count(4), routes6: this.routes.count(6), flows, ms: Math.round(performance.now() - t0) },
         'datapath state read from the maps',
       );
     });
@@ -162,6 +174,33 @@ export class DatapathManager {
 
   deleteNextHop(id: number): Promise<void> {
     return this.write((j) => this.nhs.delete(id, j));
+  }
+
+  /** decap: the manager of a decap table. */
+  decap(table: DecapTableName): DecapManager {
+    return table === 'mpls' ? this.labels : this.vnis;
+  }
+
+  /** addDecap: an MPLS label or a VNI and the next hop its packets are run through. */
+  addDecap(table: DecapTableName, e: DecapEntry): Promise<DecapEntry> {
+    return this.write((j) => {
+      this.decap(table).add(e, j);
+      this.syncs.marking()?.[table === 'mpls' ? 'labels' : 'vnis'].add(e.key);
+      return e;
+    });
+  }
+
+  /** updateDecap: points an existing label or VNI at another next hop. */
+  updateDecap(table: DecapTableName, e: DecapEntry): Promise<DecapEntry> {
+    return this.write((j) => {
+      this.decap(table).update(e, j);
+      this.syncs.marking()?.[table === 'mpls' ? 'labels' : 'vnis'].add(e.key);
+      return e;
+    });
+  }
+
+  deleteDecap(table: DecapTableName, key: number): Promise<void> {
+    return this.write((j) => this.decap(table).delete(key, j));
   }
 
   /** addRoutes: all or nothing. */
@@ -344,6 +383,19 @@ export class DatapathManager {
       case 'route':
         if (op.action === 'update') this.routes.update(op.spec, j);
         return;
+      case 'mpls':
+      case 'vxlan': {
+        const t = this.decap(op.kind);
+        const marks = sync?.[op.kind === 'mpls' ? 'labels' : 'vnis'];
+        if (op.action === 'delete') t.delete(op.key, j);
+        else if (op.action === 'update') t.update(op.entry, j);
+        else if (sync && t.has(op.entry.key)) {
+          // re-sent: an upsert (unchanged: nothing written)
+          if (!t.same(t.check(op.entry))) t.update(op.entry, j);
+        } else t.add(op.entry, j);
+        if (op.action !== 'delete') marks?.add(op.entry.key);
+        return;
+      }
     }
   }
 
@@ -364,10 +416,13 @@ export class DatapathManager {
     return this.write(async (j) => {
       const s = this.syncs.expect(epoch);
       const routes = await this.routes.sweep(s.routes, j);
+      const labels = this.labels.sweep(s.labels, j);
+      const vnis = this.vnis.sweep(s.vnis, j);
       let nextHops = 0;
       for (const id of [...this.nhs.ids()])
         if (!s.nhs.has(id)) {
-          if (this.nhs.refCount(id) > 0) this.log.warn({ nh: id }, 'sync: next hop not re-sent but still used by re-sent routes; kept');
+          if (this.nhs.refCount(id) > 0 || this.nhs.decapRefCount(id) > 0)
+            this.log.warn({ nh: id }, 'sync: next hop not re-sent but still used by re-sent routes, labels or VNIs; kept');
           else {
             this.nhs.delete(id, j);
             nextHops++;
@@ -382,7 +437,7 @@ export class DatapathManager {
             vifs++;
           }
         }
-      return this.syncs.complete(s, { vifs, nextHops, routes });
+      return this.syncs.complete(s, { vifs, nextHops, routes, labels, vnis });
     });
   }
 
@@ -410,6 +465,10 @@ export class DatapathManager {
       vr_trap_rb: 0,
       vr_host4: this.routes.countIn('host4'),
       vr_host6: this.routes.countIn('host6'),
+      vr_mpls: this.labels.size,
+      vr_vxlan: this.vnis.size,
+      vr_comp: 0,
+      vr_tctr: this.kernel.maps.vr_tctr.maxEntries,
     };
   }
 

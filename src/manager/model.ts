@@ -14,7 +14,11 @@ export type VifTypeName = 'host' | 'agent' | 'fabric' | 'virtual';
 export type Hook = 'xdp' | 'tc';
 /** HookPolicy: the hook asked for; auto: TC for veth/netkit, XDP for the rest */
 export type HookPolicy = Hook | 'auto';
-export type NhKind = 'encap' | 'receive' | 'discard';
+export type NhKind = 'encap' | 'receive' | 'discard' | 'tunnel' | 'vrf';
+/** the overlay encapsulations of a tunnel next hop */
+export type TunnelType = 'mplsoudp' | 'mplsogre' | 'vxlan';
+/** the decap tables: MPLS labels and VXLAN network identifiers */
+export type DecapTableName = 'mpls' | 'vxlan';
 
 export interface Vif {
   index: number;
@@ -67,12 +71,40 @@ export interface VifChange {
   hookPolicy?: HookPolicy | undefined;
 }
 
+/** Tunnel: a tunnel next hop's encapsulation (IPv4 underlay addresses, 4 bytes each) */
+export interface Tunnel {
+  type: TunnelType;
+  src: Buffer;
+  dst: Buffer;
+  /** the default MPLS label / VNI (a route's label overrides it) */
+  label: number;
+  /** the fabric vif the packets leave by (the underlay FIB lookup starts there) */
+  vifIndex: number;
+  /** VXLAN: the inner Ethernet header's addresses */
+  innerDmac: Buffer;
+  innerSmac: Buffer;
+}
+
 export interface NextHop {
   id: number;
+  /** the VRF the next hop belongs to; a vrf next hop routes packets again in it */
   vrf: number;
   kind: NhKind;
   /** encap only */
   encap?: { vifIndex: number; dmac: Buffer; smac: Buffer };
+  /** tunnel only */
+  tunnel?: Tunnel;
+}
+
+/** TunnelSpec: a tunnel as asked for; undefined fields are missing (or, for the inner MACs, defaulted) */
+export interface TunnelSpec {
+  type: TunnelType | undefined;
+  src: Buffer | undefined;
+  dst: Buffer | undefined;
+  label: number;
+  vifIndex: number;
+  innerDmac: Buffer | undefined;
+  innerSmac: Buffer | undefined;
 }
 
 export interface NextHopSpec {
@@ -81,6 +113,14 @@ export interface NextHopSpec {
   kind: NhKind | undefined;
   /** encap only; smac undefined: the output vif's MAC */
   encap?: { vifIndex: number; dmac: Buffer | undefined; smac: Buffer | undefined };
+  /** tunnel only */
+  tunnel?: TunnelSpec;
+}
+
+/** DecapEntry: a label (vr_mpls) or a VNI (vr_vxlan) and the next hop a tunnelled packet with it is run through */
+export interface DecapEntry {
+  key: number;
+  nhId: number;
 }
 
 export type RouteSpec = Route;
@@ -95,7 +135,9 @@ export type Op =
   | { kind: 'route'; action: 'add' | 'update'; spec: RouteSpec }
   | { kind: 'route'; action: 'delete'; key: RouteKey }
   | { kind: 'flow'; action: 'set'; spec: FlowSpec }
-  | { kind: 'flow'; action: 'delete'; key: FlowKey };
+  | { kind: 'flow'; action: 'delete'; key: FlowKey }
+  | { kind: DecapTableName; action: 'add' | 'update'; entry: DecapEntry }
+  | { kind: DecapTableName; action: 'delete'; key: number };
 
 /** vifSpec: a VifSpec with the API's defaults for what is not given. */
 export function vifSpec(p: Pick<VifSpec, 'index' | 'name' | 'type'> & Partial<VifSpec>): VifSpec {

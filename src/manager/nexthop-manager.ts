@@ -1,22 +1,32 @@
 /**
  * NextHopManager: the next hops. Their values live in the vr_nexthops
  * array; the daemon keeps per id only what the map cannot tell it cheaply:
- * the kind (is the slot in use), how many routes point at it, and which
- * next hops output on each vif (an ENCAP next hop carries a copy of its
- * output vif's state and MTU, rewritten when the vif changes).
+ * the kind (is the slot in use), how many routes and how many MPLS labels /
+ * VNIs point at it, and which next hops output on each vif (an ENCAP or
+ * TUNNEL next hop carries a copy of its output vif's state and MTU,
+ * rewritten when the vif changes).
  */
 import type { Logger } from 'pino';
-import type { NhValue } from '../maps/codecs.ts';
-import { NH_DISCARD_ID, NhType, VIF_F_ENABLED, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
+import { NH, nhValue, type NhValue } from '../maps/codecs.ts';
+import { MAX_LABEL, MAX_VNI, NH_DISCARD_ID, NhType, TunType, VIF_F_ENABLED, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
 import type { NextHopTable } from '../maps/tables/nexthop-table.ts';
 import { exists, invalid, notFound, precondition } from './errors.ts';
 import type { Journal } from './journal.ts';
-import type { NextHop, NextHopSpec, NhKind, Vif } from './model.ts';
+import type { NextHop, NextHopSpec, NhKind, Tunnel, TunnelType, Vif } from './model.ts';
 import type { VifManager } from './vif-manager.ts';
 
-const NH_TYPE_CODES: Record<NhKind, number> = { encap: NhType.ENCAP, receive: NhType.RECEIVE, discard: NhType.DISCARD };
+const NH_TYPE_CODES: Record<NhKind, number> = {
+  encap: NhType.ENCAP, receive: NhType.RECEIVE, discard: NhType.DISCARD, tunnel: NhType.TUNNEL, vrf: NhType.VRF,
+};
 const NH_TYPE_NAMES = new Map(Object.entries(NH_TYPE_CODES).map(([k, v]) => [v, k as NhKind]));
+const TUN_TYPE_CODES: Record<TunnelType, number> = { mplsoudp: TunType.MPLSOUDP, mplsogre: TunType.MPLSOGRE, vxlan: TunType.VXLAN };
+const TUN_TYPE_NAMES = new Map(Object.entries(TUN_TYPE_CODES).map(([k, v]) => [v, k as TunnelType]));
 const ZERO_MAC = Buffer.alloc(6);
+/** the kinds a tunnelled packet's label or VNI may lead to (the datapath runs no tunnel after a decap) */
+export const DECAP_TARGETS: readonly NhKind[] = ['encap', 'receive', 'discard', 'vrf'];
+
+/** outputOf: the vif a next hop sends out of (ENCAP, TUNNEL) */
+const outputOf = (nh: NextHop): number | undefined => nh.encap?.vifIndex ?? nh.tunnel?.vifIndex;
 
 export class NextHopManager {
   private readonly table: NextHopTable;
@@ -26,6 +36,8 @@ export class NextHopManager {
   private readonly kinds: Uint8Array;
   /** routes per next hop */
   private readonly refs: Uint32Array;
+  /** MPLS labels and VNIs per next hop */
+  private readonly decapRefs: Uint32Array;
   private readonly outputs = new Map<number, Set<number>>();
   private count = 0;
 
@@ -35,6 +47,7 @@ export class NextHopManager {
     this.log = log;
     this.kinds = new Uint8Array(table.capacity);
     this.refs = new Uint32Array(table.capacity);
+    this.decapRefs = new Uint32Array(table.capacity);
   }
 
   get capacity(): number {
@@ -47,7 +60,8 @@ export class NextHopManager {
 
   /** load: the next hops from the map; next hop 0 (the built-in discard) is installed if missing. */
   load(): void {
-    for (const [id, v] of this.table.all()) this.remember(id, v.type, v.type === NhType.ENCAP ? v.oifVif : undefined);
+    for (const [id, v] of this.table.all())
+      this.remember(id, v.type, v.type === NhType.ENCAP || v.type === NhType.TUNNEL ? v.oifVif : undefined);
     if (!this.kinds[NH_DISCARD_ID]) {
       const nh: NextHop = { id: NH_DISCARD_ID, vrf: 0, kind: 'discard' };
       this.table.put(NH_DISCARD_ID, this.valueOf(nh));
@@ -79,6 +93,21 @@ export class NextHopManager {
     this.refs[id] = this.refs[id]! + n;
   }
 
+  /** decapRefCount: how many MPLS labels and VNIs lead to id. */
+  decapRefCount(id: number): number {
+    return this.decapRefs[id] ?? 0;
+  }
+
+  /** decapRef: n more (or fewer) labels / VNIs lead to id. */
+  decapRef(id: number, n: number): void {
+    this.decapRefs[id] = this.decapRefs[id]! + n;
+  }
+
+  /** kindOf: the kind of next hop id, undefined when the slot is empty (no map read). */
+  kindOf(id: number): NhKind | undefined {
+    return id < this.kinds.length ? NH_TYPE_NAMES.get(this.kinds[id]!) : undefined;
+  }
+
   /** usersOf: the next hops that output on a vif. */
   usersOf(vifIndex: number): number[] {
     return [...(this.outputs.get(vifIndex) ?? [])].sort((a, b) => a - b);
@@ -89,8 +118,9 @@ export class NextHopManager {
     if (spec.id === NH_DISCARD_ID) throw invalid('id', 'next hop 0 is the built-in discard next hop; use ids from 1');
     if (spec.id >= this.table.capacity) throw invalid('id', `${spec.id} is out of range (max_next_hops is ${this.table.capacity})`);
     this.vifs.checkVrf(spec.vrf, 'vrf');
-    if (!spec.kind) throw invalid('kind', 'one of encap, receive or discard is required');
+    if (!spec.kind) throw invalid('kind', 'one of encap, receive, discard, tunnel or vrf is required');
     const nh: NextHop = { id: spec.id, vrf: spec.vrf, kind: spec.kind };
+    if (spec.kind === 'tunnel') nh.tunnel = this.checkTunnel(spec);
     if (spec.kind === 'encap') {
       const e = spec.encap;
       if (!e) throw invalid('encap', 'an encap next hop needs its output interface and destination MAC');
@@ -100,6 +130,35 @@ export class NextHopManager {
       nh.encap = { vifIndex: e.vifIndex, dmac: e.dmac, smac: e.smac ?? vif.mac };
     }
     return nh;
+  }
+
+  private checkTunnel(spec: NextHopSpec): Tunnel {
+    const t = spec.tunnel;
+    if (!t) throw invalid('tunnel', 'a tunnel next hop needs its type, underlay addresses and fabric interface');
+    if (!t.type) throw invalid('tunnel.type', 'one of MPLSoUDP, MPLSoGRE or VXLAN is required');
+    const addr = (b: Buffer | undefined, field: string, what: string): Buffer => {
+      if (!b) throw invalid(field, `the underlay ${what} address is required`);
+      if (b.length !== 4) throw invalid(field, 'an IPv4 address is required (IPv6 underlays are not supported yet)');
+      if (b.readUInt32BE(0) === 0 || b[0]! >= 224) throw invalid(field, `${b.join('.')} is not a unicast address`);
+      return b;
+    };
+    const src = addr(t.src, 'tunnel.src', 'source');
+    const dst = addr(t.dst, 'tunnel.dst', 'destination');
+    const max = t.type === 'vxlan' ? MAX_VNI : MAX_LABEL;
+    if (t.label > max) throw invalid('tunnel.label', `${t.label} is out of range (${t.type === 'vxlan' ? 'a VNI' : 'an MPLS label'} is at most ${max})`);
+    const vif = this.vifs.find(t.vifIndex);
+    if (!vif) throw notFound('tunnel.vifIndex', `no interface with index ${t.vifIndex}`);
+    if (vif.type !== 'fabric')
+      throw precondition(`interface ${t.vifIndex} is a ${vif.type} interface; a tunnel leaves through a fabric interface`, 'tunnel.vifIndex');
+    // bpf_fib_lookup answers nothing for a device that does not forward
+    if (this.vifs.forwards(vif) === false)
+      throw precondition(
+        `interface ${t.vifIndex} (${vif.name}) has IPv4 forwarding off; the underlay lookup of a tunnel needs net.ipv4.conf.${vif.name}.forwarding=1`,
+        'tunnel.vifIndex',
+      );
+    if (t.type !== 'vxlan' && (t.innerDmac || t.innerSmac))
+      throw invalid(t.innerDmac ? 'tunnel.innerDmac' : 'tunnel.innerSmac', 'only VXLAN carries an inner Ethernet header');
+    return { type: t.type, src, dst, label: t.label, vifIndex: t.vifIndex, innerDmac: t.innerDmac ?? ZERO_MAC, innerSmac: t.innerSmac ?? vif.mac };
   }
 
   add(spec: NextHopSpec, j: Journal): NextHop {
@@ -130,9 +189,12 @@ export class NextHopManager {
     const cur = this.get(id);
     const refs = this.refCount(id);
     if (refs > 0) throw precondition(`next hop ${id} is used by ${refs} route(s); delete or repoint them first`, 'id');
-    j.run('clear next hop', () => this.table.clear(id), () => this.table.put(id, this.valueOf(cur)));
-    this.forget(id, cur.encap?.vifIndex);
-    j.record('forget next hop', () => this.remember(id, NH_TYPE_CODES[cur.kind], cur.encap?.vifIndex));
+    const labels = this.decapRefCount(id);
+    if (labels > 0) throw precondition(`next hop ${id} is where ${labels} MPLS label(s) / VNI(s) lead; delete or repoint them first`, 'id');
+    const old = this.table.get(id)!;
+    j.run('clear next hop', () => this.table.clear(id), () => this.table.put(id, old));
+    this.forget(id, outputOf(cur));
+    j.record('forget next hop', () => this.remember(id, NH_TYPE_CODES[cur.kind], outputOf(cur)));
     this.log.info({ nh: id }, 'next hop deleted');
   }
 
@@ -149,27 +211,38 @@ export class NextHopManager {
   private write(nh: NextHop, cur: NextHop | undefined, j: Journal): void {
     const old = cur ? this.table.get(nh.id) : undefined;
     j.run('write next hop', () => this.table.put(nh.id, this.valueOf(nh)), () => (old ? this.table.put(nh.id, old) : this.table.clear(nh.id)));
-    if (cur) this.forget(cur.id, cur.encap?.vifIndex);
-    this.remember(nh.id, NH_TYPE_CODES[nh.kind], nh.encap?.vifIndex);
+    if (cur) this.forget(cur.id, outputOf(cur));
+    this.remember(nh.id, NH_TYPE_CODES[nh.kind], outputOf(nh));
     j.record('remember next hop', () => {
-      this.forget(nh.id, nh.encap?.vifIndex);
-      if (cur) this.remember(cur.id, NH_TYPE_CODES[cur.kind], cur.encap?.vifIndex);
+      this.forget(nh.id, outputOf(nh));
+      if (cur) this.remember(cur.id, NH_TYPE_CODES[cur.kind], outputOf(cur));
     });
   }
 
   valueOf(nh: NextHop): NhValue {
-    const vif = nh.encap ? this.vifs.find(nh.encap.vifIndex) : undefined;
-    return {
+    const out = outputOf(nh);
+    const vif = out !== undefined ? this.vifs.find(out) : undefined;
+    const t = nh.tunnel;
+    const ip16 = (b: Buffer | undefined) => {
+      const x = Buffer.alloc(16);
+      b?.copy(x);
+      return x;
+    };
+    return nhValue({
       type: NH_TYPE_CODES[nh.kind],
       oifState: vif ? oifStateOf(vif) : 0,
-      flags: 0,
       oifIfindex: vif?.ifindex ?? 0,
-      oifVif: nh.encap?.vifIndex ?? 0,
-      dmac: nh.encap?.dmac ?? ZERO_MAC,
-      smac: nh.encap?.smac ?? ZERO_MAC,
+      oifVif: out ?? 0,
+      dmac: nh.encap?.dmac ?? t?.innerDmac ?? ZERO_MAC,
+      smac: nh.encap?.smac ?? t?.innerSmac ?? ZERO_MAC,
       vrf: nh.vrf,
       oifMtu: vif?.mtu ?? 0,
-    };
+      tunType: t ? TUN_TYPE_CODES[t.type] : 0,
+      tunFamily: t ? 4 : 0,
+      tunSip: ip16(t?.src),
+      tunDip: ip16(t?.dst),
+      label: t?.label ?? 0,
+    });
   }
 
   private remember(id: number, type: number, oifVif: number | undefined): void {
@@ -189,14 +262,22 @@ export class NextHopManager {
   }
 }
 
-const nhEqual = (a: NhValue, b: NhValue): boolean =>
-  a.type === b.type && a.oifState === b.oifState && a.flags === b.flags && a.oifIfindex === b.oifIfindex && a.oifVif === b.oifVif &&
-  a.dmac.equals(b.dmac) && a.smac.equals(b.smac) && a.vrf === b.vrf && a.oifMtu === b.oifMtu;
+const nhEqual = (a: NhValue, b: NhValue): boolean => NH.encode(a).equals(NH.encode(b));
 
 export function nextHopOf(id: number, v: NhValue): NextHop {
   const kind = NH_TYPE_NAMES.get(v.type) ?? 'discard';
   const nh: NextHop = { id, vrf: v.vrf, kind };
   if (kind === 'encap') nh.encap = { vifIndex: v.oifVif, dmac: v.dmac, smac: v.smac };
+  if (kind === 'tunnel')
+    nh.tunnel = {
+      type: TUN_TYPE_NAMES.get(v.tunType) ?? 'mplsoudp',
+      src: Buffer.from(v.tunSip.subarray(0, 4)),
+      dst: Buffer.from(v.tunDip.subarray(0, 4)),
+      label: v.label,
+      vifIndex: v.oifVif,
+      innerDmac: v.dmac,
+      innerSmac: v.smac,
+    };
   return nh;
 }
 

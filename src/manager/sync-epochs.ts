@@ -19,7 +19,7 @@ export interface SyncState {
   startedAt: number;
   endedAt: number | undefined;
   /** what the end of the epoch removed (completed) */
-  removed: { vifs: number; nextHops: number; routes: number };
+  removed: { vifs: number; nextHops: number; routes: number; labels: number; vnis: number };
   /** why it was dropped (abandoned) */
   reason: string;
 }
@@ -29,6 +29,9 @@ export interface SyncEpoch extends SyncState {
   vifs: Set<number>;
   nhs: Set<number>;
   routes: RouteMarks;
+  /** MPLS labels and VNIs written during the epoch */
+  labels: Set<number>;
+  vnis: Set<number>;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -48,8 +51,9 @@ export class SyncEpochs {
     if (this.current) this.abandon(this.current, `superseded by a new epoch from ${owner}`);
     const s: SyncEpoch = {
       epoch: ++this.count, owner, state: 'open', startedAt: Date.now(), endedAt: undefined,
-      removed: { vifs: 0, nextHops: 0, routes: 0 }, reason: '',
-      vifs: new Set(), nhs: new Set([0]), routes: { 4: new KeySet(RT4_KEY_SIZE), 6: new KeySet(RT6_KEY_SIZE) }, timer: undefined,
+      removed: { vifs: 0, nextHops: 0, routes: 0, labels: 0, vnis: 0 }, reason: '',
+      vifs: new Set(), nhs: new Set([0]), routes: { 4: new KeySet(RT4_KEY_SIZE), 6: new KeySet(RT6_KEY_SIZE) },
+      labels: new Set(), vnis: new Set(), timer: undefined,
     };
     this.current = s;
     this.orphanTimeoutMs = orphanTimeoutMs;

@@ -286,6 +286,11 @@ export class VifManager {
     return vif;
   }
 
+  /** forwards: the vif's kernel interface has IPv4 forwarding on (undefined: cannot tell) */
+  forwards(vif: Vif): boolean | undefined {
+    return this.kernel.ipv4Forwarding(vif.name);
+  }
+
   readStats(index: number) {
     return this.table.readStats(index);
   }

@@ -32,16 +32,26 @@ export const VIF = new Struct('vr_vif', 44, {
 });
 export type VifValue = StructValue<typeof VIF.fields>;
 
-export const NH = new Struct('vr_nh', 32, {
+/** vr_nh: 80 bytes since layout v5 (the first 30 as in v1..v4; migrate-v4.ts) */
+export const NH = new Struct('vr_nh', 80, {
   type: { off: 0, type: 'u8' },
   oifState: { off: 1, type: 'u8' },
   flags: { off: 2, type: 'u16' },
   oifIfindex: { off: 4, type: 'u32' },
   oifVif: { off: 8, type: 'u32' },
-  dmac: { off: 12, type: { bytes: 6 } },
+  dmac: { off: 12, type: { bytes: 6 } }, // ENCAP: rewrite; TUNNEL VXLAN: the inner frame's
   smac: { off: 18, type: { bytes: 6 } },
   vrf: { off: 24, type: 'u32' },
   oifMtu: { off: 28, type: 'u16' },
+  // layout v5: tunnels (and room for composites)
+  tunType: { off: 30, type: 'u8' }, // TunType
+  tunFamily: { off: 31, type: 'u8' }, // 4
+  tunSip: { off: 32, type: { bytes: 16 } }, // IPv4 in the first 4 bytes
+  tunDip: { off: 48, type: { bytes: 16 } },
+  label: { off: 64, type: 'u32' },
+  compFirst: { off: 68, type: 'u32' },
+  compCount: { off: 72, type: 'u16' },
+  compKind: { off: 74, type: 'u8' },
 });
 export type NhValue = StructValue<typeof NH.fields>;
 
@@ -238,6 +248,16 @@ export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED:
 
 /** the structs of the trace object (bpf/vr_trace.c), checked against its BTF */
 export const TRACE_STRUCTS = [TRACE_REC] as const;
+
+/** nhValue: a next-hop value with every field not given zero */
+export function nhValue(v: Partial<NhValue> & Pick<NhValue, 'type'>): NhValue {
+  const z6 = Buffer.alloc(6);
+  const z16 = Buffer.alloc(16);
+  return {
+    oifState: 0, flags: 0, oifIfindex: 0, oifVif: 0, dmac: z6, smac: z6, vrf: 0, oifMtu: 0,
+    tunType: 0, tunFamily: 0, tunSip: z16, tunDip: z16, label: 0, compFirst: 0, compCount: 0, compKind: 0, ...v,
+  };
+}
 
 /** every struct shared with C, for the BTF check */
 export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, HOST4_KEY, HOST6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC, FLOW_KEY, FLOW, CONFIG, MISS, TRAP] as const;

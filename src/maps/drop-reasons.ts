@@ -28,6 +28,14 @@ export const DROP_REASONS = [
   'flow_hold_queue_full',
   'trap_ring_full',
   'nat_failed',
+  // layout v5: tunnels
+  'tunnel_no_route',
+  'tunnel_encap_failed',
+  'frag_needed',
+  'invalid_label',
+  'tunnel_decap_failed',
+  'invalid_tunnel',
+  'fabric_forwarding_off',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];

@@ -6,7 +6,7 @@
  * LPM matching) the same tests pin against the real kernel.
  */
 import { BpfLink, type LinkInfo, type XdpMode } from '../bpf/link.ts';
-import { netdev, nameOf, type NetDev } from '../bpf/netdev.ts';
+import { ipv4Forwarding, netdev, nameOf, type NetDev } from '../bpf/netdev.ts';
 import type { MapName } from './layout.ts';
 import type { PinnedDatapath } from './pinned-datapath.ts';
 import type { RouteLookups } from './tables/route-probe.ts';
@@ -71,6 +71,8 @@ export interface DatapathKernel {
   openTc(ifindex: number): Attachment | undefined;
   netdev(name: string): NetDev | undefined;
   nameOf(ifindex: number): string | undefined;
+  /** ipv4Forwarding: net.ipv4.conf.<name>.forwarding (the underlay FIB lookup of a tunnel needs it on the fabric) */
+  ipv4Forwarding(name: string): boolean | undefined;
   /** many route lookups in one call, when the kernel side offers it (else one lookup per key) */
   readonly routeLookups?: RouteLookups | undefined;
   /** runs a frame through the datapath without sending it (TracePacket), when the trace object is loaded */
@@ -94,5 +96,6 @@ export function kernelOf(dp: PinnedDatapath, routeLookups?: RouteLookups, tracer
     openTc: (ifindex) => BpfLink.open(dp.linkPath(ifindex, 'tc')),
     netdev,
     nameOf,
+    ipv4Forwarding,
   };
 }

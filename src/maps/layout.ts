@@ -3,7 +3,7 @@
  * and checked against the object's BTF by test/unit/map-layout.test.ts.
  */
 export const VR_MAGIC = 0x76726562;
-export const VR_LAYOUT_VERSION = 4;
+export const VR_LAYOUT_VERSION = 5;
 
 export const MAP_NAMES = [
   'vr_meta', 'vr_vifs', 'vr_nexthops', 'vr_rt4', 'vr_rt6', 'vr_vif_stats', 'vr_drops',
@@ -11,6 +11,8 @@ export const MAP_NAMES = [
   'vr_flows', 'vr_config', 'vr_fctr', 'vr_scratch', 'vr_miss_rb', 'vr_trap_rb',
   // layout v4: host routes (/32, /128) in exact-match hashes before the tries
   'vr_host4', 'vr_host6',
+  // layout v5: tunnels (decap tables, composite members, tunnel counters)
+  'vr_mpls', 'vr_vxlan', 'vr_comp', 'vr_tctr',
 ] as const;
 /** the ring buffer maps (no lookup / update: read through src/bpf/ringbuf.ts) */
 export const RING_MAPS = ['vr_miss_rb', 'vr_trap_rb'] as const;
@@ -29,9 +31,24 @@ export const VIF_F_SKB = 1 << 3;
 export const AttachModeCode = { NONE: 0, NATIVE: 1, GENERIC: 2, TC: 3 } as const;
 export const HookPolicyCode = { AUTO: 0, XDP: 1, TC: 2 } as const;
 
-export const NhType = { UNSPEC: 0, RECEIVE: 1, ENCAP: 2, TUNNEL: 3, DISCARD: 5, COMPOSITE: 6 } as const;
+export const NhType = { UNSPEC: 0, RECEIVE: 1, ENCAP: 2, TUNNEL: 3, DISCARD: 5, COMPOSITE: 6, VRF: 7 } as const;
+/** enum vr_tun_type */
+export const TunType = { NONE: 0, MPLSOUDP: 1, MPLSOGRE: 2, VXLAN: 3 } as const;
+/** enum vr_comp_kind (reserved) */
+export const CompKind = { NONE: 0, ECMP: 1, FLOOD: 2 } as const;
+/** enum vr_tun_counter: vr_tctr's slots */
+export const TunCounter = { ENCAP: 0, DECAP: 1, NEIGH: 2, ICMP_TOO_BIG: 3 } as const;
+export const VR_TC_MAX = 4;
+export const VR_DEF_MAX_LABELS = 16384;
+export const VR_DEF_MAX_VNIS = 16384;
+export const VR_DEF_MAX_COMP = 65536;
+/** the largest MPLS label (20 bits) and VNI (24 bits) */
+export const MAX_LABEL = 0xfffff;
+export const MAX_VNI = 0xffffff;
 
 export const RT_F_PROXY_ARP = 1 << 0;
+/** the route's label is valid: it overrides its tunnel next hop's (layout v5) */
+export const RT_F_LABEL = 1 << 1;
 
 /** The built-in discard next hop (the vRouter's NH_DISCARD_ID). */
 export const NH_DISCARD_ID = 0;

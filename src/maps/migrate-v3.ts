@@ -43,3 +43,10 @@ export const V3_TO_V4: LayoutMigration = {
   },
   sizedLike: { vr_host4: 'vr_rt4', vr_host6: 'vr_rt6' },
 };
+
+/** the maps of layout v4 as the next step reads them (what the first step of a chain lists is what is copied) */
+export const V4_SHAPES: LayoutMigration['shapes'] = {
+  ...V3_TO_V4.shapes,
+  vr_host4: { keySize: 8, valueSize: 12 },
+  vr_host6: { keySize: 20, valueSize: 12 },
+};

@@ -25,8 +25,9 @@ import { BpfError, ERRNO } from '../bpf/errors.ts';
 import { sys } from '../bpf/libbpf.ts';
 import { V1_TO_V2 } from './migrate-v1.ts';
 import { V2_TO_V3 } from './migrate-v2.ts';
-import { V3_TO_V4 } from './migrate-v3.ts';
+import { V3_TO_V4, V4_SHAPES } from './migrate-v3.ts';
 import { copyMaps, foldCounters } from './migrate-copy.ts';
+import { tunnelsStep } from './migrate-v4.ts';
 
 /**
  * MapConverter: one entry of a map in the old layout → the same entry in the
@@ -50,8 +51,8 @@ export interface LayoutMigration {
   sizedLike?: Record<string, string>;
 }
 
-/** The registry: add v4 → v5 here. */
-export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2, V2_TO_V3, V3_TO_V4];
+/** The registry: add v5 → v6 here. */
+export const MIGRATIONS: readonly LayoutMigration[] = [V1_TO_V2, V2_TO_V3, V3_TO_V4, tunnelsStep(4, V4_SHAPES)];
 
 /** migrationPath: the steps from a pinned layout to ours, or undefined when there is no way. */
 export function migrationPath(from: number, to: number, registry: readonly LayoutMigration[] = MIGRATIONS): LayoutMigration[] | undefined {

@@ -15,7 +15,10 @@ import { join } from 'node:path';
 import { BpfMap } from '../bpf/map.ts';
 import { BpfProgram } from '../bpf/program.ts';
 import { loadAndPin, objectLayoutVersion } from '../bpf/object.ts';
-import { MAP_NAMES, PROGRAM_NAMES, VR_DEF_MAX_FLOWS, VR_LAYOUT_VERSION, VR_MAGIC, type MapName } from './layout.ts';
+import {
+  MAP_NAMES, PROGRAM_NAMES, VR_DEF_MAX_COMP, VR_DEF_MAX_FLOWS, VR_DEF_MAX_LABELS, VR_DEF_MAX_VNIS, VR_LAYOUT_VERSION, VR_MAGIC, VR_TC_MAX,
+  type MapName,
+} from './layout.ts';
 import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
 import { VR_DROP_MAX } from './drop-reasons.ts';
 import {
@@ -33,6 +36,10 @@ export interface TableSizes {
   maxRoutes: number;
   /** flow table entries (forward and reverse halves count one each); default VR_DEF_MAX_FLOWS */
   maxFlows?: number | undefined;
+  /** MPLS label table entries; default VR_DEF_MAX_LABELS */
+  maxLabels?: number | undefined;
+  /** VNI table entries; default VR_DEF_MAX_VNIS */
+  maxVnis?: number | undefined;
 }
 
 export interface OpenOptions {
@@ -122,6 +129,10 @@ function tableSizes(sizes: TableSizes): Record<string, number> {
     vr_host6: sizes.maxRoutes,
     vr_drops: VR_DROP_MAX,
     vr_flows: sizes.maxFlows ?? VR_DEF_MAX_FLOWS,
+    vr_mpls: sizes.maxLabels ?? VR_DEF_MAX_LABELS,
+    vr_vxlan: sizes.maxVnis ?? VR_DEF_MAX_VNIS,
+    vr_comp: VR_DEF_MAX_COMP,
+    vr_tctr: VR_TC_MAX,
   };
 }
 
@@ -177,7 +188,7 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
             companions,
             mapNames: MAP_NAMES,
             defaultSizes: tableSizes(opts.sizes),
-            layoutSized: ['vr_meta', 'vr_drops', 'vr_fctr', 'vr_scratch', 'vr_config'],
+            layoutSized: ['vr_meta', 'vr_drops', 'vr_fctr', 'vr_scratch', 'vr_config', 'vr_tctr'],
             steps,
             meta: {
               name: 'vr_meta',

@@ -15,6 +15,8 @@ export interface RouteKey {
 export interface Route extends RouteKey {
   nhId: number;
   proxyArp: boolean;
+  /** the MPLS label / VNI a tunnel next hop carries for this route (overrides its own); undefined: none */
+  label?: number | undefined;
 }
 
 export const familyOf = (addr: Buffer): Family => (addr.length === 4 ? 4 : 6);

@@ -10,7 +10,7 @@ import type { Vif } from '../manager/model.ts';
 import type { VifStats } from '../maps/codecs.ts';
 import type { MapName } from '../maps/layout.ts';
 import type { PacketHubStats } from '../packets/packet-hub.ts';
-import { packetMetrics } from './packet-metrics.ts';
+import { packetMetrics, tunnelMetrics } from './packet-metrics.ts';
 import { flowMetrics } from './flow-metrics.ts';
 import type { FlowHubStats } from '../flows/hub.ts';
 
@@ -38,6 +38,7 @@ export class DatapathMetrics {
     this.mgr = mgr;
     this.registry = datapathRegistry(mgr, adopted, () => this.vifRows ?? this.readVifs());
     packetMetrics(this.registry, mgr.kernel.maps.vr_fctr, extras.packets);
+    tunnelMetrics(this.registry, mgr.kernel.maps.vr_tctr);
     if (extras.flows) flowMetrics(this.registry, extras.flows);
   }
 

@@ -12,17 +12,18 @@ import { join } from 'node:path';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { OBJECT, TEST_BPFFS } from '../helpers/datapath.ts';
 import {
-  attach, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
+  MAGIC, attach, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
 } from '../helpers/migration.ts';
 import { BpfMap, numPossibleCpus } from '../../src/bpf/map.ts';
 import { BpfProgram } from '../../src/bpf/program.ts';
 import { BpfObject, loadAndPin } from '../../src/bpf/object.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
 import { openDatapath } from '../../src/maps/pinned-datapath.ts';
-import { MAP_NAMES } from '../../src/maps/layout.ts';
-import { migrateLayout, migrationPath, type LayoutMigration } from '../../src/maps/migrate.ts';
+import { MAP_NAMES, VR_LAYOUT_VERSION as LATEST } from '../../src/maps/layout.ts';
+import { MIGRATIONS, migrateLayout, migrationPath, type LayoutMigration } from '../../src/maps/migrate.ts';
 import { routeV1ToV2, V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
 import { convertEntry } from '../../src/maps/migrate-copy.ts';
+import { nhV4ToV5, V3_SHAPES } from '../../src/maps/migrate-v4.ts';
 
 const V1_OBJECT = objectOf('vr_xdp_v1');
 const ALT_OBJECT = objectOf('vr_xdp_alt');
@@ -175,7 +176,7 @@ describe('v1 -> v4 migration (through v2 and v3)', () => {
       const up = dp.upgrade!;
       assert.equal(up.kind, 'layout-migrated');
       assert.equal(dp.programReplaced, true);
-      assert.deepEqual([up.fromLayout, up.toLayout], [1, 4]);
+      assert.deepEqual([up.fromLayout, up.toLayout], [1, LATEST]);
       assert.equal(up.linksMoved, 2);
       const hosts4 = hostRoutes(f.rt4, 4);
       const hosts6 = hostRoutes(f.rt6, 16);
@@ -197,24 +198,26 @@ describe('v1 -> v4 migration (through v2 and v3)', () => {
       assert.equal(m.vr_rt4.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_rt6.info.maxEntries, SIZES.maxRoutes);
       assert.equal(m.vr_vif_stats.info.maxEntries, SIZES.maxInterfaces);
-      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), 4);
+      assert.equal(m.vr_meta.lookup(u32(0))!.readUInt32LE(4), LATEST);
       assert.equal(m.vr_flows.info.maxEntries, 524288, 'a map new in v3: the default size');
       assert.equal(m.vr_host4.info.maxEntries, SIZES.maxRoutes, 'a host hash new in v4: sized like the pinned trie');
       assert.equal(m.vr_host6.info.maxEntries, SIZES.maxRoutes);
 
-      const same = (map: BpfMap, want: Map<string, Buffer>, what: string) => {
+      const same = (map: BpfMap, want: Map<string, Buffer>, what: string, convert = (v: Buffer) => v) => {
         let count = 0;
         for (const [k, v] of map.entries()) {
           if (map.info.type === 2 || map.info.type === 6) if (v.every((b) => b === 0)) continue;
           const w = want.get(k.toString('hex'));
           assert.ok(w, `${what}: key ${k.toString('hex')} was written`);
-          assert.ok(v.equals(w), `${what}: ${k.toString('hex')} copied as is`);
+          assert.ok(v.equals(convert(w)), `${what}: ${k.toString('hex')} copied (converted)`);
           count++;
         }
         assert.equal(count, want.size, `${what}: every entry`);
       };
       same(m.vr_vifs, f.vifs, 'vr_vifs');
-      same(m.vr_nexthops, f.nhs, 'vr_nexthops');
+      // layout v5 grew the next hop: its first 30 bytes kept, the rest zero
+      same(m.vr_nexthops, f.nhs, 'vr_nexthops', nhV4ToV5);
+      assert.equal(m.vr_nexthops.info.valueSize, 80);
       same(m.vr_vif_stats, f.stats, 'vr_vif_stats (per CPU)');
       same(m.vr_drops, f.drops, 'vr_drops (per CPU)');
       for (const [want, maps] of [[f.rt4, [m.vr_rt4, m.vr_host4]], [f.rt6, [m.vr_rt6, m.vr_host6]]] as const) {
@@ -277,7 +280,7 @@ describe('v1 -> v4 migration (through v2 and v3)', () => {
     assert.throws(
       () => migrateLayout({
         dir, objectPath: OBJECT, progName: 'vr_xdp_vif', mapNames: MAP_NAMES, defaultSizes: {}, layoutSized: ['vr_meta', 'vr_drops'],
-        steps: [broken], meta: { name: 'vr_meta', key: u32(0), value: Buffer.alloc(16) },
+        steps: [broken, ...MIGRATIONS.slice(1)], meta: { name: 'vr_meta', key: u32(0), value: Buffer.alloc(16) },
       }),
       /converter failed/,
     );
@@ -310,6 +313,88 @@ describe('v1 -> v4 migration (through v2 and v3)', () => {
     const meta = BpfMap.open(join(dir, 'maps', 'vr_meta'));
     assert.equal(meta.lookup(u32(0))!.readUInt32LE(4), 1);
     meta.close();
+  });
+});
+
+describe('v3 -> v5 migration (tunnels: the next hop grows, new maps)', () => {
+  const V3_OBJECT = OBJECT.replace(/vr_xdp\.o$/, 'vr_xdp_v3.o');
+  const V3_MAPS = Object.keys(V3_SHAPES);
+
+  it('the next-hop converter keeps the first 30 bytes and zeroes the new fields', () => {
+    const v = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 1));
+    const out = nhV4ToV5(v);
+    assert.equal(out.length, 80);
+    assert.deepEqual([...out.subarray(0, 30)], [...v.subarray(0, 30)]);
+    assert.ok(out.subarray(30).every((b) => b === 0), 'tunnel type, family, addresses, label and composite room zero');
+    assert.throws(() => nhV4ToV5(Buffer.alloc(80)), /32 bytes/);
+    assert.deepEqual(migrationPath(3, LATEST)?.map((st) => [st.from, st.to]), [[3, 4], [4, 5]]);
+    assert.deepEqual(migrationPath(1, LATEST)?.map((st) => [st.from, st.to]), [[1, 2], [2, 3], [3, 4], [4, 5]]);
+  });
+
+  it('a pinned v3 datapath: next hops converted, flows and config carried, the new maps empty, links moved', () => {
+    const dir = newDir();
+    loadAndPin({
+      objectPath: V3_OBJECT,
+      maxEntries: {
+        vr_vifs: SIZES.maxInterfaces, vr_vif_stats: SIZES.maxInterfaces, vr_nexthops: SIZES.maxNextHops,
+        vr_rt4: SIZES.maxRoutes, vr_rt6: SIZES.maxRoutes, vr_flows: 1024,
+      },
+      maps: [...V3_MAPS, 'vr_scratch', 'vr_miss_rb', 'vr_trap_rb'],
+      programs: ['vr_xdp_vif', 'vr_tc_vif'],
+      mapDir: join(dir, 'maps'),
+      progDir: join(dir, 'progs'),
+    });
+    mkdirSync(join(dir, 'links'), { recursive: true });
+    const m = openAll(dir, V3_MAPS);
+    const meta = Buffer.alloc(16);
+    meta.writeUInt32LE(MAGIC, 0);
+    meta.writeUInt32LE(3, 4);
+    m.vr_meta!.update(u32(0), meta);
+    const nhs = new Map<number, Buffer>();
+    for (const id of [1, 7, 300]) {
+      const v = Buffer.alloc(32);
+      v[0] = 2; // ENCAP
+      v[1] = 1;
+      v.writeUInt32LE(100 + id, 4);
+      v.writeUInt32LE(id, 8);
+      v.fill(0xab, 12, 24);
+      v.writeUInt32LE(1, 24);
+      v.writeUInt16LE(1500, 28);
+      m.vr_nexthops!.update(u32(id), v);
+      nhs.set(id, v);
+    }
+    const flowKey = Buffer.alloc(44, 3);
+    const flow = Buffer.alloc(96, 4);
+    m.vr_flows!.update(flowKey, flow);
+    const cfg = Buffer.alloc(16);
+    cfg.writeUInt32LE(5, 0);
+    cfg.writeUInt32LE(0x21, 4);
+    m.vr_config!.update(u32(0), cfg);
+    closeAll(m);
+    const xdp = BpfProgram.open(join(dir, 'progs', 'vr_xdp_vif'), 'vr_xdp_vif');
+    attach(xdp.fd, 'mig0a', dir).close();
+    xdp.close();
+
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance: dir.split('/').pop()!, objectPath: OBJECT, sizes: SIZES });
+    try {
+      const up = dp.upgrade!;
+      assert.equal(up.kind, 'layout-migrated');
+      assert.deepEqual([up.fromLayout, up.toLayout], [3, LATEST]);
+      assert.equal(up.linksMoved, 1);
+      assert.equal(up.entries?.vr_nexthops, 3);
+      assert.equal(up.entries?.vr_flows, 1);
+      assert.equal(dp.maps.vr_meta.lookup(u32(0))!.readUInt32LE(4), LATEST);
+      assert.equal(dp.maps.vr_nexthops.info.valueSize, 80);
+      for (const [id, v] of nhs) assert.ok(dp.maps.vr_nexthops.lookup(u32(id))!.equals(nhV4ToV5(v)), `next hop ${id} converted`);
+      assert.ok(dp.maps.vr_flows.lookup(flowKey)!.equals(flow), 'the flow carried as it was');
+      assert.equal(dp.maps.vr_flows.info.maxEntries, 1024, 'the pinned flow table\'s capacity');
+      assert.ok(dp.maps.vr_config.lookup(u32(0))!.equals(cfg), 'the config carried');
+      for (const name of ['vr_mpls', 'vr_vxlan'] as const) assert.equal([...dp.maps[name].entries()].length, 0, `${name} new and empty`);
+      assert.equal(dp.maps.vr_tctr.info.maxEntries, 4);
+      assert.deepEqual(linkProgs(dir), [dp.xdp.info().id]);
+    } finally {
+      dp.close();
+    }
   });
 });
 

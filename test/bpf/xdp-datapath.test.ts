@@ -16,7 +16,7 @@ import {
   arpReply, arpRequest, eth, icmpEcho, ip, ipv4, ipv6, neighborAdvert, neighborSolicitation, udp,
 } from '../helpers/packets.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
-import { NH, encodeRouteKey, encodeRt, u32Key } from '../../src/maps/codecs.ts';
+import { NH, encodeRouteKey, encodeRt, nhValue, u32Key } from '../../src/maps/codecs.ts';
 import { NhType } from '../../src/maps/layout.ts';
 import type { DropReasonName } from '../../src/maps/drop-reasons.ts';
 import type { DatapathManager } from '../../src/manager/datapath-manager.ts';
@@ -87,7 +87,7 @@ before(async () => {
     rt(1, '10.1.5.0/24', 15),
   ]);
   // states the API refuses to create, written straight into the maps
-  dp.maps.vr_nexthops.update(u32Key(50), NH.encode({ type: NhType.TUNNEL, oifState: 0, flags: 0, oifIfindex: 0, oifVif: 0, dmac: Buffer.alloc(6), smac: Buffer.alloc(6), vrf: 1, oifMtu: 0 }));
+  dp.maps.vr_nexthops.update(u32Key(50), NH.encode(nhValue({ type: NhType.COMPOSITE, vrf: 1 })));
   dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.50.0'), plen: 24 }), encodeRt({ nhId: 50, flags: 0, plen: 24, label: 0 }));
   dp.maps.vr_rt4.update(encodeRouteKey({ vrf: 1, addr: ip('10.1.77.0'), plen: 24 }), encodeRt({ nhId: 77, flags: 0, plen: 24, label: 0 }));
 });
@@ -204,7 +204,7 @@ const cases: Case[] = [
   { name: 'IPv4 multicast', on: 'p1', frame: udp4('10.1.1.2', '224.0.0.5'), verdict: XDP_DROP, drop: 'multicast' },
   { name: 'IPv6 multicast', on: 'p1', frame: udp6('fd00:1:1::2', 'ff02::1'), verdict: XDP_DROP, drop: 'multicast' },
   { name: 'route to a next hop that does not exist', on: 'p1', frame: udp4('10.1.1.2', '10.1.77.1'), verdict: XDP_DROP, drop: 'invalid_nexthop' },
-  { name: 'route to a next-hop kind not run yet (tunnel)', on: 'p1', frame: udp4('10.1.1.2', '10.1.50.1'), verdict: XDP_DROP, drop: 'unsupported_nexthop' },
+  { name: 'route to a next-hop kind not run yet (composite)', on: 'p1', frame: udp4('10.1.1.2', '10.1.50.1'), verdict: XDP_DROP, drop: 'unsupported_nexthop' },
 ];
 
 for (const hook of HOOKS)

@@ -19,6 +19,7 @@ import { collect, type VrouterClient } from '../../src/client/client.ts';
 import { AttachHook } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { BpfMap } from '../../src/bpf/map.ts';
 import { decodeMeta, encodeMeta, u32Key } from '../../src/maps/codecs.ts';
+import { VR_LAYOUT_VERSION } from '../../src/maps/layout.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
@@ -93,7 +94,7 @@ describe('daemon restart', () => {
     const good = decodeMeta(meta.lookup(u32Key(0))!);
     meta.update(u32Key(0), encodeMeta({ ...good, layoutVersion: 99 }));
     try {
-      await assert.rejects(daemon.start(), /pinned map layout v99, this daemon speaks v4; refusing to adopt it/);
+      await assert.rejects(daemon.start(), new RegExp(`pinned map layout v99, this daemon speaks v${VR_LAYOUT_VERSION}; refusing to adopt it`));
       assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
     } finally {
       meta.update(u32Key(0), encodeMeta(good));

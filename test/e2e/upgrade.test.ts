@@ -27,7 +27,7 @@ import { BpfLink } from '../../src/bpf/link.ts';
 import { BpfProgram } from '../../src/bpf/program.ts';
 import { loadAndPin } from '../../src/bpf/object.ts';
 import { withNetns } from '../../src/bpf/netns.ts';
-import { MAP_NAMES } from '../../src/maps/layout.ts';
+import { MAP_NAMES, VR_LAYOUT_VERSION as LATEST } from '../../src/maps/layout.ts';
 import { V1_TO_V2 } from '../../src/maps/migrate-v1.ts';
 import { routeEntries } from '../helpers/migration.ts';
 
@@ -207,7 +207,7 @@ function rtValueV1(r: V1Route): Buffer {
   return v;
 }
 
-describe('layout migration v1 -> v4 (through v2 and v3)', () => {
+describe('layout migration v1 -> latest (through v2, v3)', () => {
   let lab: Lab;
   let topo: TwoPods;
   let daemon: LabDaemon;
@@ -316,7 +316,7 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
   });
 
-  it('a v4 daemon migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
+  it('a daemon of the latest layout migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
     const ping = backgroundPing(lab, topo, 400);
     let pingDone = false;
     void ping.then(() => (pingDone = true));
@@ -329,9 +329,9 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
     assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the migration');
 
     assert.match(daemon.log, /"kind":"layout-migrated"/);
-    assert.match(daemon.log, /"fromLayout":1,"toLayout":4/);
+    assert.match(daemon.log, new RegExp(`"fromLayout":1,"toLayout":${LATEST}`));
     const info = await client.system.getSystemInfo({});
-    assert.equal(info.layoutVersion, 4);
+    assert.equal(info.layoutVersion, LATEST);
     assert.equal(info.adopted, true);
     assert.notEqual(info.programs[0]!.id, v1ProgId, 'a new program');
     assert.deepEqual(info.attachments.map((a) => a.linkId).sort(), [...linkIds].sort(), 'same links');
@@ -353,7 +353,7 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
       assert.equal(m.vr_host6!.info.maxEntries, SIZES.routes);
       const mv = m.vr_meta!.lookup(u32(0))!;
       assert.equal(mv.readUInt32LE(0), MAGIC);
-      assert.equal(mv.readUInt32LE(4), 4, 'vr_meta says v4');
+      assert.equal(mv.readUInt32LE(4), LATEST, `vr_meta says v${LATEST}`);
       assert.deepEqual([m.vr_host4!.count(), m.vr_host6!.count()], [4, 4], 'the /32 and /128 routes moved to the hashes');
       const seen = new Set<string>();
       for (const [trie, hosts, fam] of [[m.vr_rt4!, m.vr_host4!, 4], [m.vr_rt6!, m.vr_host6!, 6]] as const)
@@ -399,7 +399,7 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
     await client.routes.deleteRoute({ vrf: 1, prefix: '10.10.9.0/24' });
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip6, 2).received, 2);
 
-    // a restart now adopts v4 as it is
+    // a restart now adopts the latest layout as it is
     await daemon.stop('SIGTERM');
     client = await daemon.start();
     assert.doesNotMatch(daemon.log, /layout-migrated|program-replaced/);
@@ -413,8 +413,8 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
     const loadedAt = good.readBigUInt64LE(8);
     try {
       for (const [bad, re] of [
-        [meta(MAGIC, 5, loadedAt), /pinned map layout v5, this daemon speaks v4; refusing to adopt it/],
-        [meta(MAGIC, 0, loadedAt), /pinned map layout v0, this daemon speaks v4 and has no migration from it; refusing/],
+        [meta(MAGIC, LATEST + 1, loadedAt), new RegExp(`pinned map layout v${LATEST + 1}, this daemon speaks v${LATEST}; refusing to adopt it`)],
+        [meta(MAGIC, 0, loadedAt), new RegExp(`pinned map layout v0, this daemon speaks v${LATEST} and has no migration from it; refusing`)],
         [meta(0x12345678, 2, loadedAt), /not a vrouter-ebpf datapath \(bad magic\); refusing to touch it/],
       ] as const) {
         metaMap.update(u32(0), bad);
@@ -427,7 +427,7 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
       metaMap.close();
     }
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 4);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, LATEST);
   });
 
   it('refuses an object built for another layout (a v1 program would run on v4 maps) and leaves the datapath alone', async () => {
@@ -436,7 +436,7 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
     const before = progId.info().id;
     const wrong = new LabDaemon(lab, { instance: daemon.opts.instance, ns: topo.host, extraArgs: ['--object', V1_OBJECT] });
     try {
-      await assert.rejects(wrong.start(), /vr_xdp_v1\.o: built for map layout v1, this daemon speaks v4; refusing to load it/);
+      await assert.rejects(wrong.start(), new RegExp(`vr_xdp_v1\\.o: built for map layout v1, this daemon speaks v${LATEST}; refusing to load it`));
     } finally {
       await wrong.stop('SIGKILL');
     }
@@ -444,6 +444,6 @@ describe('layout migration v1 -> v4 (through v2 and v3)', () => {
     progId.close();
     assert.equal(lab.ping(topo.pods[0].ns, topo.pods[1].ip4, 2).received, 2, 'left alone and forwarding');
     client = await daemon.start();
-    assert.equal((await client.system.getSystemInfo({})).layoutVersion, 4);
+    assert.equal((await client.system.getSystemInfo({})).layoutVersion, LATEST);
   });
 });

@@ -197,8 +197,9 @@ describe('vrctl nh', () => {
 
   it('a next hop in use is refused with the status and field; bad kinds are usage errors', async () => {
     await failed(vrctl('nh', 'del', '12'), status.FAILED_PRECONDITION, 'id: ');
-    await usage(vrctl('nh', 'add', '22', 'receive', '--vif', '1'), /--vif is for encap next hops only/);
-    await usage(vrctl('nh', 'add', '22', 'tunnel'), /kind: want one of encap, receive, discard/);
+    await usage(vrctl('nh', 'add', '22', 'receive', '--vif', '1'), /--vif is not an option of receive next hops/);
+    await usage(vrctl('nh', 'add', '22', 'composite'), /kind: want one of encap, tunnel, vrf, receive, discard/);
+    await usage(vrctl('nh', 'add', '22', 'tunnel'), /tunnel wants --type, --src, --dst and --vif/);
     await usage(vrctl('nh', 'add', '22', 'encap', '--vif', '1'), /encap wants --vif and --dst-mac/);
   });
 });
@@ -210,7 +211,7 @@ describe('vrctl rt', () => {
       '10.10.1.1/32', '10.10.1.2/32', '10.10.2.1/32', '10.10.2.2/32',
       'fd00:10:1::1/128', 'fd00:10:1::2/128', 'fd00:10:2::1/128', 'fd00:10:2::2/128',
     ]);
-    assert.deepEqual(t.find((r) => r.PREFIX === '10.10.2.2/32'), { VRF: '1', PREFIX: '10.10.2.2/32', NH: '12', FLAGS: 'proxy-arp' });
+    assert.deepEqual(t.find((r) => r.PREFIX === '10.10.2.2/32'), { VRF: '1', PREFIX: '10.10.2.2/32', NH: '12', LABEL: '-', FLAGS: 'proxy-arp' });
     assert.equal(rows(await ok('rt', 'list', '--vrf', '1')).length, 8);
     assert.deepEqual(rows(await ok('rt', 'list', '--vrf', '7')), []);
     const want = (await collect(c.routes.listRoutes({}))).map((m) => toJson(RouteSchema, m.route!, JSON_OPTS));
@@ -220,12 +221,12 @@ describe('vrctl rt', () => {
   it('add, lookup (longest prefix), get, set, del change the daemon\'s routes', async () => {
     assert.equal(await ok('rt', 'add', '1', '10.20.0.0/16', '--nh', '12'), 'route 10.20.0.0/16 added to vrf 1\n');
     assert.deepEqual((await c.routes.getRoute({ vrf: 1, prefix: '10.20.0.0/16' })).route?.nextHopId, 12);
-    assert.deepEqual(rows(await ok('rt', 'lookup', '1', '10.20.3.4')), [{ VRF: '1', PREFIX: '10.20.0.0/16', NH: '12', FLAGS: '-' }]);
+    assert.deepEqual(rows(await ok('rt', 'lookup', '1', '10.20.3.4')), [{ VRF: '1', PREFIX: '10.20.0.0/16', NH: '12', LABEL: '-', FLAGS: '-' }]);
     assert.deepEqual(await okJson('rt', 'lookup', '1', '10.10.2.2'), { vrf: 1, prefix: '10.10.2.2/32', nextHopId: 12, proxyArp: true });
     await ok('rt', 'set', '1', '10.20.0.0/16', '--nh', '11', '--proxy-arp');
     const r = (await c.routes.getRoute({ vrf: 1, prefix: '10.20.0.0/16' })).route!;
     assert.deepEqual([r.nextHopId, r.proxyArp], [11, true]);
-    assert.deepEqual(rows(await ok('rt', 'get', '1', '10.20.0.0/16')), [{ VRF: '1', PREFIX: '10.20.0.0/16', NH: '11', FLAGS: 'proxy-arp' }]);
+    assert.deepEqual(rows(await ok('rt', 'get', '1', '10.20.0.0/16')), [{ VRF: '1', PREFIX: '10.20.0.0/16', NH: '11', LABEL: '-', FLAGS: 'proxy-arp' }]);
     await ok('rt', 'del', '1', '10.20.0.0/16');
     await rejects(c.routes.getRoute({ vrf: 1, prefix: '10.20.0.0/16' }), status.NOT_FOUND);
     await failed(vrctl('rt', 'lookup', '1', '10.99.0.1'), status.NOT_FOUND, '');
@@ -359,7 +360,7 @@ describe('vrctl exit codes, errors and help', () => {
   it('--help at every level, --version; global options before or after the command', async () => {
     const top = await vrctlRaw(['--help']);
     assert.equal(top.code, 0);
-    for (const s of ['usage: vrctl', 'vif list', 'nh add <id> encap|receive|discard', 'rt lookup <vrf> <address>', 'dropstats', 'trace --vif N', '--socket PATH', 'Exit codes'])
+    for (const s of ['usage: vrctl', 'vif list', 'nh add <id> encap|tunnel|vrf|receive|discard', 'mpls add <label>', 'vxlan add <vni>', 'rt lookup <vrf> <address>', 'dropstats', 'trace --vif N', '--socket PATH', 'Exit codes'])
       assert.ok(top.stdout.includes(s), `top help has ${s}`);
     assert.match((await vrctlRaw(['vif', '--help'])).stdout, /usage: vrctl vif <verb>[\s\S]*vif set <index>/);
     const add = await vrctlRaw(['vif', 'add', '-h']);

@@ -235,7 +235,7 @@ export class FakeDatapath implements DatapathKernel {
     this.maps = {
       vr_meta: new FakeMap('vr_meta', 'array', 4, 16, 1),
       vr_vifs: new FakeMap('vr_vifs', 'hash', 4, 44, s.maxInterfaces),
-      vr_nexthops: new FakeMap('vr_nexthops', 'array', 4, 32, s.maxNextHops),
+      vr_nexthops: new FakeMap('vr_nexthops', 'array', 4, 80, s.maxNextHops),
       vr_rt4: new FakeMap('vr_rt4', 'lpm_trie', 12, 12, s.maxRoutes),
       vr_rt6: new FakeMap('vr_rt6', 'lpm_trie', 24, 12, s.maxRoutes),
       vr_vif_stats: new FakeMap('vr_vif_stats', 'percpu_array', 4, 56, s.maxInterfaces),
@@ -249,6 +249,10 @@ export class FakeDatapath implements DatapathKernel {
       vr_trap_rb: new FakeMap('vr_trap_rb', 'hash', 0, 0, 0),
       vr_host4: new FakeMap('vr_host4', 'hash', 8, 12, s.maxRoutes),
       vr_host6: new FakeMap('vr_host6', 'hash', 20, 12, s.maxRoutes),
+      vr_mpls: new FakeMap('vr_mpls', 'hash', 4, 4, s.maxLabels ?? 16384),
+      vr_vxlan: new FakeMap('vr_vxlan', 'hash', 4, 4, s.maxVnis ?? 16384),
+      vr_comp: new FakeMap('vr_comp', 'array', 4, 4, 65536),
+      vr_tctr: new FakeMap('vr_tctr', 'percpu_array', 4, 8, 4),
     };
     for (const n of MAP_NAMES) if (!this.maps[n]) throw new Error(`fake map ${n} missing`);
   }
@@ -282,6 +286,13 @@ export class FakeDatapath implements DatapathKernel {
   nameOf(ifindex: number): string | undefined {
     for (const d of this.devs.values()) if (d.ifindex === ifindex) return d.name;
     return undefined;
+  }
+
+  /** devices whose IPv4 forwarding is off (the kernel's default is on here: what the tests of tunnels need) */
+  readonly noForwarding = new Set<string>();
+
+  ipv4Forwarding(name: string): boolean | undefined {
+    return this.devs.has(name) ? !this.noForwarding.has(name) : undefined;
   }
 
   /**
@@ -501,6 +512,10 @@ export class FaultyKernel implements DatapathKernel {
 
   nameOf(ifindex: number): string | undefined {
     return this.inner.nameOf(ifindex);
+  }
+
+  ipv4Forwarding(name: string): boolean | undefined {
+    return this.inner.ipv4Forwarding(name);
   }
 }
 

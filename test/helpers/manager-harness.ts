@@ -25,6 +25,8 @@ export interface Harness {
   netdev(): string;
   /** occupy: another XDP program attached to the interface, as another tool would; returns its release */
   occupy(name: string, mode: XdpMode): () => void;
+  /** forwarding: turns IPv4 forwarding of a kernel interface on or off (a tunnel's fabric needs it on) */
+  forwarding(name: string, on: boolean): void;
   /** restart: a new manager on the same kernel, loaded from the maps (becomes mgr) */
   restart(): Promise<DatapathManager>;
   dispose(): void;
@@ -59,6 +61,7 @@ export const fakeHarness: HarnessFactory = (sizes = {}) => {
       const link = kernel.fake.attachXdp(kernel.fake.netdev(name)!.ifindex, mode, true);
       return () => link.detach();
     },
+    forwarding: (name, on) => (on ? kernel.fake.noForwarding.delete(name) : kernel.fake.noForwarding.add(name)),
     restart: async () => (h.mgr = await restarted(kernel)),
     dispose: () => undefined,
   };

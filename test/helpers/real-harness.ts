@@ -33,6 +33,7 @@ export const realHarness: HarnessFactory = (sizes = {}) => {
       const link = BpfLink.attachXdp(t.dp.xdp.fd, ifindex, mode, join(t.dp.dir, `foreign_${ifindex}`));
       return () => link.detach();
     },
+    forwarding: (name, on) => execFileSync('sysctl', ['-qw', `net.ipv4.conf.${name}.forwarding=${on ? 1 : 0}`]),
     restart: async () => (h.mgr = await restarted(kernel)),
     dispose: () => {
       for (const n of names) execFileSync('ip', ['link', 'del', n]);

@@ -34,3 +34,25 @@ export function vif(
     ip6: ip6 ? parseIp(ip6, 'ip6').bytes : undefined,
   });
 }
+
+/** tunnelNh: a tunnel next hop from strings (inner MACs: VXLAN only, "" = not given). */
+export function tunnelNh(
+  id: number,
+  vrf: number,
+  t: { type: 'mplsoudp' | 'mplsogre' | 'vxlan'; src: string; dst: string; label: number; vifIndex: number; innerDmac?: string; innerSmac?: string },
+): NextHopSpec {
+  return {
+    id,
+    vrf,
+    kind: 'tunnel',
+    tunnel: {
+      type: t.type,
+      src: parseIp(t.src, 'src').bytes,
+      dst: parseIp(t.dst, 'dst').bytes,
+      label: t.label,
+      vifIndex: t.vifIndex,
+      innerDmac: t.innerDmac ? mac(t.innerDmac) : undefined,
+      innerSmac: t.innerSmac ? mac(t.innerSmac) : undefined,
+    },
+  };
+}

@@ -14,6 +14,7 @@ import { place, type Renames } from './locate.ts';
 import { NH_RENAMES, nextHopSpecFromProto } from './nexthop.ts';
 import { ROUTE_RENAMES, routeFromProto, routeKeyFromProto } from './route.ts';
 import { FLOW_RENAMES, flowKeyFromProto, flowSpecFromProto } from './flow.ts';
+import { LABEL_RENAMES, VNI_RENAMES, labelFromProto, vniFromProto } from './decap.ts';
 
 /** the most operations one ProgramRequest (or ApplyRequest) may carry */
 export const MAX_OPS_PER_MESSAGE = 100_000;
@@ -64,6 +65,20 @@ export function opFromProto(o: Operation, at: string): ParsedOp {
       const p = `${at}delete_flow.`;
       return { op: { kind: 'flow', action: 'delete', key: flowKeyFromProto(v.value.key, `${p}key.`) }, at: p, renames: FLOW_RENAMES };
     }
+    case 'addLabel':
+    case 'updateLabel': {
+      const p = `${at}${v.case === 'addLabel' ? 'add' : 'update'}_label.label.`;
+      return { op: { kind: 'mpls', action: v.case === 'addLabel' ? 'add' : 'update', entry: labelFromProto(v.value.label, p) }, at: p, renames: LABEL_RENAMES };
+    }
+    case 'deleteLabel':
+      return { op: { kind: 'mpls', action: 'delete', key: v.value.label }, at: `${at}delete_label.`, renames: LABEL_RENAMES };
+    case 'addVni':
+    case 'updateVni': {
+      const p = `${at}${v.case === 'addVni' ? 'add' : 'update'}_vni.vni.`;
+      return { op: { kind: 'vxlan', action: v.case === 'addVni' ? 'add' : 'update', entry: vniFromProto(v.value.vni, p) }, at: p, renames: VNI_RENAMES };
+    }
+    case 'deleteVni':
+      return { op: { kind: 'vxlan', action: 'delete', key: v.value.vni }, at: `${at}delete_vni.`, renames: VNI_RENAMES };
     default:
       throw invalid(at.replace(/\.$/, ''), 'no operation set');
   }

@@ -9,7 +9,8 @@
  * message that is not valid protobuf is INVALID_ARGUMENT.
  */
 import { RouteBatch } from '../../maps/tables/route-pack.ts';
-import { RT_F_PROXY_ARP } from '../../maps/layout.ts';
+import { RT_F_LABEL, RT_F_PROXY_ARP } from '../../maps/layout.ts';
+import { checkLabel } from './route.ts';
 import { CHUNK, breathe } from '../../manager/command-queue.ts';
 import { DatapathError, invalid } from '../../manager/errors.ts';
 import { formatIp, parsePrefix } from '../../manager/net-addr.ts';
@@ -126,6 +127,7 @@ export async function decodeRouteBatch(bytes: Buffer, path: string): Promise<Rou
     let vrf = 0;
     let nhId = 0;
     let proxy = false;
+    let label: number | undefined;
     let ps = 0;
     let pe = 0;
     while (m.pos < m.end) {
@@ -140,14 +142,16 @@ export async function decodeRouteBatch(bytes: Buffer, path: string): Promise<Rou
         m.pos = pe;
       } else if (f === 3 && w === VARINT) nhId = m.varint();
       else if (f === 4 && w === VARINT) proxy = m.varint() !== 0;
-      else if (f >= 1 && f <= 4) throw malformed(`${path}[${b.size}]: field ${f} has wire type ${w}`);
+      else if (f === 5 && w === VARINT) label = m.varint();
+      else if (f >= 1 && f <= 5) throw malformed(`${path}[${b.size}]: field ${f} has wire type ${w}`);
       else m.skip(w);
     }
+    if (label !== undefined) checkLabel(label, `${path}[${b.size}].label`);
     const fast = ipv4Prefix(bytes, ps, pe);
-    if (fast) b.pushV4(vrf, fast.addr, fast.plen, nhId, proxy ? RT_F_PROXY_ARP : 0);
+    if (fast) b.pushV4(vrf, fast.addr, fast.plen, nhId, (proxy ? RT_F_PROXY_ARP : 0) | (label !== undefined ? RT_F_LABEL : 0), label ?? 0);
     else {
       const p = parsePrefix(bytes.toString('utf8', ps, pe), `${path}[${b.size}].prefix`);
-      b.push({ vrf, addr: p.addr, plen: p.plen, nhId, proxyArp: proxy });
+      b.push({ vrf, addr: p.addr, plen: p.plen, nhId, proxyArp: proxy, label });
     }
     if (b.size % CHUNK === 0) await breathe();
   }
@@ -186,12 +190,13 @@ export function encodeRouteChunk(
     const plen = keys.readUInt32LE(k) - 32;
     const v = i * RT_VALUE_SIZE;
     const nh = values.readUInt32LE(v);
-    const proxy = (values.readUInt16LE(v + 4) & RT_F_PROXY_ARP) !== 0;
+    const flags = values.readUInt16LE(v + 4);
+    const proxy = (flags & RT_F_PROXY_ARP) !== 0;
     const prefix =
       keySize === 12
         ? `${keys[k + 8]}.${keys[k + 9]}.${keys[k + 10]}.${keys[k + 11]}/${plen}`
         : `${formatIp(keys.subarray(k + 8, k + 24))}/${plen}`;
-    // the Route message: vrf (1), prefix (2), next_hop_id (3), proxy_arp (4)
+    // the Route message: vrf (1), prefix (2), next_hop_id (3), proxy_arp (4), label (5, when set)
     const start = pos + 2; // a Route here is < 128 bytes: a one-byte length
     pos = start;
     if (rvrf) {
@@ -208,6 +213,10 @@ export function encodeRouteChunk(
     if (proxy) {
       out[pos++] = 0x20;
       out[pos++] = 1;
+    }
+    if (flags & RT_F_LABEL) {
+      out[pos++] = 0x28;
+      varint(values.readUInt32LE(v + 8)); // a present optional field is written even when 0
     }
     out[start - 2] = 0x12; // ListRoutesResponse.routes (2), length-delimited
     out[start - 1] = pos - start;

@@ -5,14 +5,23 @@ import { invalid } from '../../manager/errors.ts';
 import type { Route, RouteKey } from '../../manager/model.ts';
 import { formatPrefix, parsePrefix } from '../../manager/net-addr.ts';
 import type { Renames } from './locate.ts';
+import { MAX_VNI } from '../../maps/layout.ts';
 
 export const ROUTE_RENAMES: Renames = { nhId: 'next_hop_id' };
+
+/** checkLabel: a route's label: an MPLS label (20 bits) or a VNI (24 bits); the next hop's kind says which */
+export function checkLabel(label: number, field: string): number {
+  if (label > MAX_VNI) throw invalid(field, `${label} is out of range (an MPLS label is at most 1048575, a VNI at most 16777215)`);
+  return label;
+}
 
 /** routeFromProto: `at` is the message's path in the request ("route.", "routes[3]."). */
 export function routeFromProto(r: RouteMsg | undefined, at: string): Route {
   if (!r) throw invalid(at.replace(/\.$/, ''), 'the route is required');
   const p = parsePrefix(r.prefix, `${at}prefix`);
-  return { vrf: r.vrf, addr: p.addr, plen: p.plen, nhId: r.nextHopId, proxyArp: r.proxyArp };
+  const route: Route = { vrf: r.vrf, addr: p.addr, plen: p.plen, nhId: r.nextHopId, proxyArp: r.proxyArp };
+  if (r.label !== undefined) route.label = checkLabel(r.label, `${at}label`);
+  return route;
 }
 
 export function routeKeyFromProto(k: { vrf: number; prefix: string }, at: string): RouteKey {
@@ -21,5 +30,5 @@ export function routeKeyFromProto(k: { vrf: number; prefix: string }, at: string
 }
 
 export function routeToProto(r: Route): MessageInitShape<typeof RouteSchema> {
-  return { vrf: r.vrf, prefix: formatPrefix(r), nextHopId: r.nhId, proxyArp: r.proxyArp };
+  return { vrf: r.vrf, prefix: formatPrefix(r), nextHopId: r.nhId, proxyArp: r.proxyArp, ...(r.label !== undefined ? { label: r.label } : {}) };
 }

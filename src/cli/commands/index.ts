@@ -8,7 +8,8 @@ import { systemCommands } from './system.ts';
 import { traceCommands } from './trace.ts';
 import { flowCommands } from './flow.ts';
 import { packetCommands } from './packets.ts';
+import { decapCommands } from './decap.ts';
 
 export const COMMANDS: readonly Command[] = [
-  ...vifCommands, ...nhCommands, ...rtCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands, ...packetCommands,
+  ...vifCommands, ...nhCommands, ...rtCommands, ...decapCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands, ...packetCommands,
 ];

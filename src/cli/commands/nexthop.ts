@@ -1,22 +1,43 @@
 /** vrctl nh: NextHopService (the vRouter's `nh`). */
 import { toJson, type MessageInitShape } from '@bufbuild/protobuf';
-import { DeleteNextHopResponseSchema, NextHopSchema, type NextHop } from '../../gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { DeleteNextHopResponseSchema, NextHopSchema, TunnelType, TunnelTypeSchema, type NextHop } from '../../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { collect } from '../../client/client.ts';
-import { optString, optUint, printJson, uint, UsageError, type Command, type Context, type OptionSpec, type OptionValues } from '../command.ts';
+import {
+  enumName, enumValue, optString, optUint, printJson, uint, UsageError, type Command, type Context, type OptionSpec, type OptionValues,
+} from '../command.ts';
 import { dash, kv, table } from '../table.ts';
 
 const JSON_OPTS = { alwaysEmitImplicit: true } as const;
-const KINDS = ['encap', 'receive', 'discard'] as const;
+/** the kinds as vrctl names them (vrf: the proto's vrf_route) */
+const KINDS = ['encap', 'tunnel', 'vrf', 'receive', 'discard'] as const;
+const TUNNEL_ALIASES = { mplsoudp: TunnelType.MPLS_OVER_UDP, mplsogre: TunnelType.MPLS_OVER_GRE, vxlan: TunnelType.VXLAN };
+const TUNNEL_NAMES = new Map(Object.entries(TUNNEL_ALIASES).map(([k, v]) => [v, k]));
 
-const kindName = (nh: NextHop) => nh.kind.case ?? '-';
+const kindName = (nh: NextHop) => (nh.kind.case === 'vrfRoute' ? 'vrf' : (nh.kind.case ?? '-'));
 const encap = (nh: NextHop) => (nh.kind.case === 'encap' ? nh.kind.value : undefined);
+const tunnel = (nh: NextHop) => (nh.kind.case === 'tunnel' ? nh.kind.value : undefined);
+const tunnelName = (t: TunnelType) => TUNNEL_NAMES.get(t) ?? enumName(TunnelTypeSchema, t);
+
+/** a tunnel's encapsulation in one column; a vrf next hop's VRF */
+function tunnelCol(nh: NextHop): string {
+  const t = tunnel(nh);
+  if (t) return `${tunnelName(t.type)} ${t.srcIp}>${t.dstIp} label ${t.label}`;
+  if (nh.kind.case === 'vrfRoute') return `route in vrf ${nh.vrf}`;
+  return '-';
+}
 
 export function nhTable(nhs: readonly NextHop[]): string {
   return table(
-    ['ID', 'KIND', 'VRF', 'OUT-VIF', 'DST-MAC', 'SRC-MAC', 'REFS'],
+    ['ID', 'KIND', 'VRF', 'OUT-VIF', 'DST-MAC', 'SRC-MAC', 'TUNNEL', 'REFS', 'DECAP-REFS'],
     nhs.map((nh) => {
       const e = encap(nh);
-      return [String(nh.id), kindName(nh), String(nh.vrf), e ? String(e.interfaceIndex) : '-', dash(e?.dstMac ?? ''), dash(e?.srcMac ?? ''), String(nh.refCount)];
+      const t = tunnel(nh);
+      const vxlan = t?.type === TunnelType.VXLAN;
+      return [
+        String(nh.id), kindName(nh), String(nh.vrf), e ? String(e.interfaceIndex) : t ? String(t.interfaceIndex) : '-',
+        dash(e?.dstMac ?? (vxlan ? t.innerDstMac : '')), dash(e?.srcMac ?? (vxlan ? t.innerSrcMac : '')), tunnelCol(nh),
+        String(nh.refCount), String(nh.decapRefCount),
+      ];
     }),
   );
 }
@@ -25,39 +46,87 @@ function show(ctx: Context, nh: NextHop | undefined): void {
   if (!nh) throw new Error('the daemon answered without a next hop');
   if (ctx.json) return printJson(ctx, toJson(NextHopSchema, nh, JSON_OPTS));
   const e = encap(nh);
+  const t = tunnel(nh);
   ctx.out(kv([
     ['id', String(nh.id)],
     ['kind', kindName(nh)],
     ['vrf', String(nh.vrf)],
     ...(e ? ([['out vif', String(e.interfaceIndex)], ['dst mac', e.dstMac], ['src mac', e.srcMac || '- (the out vif\'s)']] as const) : []),
+    ...(t
+      ? ([
+          ['tunnel', tunnelName(t.type)], ['src ip', t.srcIp], ['dst ip', t.dstIp], ['label', String(t.label)], ['fabric vif', String(t.interfaceIndex)],
+          ...(t.type === TunnelType.VXLAN ? [['inner dst mac', t.innerDstMac], ['inner src mac', t.innerSrcMac]] : []),
+        ] as [string, string][])
+      : []),
     ['refs', String(nh.refCount)],
+    ['decap refs', String(nh.decapRefCount)],
   ]));
 }
 
 const OPTIONS: Record<string, OptionSpec> = {
-  vrf: { type: 'string', arg: 'N', desc: 'VRF the next hop belongs to (default 0)' },
-  vif: { type: 'string', arg: 'N', desc: 'encap: the output vif (required)' },
+  vrf: { type: 'string', arg: 'N', desc: 'VRF the next hop belongs to (default 0); vrf: the VRF to route in' },
+  vif: { type: 'string', arg: 'N', desc: 'encap: the output vif; tunnel: the fabric vif (required)' },
   'dst-mac': { type: 'string', arg: 'MAC', desc: 'encap: destination MAC written into the frame (required)' },
   'src-mac': { type: 'string', arg: 'MAC', desc: 'encap: source MAC (default the output vif\'s)' },
+  type: { type: 'string', arg: 'T', desc: 'tunnel: mplsoudp, mplsogre or vxlan (required)' },
+  src: { type: 'string', arg: 'IP', desc: 'tunnel: the underlay source address (required)' },
+  dst: { type: 'string', arg: 'IP', desc: 'tunnel: the remote host\'s underlay address (required)' },
+  label: { type: 'string', arg: 'N', desc: 'tunnel: the default MPLS label / VNI (default 0)' },
+  'inner-dst-mac': { type: 'string', arg: 'MAC', desc: 'tunnel vxlan: the inner frame\'s destination MAC' },
+  'inner-src-mac': { type: 'string', arg: 'MAC', desc: 'tunnel vxlan: the inner frame\'s source MAC (default the fabric vif\'s)' },
 };
+
+const ENCAP_OPTS = ['vif', 'dst-mac', 'src-mac'];
+const TUNNEL_OPTS = ['vif', 'type', 'src', 'dst', 'label', 'inner-dst-mac', 'inner-src-mac'];
 
 /** nextHop: the message add and set send, from "<id> <kind>" and the options. */
 function nextHop(verb: string, id: string, kind: string, o: OptionValues): MessageInitShape<typeof NextHopSchema> {
   const base = { id: uint('id', id), vrf: optUint(o, 'vrf') ?? 0 };
+  const only = (allowed: string[]) => {
+    for (const opt of [...ENCAP_OPTS, ...TUNNEL_OPTS])
+      if (!allowed.includes(opt) && o[opt] !== undefined) throw new UsageError(`--${opt} is not an option of ${kind} next hops`, `nh ${verb}`);
+  };
   if (kind === 'encap') {
+    only(ENCAP_OPTS);
     const vif = optUint(o, 'vif');
     const dstMac = optString(o, 'dst-mac');
     if (vif === undefined || dstMac === undefined) throw new UsageError('encap wants --vif and --dst-mac', `nh ${verb}`);
     return { ...base, kind: { case: 'encap', value: { interfaceIndex: vif, dstMac, srcMac: optString(o, 'src-mac') ?? '' } } };
   }
+  if (kind === 'tunnel') {
+    only(TUNNEL_OPTS);
+    const vif = optUint(o, 'vif');
+    const type = optString(o, 'type');
+    const srcIp = optString(o, 'src');
+    const dstIp = optString(o, 'dst');
+    if (vif === undefined || type === undefined || srcIp === undefined || dstIp === undefined)
+      throw new UsageError('tunnel wants --type, --src, --dst and --vif', `nh ${verb}`);
+    return {
+      ...base,
+      kind: {
+        case: 'tunnel',
+        value: {
+          type: enumValue('--type', TunnelTypeSchema, type, TUNNEL_ALIASES),
+          srcIp, dstIp, label: optUint(o, 'label') ?? 0, interfaceIndex: vif,
+          innerDstMac: optString(o, 'inner-dst-mac') ?? '', innerSrcMac: optString(o, 'inner-src-mac') ?? '',
+        },
+      },
+    };
+  }
   if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`kind: want one of ${KINDS.join(', ')}, got ${JSON.stringify(kind.slice(0, 32))}`, `nh ${verb}`);
-  for (const opt of ['vif', 'dst-mac', 'src-mac']) if (o[opt] !== undefined) throw new UsageError(`--${opt} is for encap next hops only`, `nh ${verb}`);
+  only([]);
+  if (kind === 'vrf') return { ...base, kind: { case: 'vrfRoute', value: {} } };
   return { ...base, kind: { case: kind as 'receive' | 'discard', value: {} } };
 }
 
-const DETAILS = `Kinds: encap (rewrite the L2 header and send out of a local vif), receive (to
-the host stack), discard (drop, counted as discard).
+const DETAILS = `Kinds: encap (rewrite the L2 header and send out of a local vif), tunnel (to a
+remote host inside MPLSoUDP, MPLSoGRE or VXLAN, out of a fabric vif), vrf
+(route the packet again in --vrf), receive (to the host stack), discard (drop,
+counted as discard).
   vrctl nh add 11 encap --vif 1 --dst-mac 02:aa:00:00:00:01 --vrf 1
+  vrctl nh add 20 tunnel --type mplsoudp --src 192.0.2.1 --dst 192.0.2.2 --label 1000 --vif 3 --vrf 1
+  vrctl nh add 21 tunnel --type vxlan --src 192.0.2.1 --dst 192.0.2.2 --label 5001 --vif 3 --inner-dst-mac 02:bb:00:00:00:01
+  vrctl nh add 30 vrf --vrf 2
   vrctl nh add 1 receive`;
 
 export const nhCommands: Command[] = [
@@ -75,14 +144,14 @@ export const nhCommands: Command[] = [
     path: ['nh', 'get'],
     args: '<id>',
     nargs: [1, 1],
-    summary: 'show one next hop and how many routes use it',
+    summary: 'show one next hop and how many routes, labels and VNIs use it',
     async run(ctx, [id]) {
       show(ctx, (await ctx.client().nextHops.getNextHop({ id: uint('id', id!) })).nextHop);
     },
   },
   {
     path: ['nh', 'add'],
-    args: '<id> encap|receive|discard',
+    args: '<id> encap|tunnel|vrf|receive|discard',
     nargs: [2, 2],
     summary: 'add a next hop',
     details: DETAILS,
@@ -93,9 +162,9 @@ export const nhCommands: Command[] = [
   },
   {
     path: ['nh', 'set'],
-    args: '<id> encap|receive|discard',
+    args: '<id> encap|tunnel|vrf|receive|discard',
     nargs: [2, 2],
-    summary: 'rewrite a next hop in place (same kind); its routes follow at once',
+    summary: 'rewrite a next hop in place (same kind); its routes, labels and VNIs follow at once',
     details: DETAILS,
     options: OPTIONS,
     async run(ctx, [id, kind], o) {
@@ -106,7 +175,7 @@ export const nhCommands: Command[] = [
     path: ['nh', 'del'],
     args: '<id>',
     nargs: [1, 1],
-    summary: 'remove a next hop (refused while routes use it)',
+    summary: 'remove a next hop (refused while routes, labels or VNIs use it)',
     async run(ctx, [id]) {
       const n = uint('id', id!);
       const r = await ctx.client().nextHops.deleteNextHop({ id: n });

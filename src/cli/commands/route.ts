@@ -11,7 +11,10 @@ const JSON_OPTS = { alwaysEmitImplicit: true } as const;
 const LIST_CHUNK = 1000;
 
 export function rtTable(routes: readonly Route[]): string {
-  return table(['VRF', 'PREFIX', 'NH', 'FLAGS'], routes.map((r) => [String(r.vrf), r.prefix, String(r.nextHopId), r.proxyArp ? 'proxy-arp' : '-']));
+  return table(
+    ['VRF', 'PREFIX', 'NH', 'LABEL', 'FLAGS'],
+    routes.map((r) => [String(r.vrf), r.prefix, String(r.nextHopId), r.label === undefined ? '-' : String(r.label), r.proxyArp ? 'proxy-arp' : '-']),
+  );
 }
 
 function showRoute(ctx: Context, r: Route | undefined): void {
@@ -26,12 +29,14 @@ const vrfArg = (s: string) => uint('vrf', s);
 function route(verb: string, vrf: string, prefix: string, o: Record<string, string | boolean | undefined>) {
   const nh = optUint(o, 'nh');
   if (nh === undefined) throw new UsageError('--nh is required', `rt ${verb}`);
-  return { vrf: vrfArg(vrf), prefix, nextHopId: nh, proxyArp: optBool(o, 'proxy-arp') ?? false };
+  const label = optUint(o, 'label');
+  return { vrf: vrfArg(vrf), prefix, nextHopId: nh, proxyArp: optBool(o, 'proxy-arp') ?? false, ...(label !== undefined ? { label } : {}) };
 }
 
 const WRITE_OPTIONS = {
   nh: { type: 'string', arg: 'ID', desc: 'next hop id (required)' },
   'proxy-arp': { type: 'boolean', desc: 'answer ARP / neighbour solicitations for addresses in the prefix' },
+  label: { type: 'string', arg: 'N', desc: 'the MPLS label / VNI a tunnel next hop puts on these packets (default: its own)' },
 } as const;
 
 export const rtCommands: Command[] = [

@@ -21,7 +21,7 @@ function epoch(e: SyncEpoch | undefined): string {
   if (!e) return '-';
   const parts = [`epoch ${e.epoch}`, enumName(SyncStateSchema, e.state), `owner ${e.owner || '-'}`, `started ${time(e.startedAtMs)}`];
   if (e.endedAtMs) parts.push(`ended ${time(e.endedAtMs)}`);
-  if (e.removed) parts.push(`removed ${e.removed.interfaces} vifs, ${e.removed.nextHops} nhs, ${e.removed.routes} routes`);
+  if (e.removed) parts.push(`removed ${e.removed.interfaces} vifs, ${e.removed.nextHops} nhs, ${e.removed.routes} routes, ${e.removed.labels} labels, ${e.removed.vnis} vnis`);
   if (e.reason) parts.push(`(${e.reason})`);
   return parts.join(', ');
 }

@@ -12,7 +12,7 @@
  */
 import { RT, RT4_KEY_SIZE, RT6_KEY_SIZE, RT_VALUE_SIZE, decodeRouteKey, encodeRouteKey, type RtValue } from '../codecs.ts';
 import type { Family, Route, RouteKey } from '../route.ts';
-import { RT_F_PROXY_ARP } from '../layout.ts';
+import { RT_F_LABEL, RT_F_PROXY_ARP } from '../layout.ts';
 
 /** RouteSlot: the map a route lives in, by family and kind (host route or prefix). */
 export type RouteSlot = 'rt4' | 'host4' | 'rt6' | 'host6';
@@ -60,7 +60,7 @@ export class RoutePack {
   }
 
   /** pushV4: an IPv4 route from its parts; addr is the address as a u32 (host order of the dotted quad). */
-  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
+  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number, label = 0): void {
     this.reserve();
     const k = this.count * this.keySize;
     this.keys.writeUInt32LE(32 + plen, k);
@@ -71,7 +71,7 @@ export class RoutePack {
     this.values.writeUInt16LE(flags, v + 4);
     this.values[v + 6] = plen;
     this.values[v + 7] = 0;
-    this.values.writeUInt32LE(0, v + 8);
+    this.values.writeUInt32LE(label >>> 0, v + 8);
     this.count++;
   }
 
@@ -155,17 +155,20 @@ export class RouteBatch {
   }
 
   /** pushV4: an IPv4 route from its parts (the request decoder's path: no objects per route). */
-  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number): void {
+  pushV4(vrf: number, addr: number, plen: number, nhId: number, flags: number, label = 0): void {
     const slot = plen === 32 ? 'host4' : 'rt4';
-    this.packs[slot].pushV4(vrf, addr, plen, nhId, flags);
+    this.packs[slot].pushV4(vrf, addr, plen, nhId, flags, label);
     this.index[slot].push(this.size++);
   }
 }
 
 export function rtValue(r: Route): RtValue {
-  return { nhId: r.nhId, flags: r.proxyArp ? RT_F_PROXY_ARP : 0, plen: r.plen, label: 0 };
+  const label = r.label !== undefined;
+  return { nhId: r.nhId, flags: (r.proxyArp ? RT_F_PROXY_ARP : 0) | (label ? RT_F_LABEL : 0), plen: r.plen, label: label ? r.label! : 0 };
 }
 
 export function routeOf(k: RouteKey, v: RtValue): Route {
-  return { vrf: k.vrf, addr: k.addr, plen: k.plen, nhId: v.nhId, proxyArp: (v.flags & RT_F_PROXY_ARP) !== 0 };
+  const r: Route = { vrf: k.vrf, addr: k.addr, plen: k.plen, nhId: v.nhId, proxyArp: (v.flags & RT_F_PROXY_ARP) !== 0 };
+  if (v.flags & RT_F_LABEL) r.label = v.label;
+  return r;
 }

@@ -31,7 +31,8 @@ export class RouteProbe implements RouteLookups {
 
   /** open: the probe of an object on these pinned maps, or undefined if the object has none. */
   static open(objectPath: string, maps: Record<string, BpfMap>): RouteProbe | undefined {
-    const obj = BpfObject.loadOnMaps(objectPath, maps);
+    // only the probe: the datapath's programs of the same object are loaded (and verified) elsewhere
+    const obj = BpfObject.loadOnMaps(objectPath, maps, ['vr_rt_probe']);
     try {
       return new RouteProbe(obj, new BpfProgram(obj.progFd('vr_rt_probe'), 'vr_rt_probe', objectPath));
     } catch {
