@@ -107,6 +107,9 @@ export function buildMultiHost(lab: Lab, options: MultiHostOptions = {}): MultiH
     lab.ip(router, ['addr', 'add', `${routerIp(h)}/24`, 'dev', routerIf]);
     lab.ip(ns, ['link', 'set', FABRIC_IF, 'up']);
     lab.ip(router, ['link', 'set', routerIf, 'up']);
+    // bpf_fib_lookup answers nothing for a device with IPv4 forwarding off (FWD_DISABLED), even for
+    // the underlay lookup of a tunnel: the fabric alone forwards (ip_forward stays 0 for the rest)
+    lab.sysctl(ns, `net.ipv4.conf.${FABRIC_IF}.forwarding`, '1');
     // a frame XDP-redirected into a veth needs GRO (or XDP) on the receiving end
     lab.exec(router, 'ethtool', ['-K', routerIf, 'gro', 'on']);
     hosts.push({
