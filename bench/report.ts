@@ -7,6 +7,7 @@ import type { RateResult } from './route-rate.ts';
 import type { ProgramCost } from './program-cost.ts';
 import type { FlowCost } from './flow-cost.ts';
 import type { TcpResults, TcpRow } from './tcp-rate.ts';
+import { formatMisses, type MissResults } from './miss-report.ts';
 import { TCP_PATHS } from './options.ts';
 import { mpps } from './util.ts';
 
@@ -22,6 +23,7 @@ export interface BenchResult {
   routes?: RateResult[];
   program?: ProgramCost;
   flows?: FlowCost;
+  misses?: MissResults;
 }
 
 export function table(head: string[], rows: string[][]): string {
@@ -163,6 +165,7 @@ export function formatReport(r: BenchResult): string {
     out.push('');
   }
   if (r.flows) out.push(...formatFlows(r.flows));
+  if (r.misses) out.push(...formatMisses(r.misses));
   out.push(`wall time ${r.wallSeconds.toFixed(1)} s`);
   return out.join('\n');
 }

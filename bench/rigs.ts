@@ -26,13 +26,23 @@ export class Rigs {
     return lab;
   }
 
-  /** startDaemon: a daemon in ns of a registered lab (instance = the lab's prefix). */
-  async startDaemon(lab: Lab, ns: string): Promise<LabDaemon> {
+  /** startDaemon: a daemon in ns of a registered lab (instance = the lab's prefix), with extra flags if given. */
+  async startDaemon(lab: Lab, ns: string, extraArgs?: string[]): Promise<LabDaemon> {
     const rig = this.rig(lab);
     if (rig.daemon) throw new Error(`lab ${lab.prefix} already has a daemon`);
-    rig.daemon = new LabDaemon(lab, { instance: lab.prefix, ns });
+    rig.daemon = new LabDaemon(lab, { instance: lab.prefix, ns, ...(extraArgs ? { extraArgs } : {}) });
     await rig.daemon.start();
     return rig.daemon;
+  }
+
+  /**
+   * stopDaemon: removes a lab's daemon and its pinned datapath now (the
+   * namespaces stay), so that a fresh one can start on the same topology.
+   */
+  async stopDaemon(lab: Lab): Promise<void> {
+    const rig = this.rig(lab);
+    await rig.daemon?.destroy();
+    rig.daemon = undefined;
   }
 
   daemonOf(lab: Lab): LabDaemon | undefined {

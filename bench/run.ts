@@ -4,7 +4,8 @@
  * rate on both hooks against Linux forwarding on the same topology in the
  * same run; then route programming through the gRPC API against
  * `ip -batch`; then the program's own cost per packet, and that of an
- * established flow against the plain route path (flow-cost.ts).
+ * established flow against the plain route path (flow-cost.ts); then flow
+ * misses delivered to an agent and flow setups per second (miss-rate.ts).
  * Everything lives in throwaway namespaces, lab daemon instances and a
  * bench bpffs directory (bench/rigs.ts), all removed at the end, also on
  * failure, Ctrl-C or the time budget running out.
@@ -27,6 +28,7 @@ import { FRAME_LEN } from './frame.ts';
 import { progress } from './util.ts';
 import type { ProgramCost } from './program-cost.ts';
 import type { FlowCost } from './flow-cost.ts';
+import { MissBench } from './miss-rate.ts';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -82,6 +84,7 @@ async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
   if (opts.phases.has('tcp')) result.tcp = await measureTcp(rigs, opts);
   if (opts.phases.has('packets') || opts.phases.has('routes') || opts.phases.has('program')) await onTwoPods(rigs, result);
   if (opts.phases.has('flows')) result.flows = measureFlows(rigs, opts);
+  if (opts.phases.has('misses')) result.misses = await new MissBench(rigs, opts).run();
 }
 
 /** onTwoPods: the phases that share one two-pods topology and its daemon */
@@ -167,7 +170,9 @@ function budgetSeconds(o: BenchOptions): number {
   // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
   const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
   const flows = o.phases.has('flows') ? 240 : 0;
-  return packets + tcp + flows + 600;
+  // per step: daemon start and programming, the generator, the warm-up, the drain (at most 5 s each for the agent and the sink), the daemon's removal
+  const misses = o.phases.has('misses') ? o.missHooks.length * o.missModes.length * o.missRates.length * (o.missDur + 40) : 0;
+  return packets + tcp + flows + misses + 600;
 }
 
 const startedAt = new Date();
