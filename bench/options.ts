@@ -4,12 +4,19 @@
  * cannot start an hour-long run.
  */
 
-export type Phase = 'tcp' | 'packets' | 'routes' | 'program' | 'flows' | 'lookup' | 'overlay';
-const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program', 'flows', 'lookup', 'overlay'];
+export type Phase = 'tcp' | 'packets' | 'routes' | 'program' | 'flows' | 'misses' | 'lookup' | 'overlay';
+const PHASES: readonly Phase[] = ['tcp', 'packets', 'routes', 'program', 'flows', 'misses', 'lookup', 'overlay'];
 
 /** the TCP phase's paths, in the order they are measured (tcp-rate.ts) */
 export type TcpPath = 'veth-pair' | 'linux' | 'tc-bare' | 'vrouter-tc' | 'vrouter-xdp';
 export const TCP_PATHS: readonly TcpPath[] = ['veth-pair', 'linux', 'tc-bare', 'vrouter-tc', 'vrouter-xdp'];
+
+/** the misses phase's hooks and what the agent does (miss-rate.ts) */
+export type MissHook = 'tc' | 'xdp';
+export const MISS_HOOKS: readonly MissHook[] = ['tc', 'xdp'];
+/** ring: no watcher (the daemon's ring reader and hold queue alone); watch: WatchFlowMisses; setup: + SetFlows, held packets delivered */
+export type MissMode = 'ring' | 'watch' | 'setup';
+export const MISS_MODES: readonly MissMode[] = ['ring', 'watch', 'setup'];
 
 /** IntSpec: an integer option read from the environment (shared by the benches) */
 export interface IntSpec {
@@ -47,6 +54,12 @@ const INTS = {
   overlayFabricMtu: { env: 'OVERLAY_FABRIC_MTU', def: 1600, min: 1280, max: 9000, desc: 'MTU of the fabric veths of the overlay phase (pods at 1500: the default leaves room for VXLAN)' },
   flowSamples: { env: 'FLOW_SAMPLES', def: 7, min: 1, max: 31, desc: 'samples per path, hook and table size of the flows phase; the median is reported' },
   lookupSamples: { env: 'LOOKUP_SAMPLES', def: 7, min: 1, max: 31, desc: 'samples per build, table and size of the lookup phase; the median is reported' },
+  missDur: { env: 'MISS_DUR', def: 3, min: 1, max: 30, desc: 'seconds of new flows per step of the misses phase' },
+  missMaxFrames: { env: 'MISS_MAX_FRAMES', def: 1_500_000, min: 10_000, max: 4_000_000, desc: 'new flows per step at most (sizes the daemon\'s --max-flows)' },
+  missWindow: { env: 'MISS_WINDOW', def: 262_144, min: 1, max: 1 << 20, desc: 'WatchFlowMisses window of the agent' },
+  missMaxBatch: { env: 'MISS_MAX_BATCH', def: 1024, min: 1, max: 4096, desc: 'WatchFlowMisses max_batch of the agent' },
+  missFlushUs: { env: 'MISS_FLUSH_US', def: 200, min: 0, max: 1_000_000, desc: 'WatchFlowMisses flush_us of the agent' },
+  missInflight: { env: 'MISS_INFLIGHT', def: 4, min: 1, max: 64, desc: 'SetFlows calls the agent has pending at most (setup mode)' },
 } as const satisfies Record<string, IntSpec>;
 
 /** ListSpec: a comma-separated list of integers, each bounded */
@@ -63,6 +76,7 @@ const LISTS = {
   tcpStreams: { env: 'TCP_STREAMS', def: [1, 4], min: 1, max: 16, desc: 'parallel TCP streams per iperf3 run (iperf3 -P)' },
   flows: { env: 'FLOWS', def: [1000, 100_000, 1_000_000], min: 1, max: 2_000_000, desc: 'entries in vr_flows at each size of the flows phase' },
   lookupRoutes: { env: 'LOOKUP_ROUTES', def: [1000, 100_000, 1_000_000], min: 1, max: 4_000_000, desc: 'routes in the table at each size of the lookup phase (/32s, then /24s)' },
+  missRates: { env: 'MISS_RATES', def: [50_000, 100_000, 200_000, 400_000, 0], min: 0, max: 10_000_000, desc: 'new flows/s offered, one step each, in the misses phase (0: as fast as the generator goes)' },
 } as const satisfies Record<string, ListSpec>;
 
 export type BenchOptions = { [K in keyof typeof INTS]: number } & { [K in keyof typeof LISTS]: number[] } & {
@@ -70,29 +84,38 @@ export type BenchOptions = { [K in keyof typeof INTS]: number } & { [K in keyof 
   cpu: number | undefined;
   phases: Set<Phase>;
   tcpPaths: TcpPath[];
+  missHooks: MissHook[];
+  missModes: MissMode[];
+  /** a directory: each step of the misses phase records its daemon with `perf record -g` there */
+  missPerf: string | undefined;
 };
 
 export function usage(): string {
-  const ints = intUsage(INTS, 12);
-  const lists = Object.values(LISTS).map((s) => `  ${s.env.padEnd(12)} ${s.desc} (default ${s.def.join(',')}, each ${s.min}..${s.max})`);
+  const ints = intUsage(INTS, 15);
+  const lists = Object.values(LISTS).map((s) => `  ${s.env.padEnd(15)} ${s.desc} (default ${s.def.join(',')}, each ${s.min}..${s.max})`);
   return [
     'npm run bench: TCP throughput pod to pod (iperf3) through a bare veth pair, Linux',
     'forwarding and our datapath on the TC and on the XDP hook; packet rate of the',
     'datapath on both hooks vs Linux forwarding; route programming rate of the gRPC API',
     'vs `ip -batch`; the XDP program\'s own cost per packet vs an empty program; and the',
     'cost of an established flow vs the plain route path with FLOWS entries in the flow',
-    'table; a route lookup\'s cost with LOOKUP_ROUTES routes, before (layout v3: tries only)',
-    'and after the host-route hashes; pod to remote pod across two simulated hosts through our',
-    'VXLAN and MPLSoUDP vs Linux vxlan devices (packet rate and TCP), in throwaway namespaces.',
+    'table; flow misses delivered to an agent over WatchFlowMisses and flow setups',
+    '(miss -> SetFlows -> held packet delivered) per second; a route lookup\'s cost with',
+    'LOOKUP_ROUTES routes, before (layout v3: tries only) and after the host-route hashes; pod to',
+    'remote pod across two simulated hosts through our VXLAN and MPLSoUDP vs Linux vxlan devices',
+    '(packet rate and TCP), in throwaway namespaces.',
     'Results: a table on stdout, JSON in bench/results/latest.json (+ a timestamped copy).',
     '',
     'usage: [VAR=value ...] npm run bench [-- --var value ...]   (--phases tcp = PHASES=tcp; --help: this text)',
     '',
     ...ints,
     ...lists,
-    `  ${'TCP_PATHS'.padEnd(12)} comma-separated subset of ${TCP_PATHS.join(',')} (default all)`,
-    `  ${'CPU'.padEnd(12)} CPU the generator (and so the whole inline path) runs on; "none" = unpinned (default 0)`,
-    `  ${'PHASES'.padEnd(12)} comma-separated subset of ${PHASES.join(',')} (default all)`,
+    `  ${'TCP_PATHS'.padEnd(15)} comma-separated subset of ${TCP_PATHS.join(',')} (default all)`,
+    `  ${'MISS_HOOKS'.padEnd(15)} hooks of the misses phase: subset of ${MISS_HOOKS.join(',')} (default all)`,
+    `  ${'MISS_MODES'.padEnd(15)} agent modes of the misses phase: subset of ${MISS_MODES.join(',')} (default all)`,
+    `  ${'MISS_PERF'.padEnd(15)} a directory: each step of the misses phase records its daemon with perf record -g there (JIT symbols in /tmp/perf-<pid>.map)`,
+    `  ${'CPU'.padEnd(15)} CPU the generator (and so the whole inline path) runs on; "none" = unpinned (default 0)`,
+    `  ${'PHASES'.padEnd(15)} comma-separated subset of ${PHASES.join(',')} (default all)`,
   ].join('\n');
 }
 
@@ -129,7 +152,9 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   const cpu = cpuRaw === 'none' ? undefined : int({ env: 'CPU', def: 0, min: 0, max: 4095, desc: '' }, cpuRaw);
   const phases = new Set(names('PHASES', PHASES, env.PHASES));
   const tcpPaths = names('TCP_PATHS', TCP_PATHS, env.TCP_PATHS);
-  return { ...out, ...lists, cpu, phases, tcpPaths };
+  const missHooks = names('MISS_HOOKS', MISS_HOOKS, env.MISS_HOOKS);
+  const missModes = names('MISS_MODES', MISS_MODES, env.MISS_MODES);
+  return { ...out, ...lists, cpu, phases, tcpPaths, missHooks, missModes, missPerf: env.MISS_PERF || undefined };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { FlowCost } from './flow-cost.ts';
 import type { RouteCost } from './route-cost.ts';
 import type { TcpResults, TcpRow } from './tcp-rate.ts';
 import { formatOverlay, type OverlayResults } from './overlay-rate.ts';
+import { formatMisses, type MissResults } from './miss-report.ts';
 import { TCP_PATHS } from './options.ts';
 import { mpps, table } from './util.ts';
 
@@ -26,6 +27,7 @@ export interface BenchResult {
   flows?: FlowCost;
   overlay?: OverlayResults;
   lookup?: RouteCost;
+  misses?: MissResults;
 }
 
 export { table };
@@ -223,6 +225,7 @@ export function formatReport(r: BenchResult): string {
   if (r.flows) out.push(...formatFlows(r.flows));
   if (r.lookup) out.push(...formatLookup(r.lookup));
   if (r.overlay) out.push(...formatOverlay(r.overlay, { runs: o.runs, dur: o.dur, tcpDur: o.tcpDur, tcpRuns: o.tcpRuns }));
+  if (r.misses) out.push(...formatMisses(r.misses));
   out.push(`wall time ${r.wallSeconds.toFixed(1)} s`);
   return out.join('\n');
 }

@@ -27,11 +27,11 @@ export class Rigs {
     return lab;
   }
 
-  /** startDaemon: a daemon in ns of a registered lab (instance = the lab's prefix). */
-  async startDaemon(lab: Lab, ns: string): Promise<LabDaemon> {
+  /** startDaemon: a daemon in ns of a registered lab (instance = the lab's prefix), with extra flags if given. */
+  async startDaemon(lab: Lab, ns: string, extraArgs?: string[]): Promise<LabDaemon> {
     const rig = this.rig(lab);
     if (rig.daemons.length) throw new Error(`lab ${lab.prefix} already has a daemon`);
-    const daemon = new LabDaemon(lab, { instance: lab.prefix, ns });
+    const daemon = new LabDaemon(lab, { instance: lab.prefix, ns, ...(extraArgs ? { extraArgs } : {}) });
     rig.daemons.push(daemon);
     await daemon.start();
     return daemon;
@@ -43,6 +43,15 @@ export class Rigs {
     if (rig.daemons.length) throw new Error(`lab ${lab.prefix} already has daemons`);
     rig.daemons.push(...(await startDaemons(lab, namespaces)));
     return rig.daemons;
+  }
+
+  /**
+   * stopDaemon: removes a lab's daemon and its pinned datapath now (the
+   * namespaces stay), so that a fresh one can start on the same topology.
+   */
+  async stopDaemon(lab: Lab): Promise<void> {
+    const rig = this.rig(lab);
+    for (const d of rig.daemons.splice(0)) await d.destroy();
   }
 
   daemonOf(lab: Lab): LabDaemon | undefined {

@@ -4,10 +4,11 @@
  * rate on both hooks against Linux forwarding on the same topology in the
  * same run; then route programming through the gRPC API against
  * `ip -batch`; then the program's own cost per packet, that of an
- * established flow against the plain route path (flow-cost.ts), and that of
- * a route lookup as the table grows, before and after the host-route
- * hashes (route-cost.ts); last, pod to remote pod across two simulated
- * hosts, our overlay against Linux vxlan devices (overlay-rate.ts).
+ * established flow against the plain route path (flow-cost.ts); flow misses
+ * delivered to an agent and flow setups per second (miss-rate.ts); a route
+ * lookup as the table grows, before and after the host-route hashes
+ * (route-cost.ts); last, pod to remote pod across two simulated hosts, our
+ * overlay against Linux vxlan devices (overlay-rate.ts).
  * Everything lives in throwaway namespaces, lab daemon instances and a
  * bench bpffs directory (bench/rigs.ts), all removed at the end, also on
  * failure, Ctrl-C or the time budget running out.
@@ -33,6 +34,7 @@ import { progress } from './util.ts';
 import type { ProgramCost } from './program-cost.ts';
 import type { FlowCost } from './flow-cost.ts';
 import type { RouteCost } from './route-cost.ts';
+import { MissBench } from './miss-rate.ts';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -89,6 +91,7 @@ async function bench(rigs: Rigs, result: BenchResult): Promise<void> {
   if (opts.phases.has('tcp')) result.tcp = await measureTcp(rigs, opts);
   if (opts.phases.has('packets') || opts.phases.has('routes') || opts.phases.has('program')) await onTwoPods(rigs, result);
   if (opts.phases.has('flows')) result.flows = measureFlows(rigs, opts);
+  if (opts.phases.has('misses')) result.misses = await new MissBench(rigs, opts).run();
   if (opts.phases.has('lookup')) result.lookup = measureLookup(rigs, opts);
   if (opts.phases.has('overlay')) result.overlay = await measureOverlay(rigs, opts);
 }
@@ -196,6 +199,9 @@ function budgetSeconds(o: BenchOptions): number {
   // per topology: build, daemon, ping, clean-up; per run: iperf3 and its slack
   const tcp = o.phases.has('tcp') ? o.tcpMtus.length * o.tcpPaths.length * o.tcpRuns * (30 + o.tcpStreams.length * (o.tcpDur + 25)) : 0;
   const flows = o.phases.has('flows') ? 240 : 0;
+  // per step: daemon start and programming, the generator, the warm-up, the drain (at most 5 s each for the agent and the sink), the daemon's removal
+  const misses = o.phases.has('misses') ? o.missHooks.length * o.missModes.length * o.missRates.length * (o.missDur + 40) : 0;
+  return packets + tcp + flows + misses + 600;
   const overlay = o.phases.has('overlay') ? overlayBudgetSeconds(o) : 0;
   const lookup = o.phases.has('lookup') ? 300 : 0;
   return packets + tcp + flows + lookup + overlay + 600;

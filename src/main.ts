@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { DAEMON_NODE_FLAGS, parseConfig, usage, PACKAGE_ROOT, type Config } from './config.ts';
 import { rootLogger } from './log.ts';
+import type { Logger } from 'pino';
 import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
 import { DatapathManager } from './manager/datapath-manager.ts';
@@ -26,6 +27,20 @@ import { FlowHub } from './flows/flow-hub.ts';
 import { BatchInjector } from './maps/tables/batch-injector.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/**
+ * optional: a part the daemon can run without (a companion program of the
+ * object's): opened by `open`, or undefined with a warning that says what is
+ * lost (`lost`, with `ctx` in the log line).
+ */
+function optional<T>(log: Logger, lost: string, ctx: Record<string, unknown>, open: () => T | undefined): T | undefined {
+  try {
+    return open();
+  } catch (err) {
+    log.warn({ err, ...ctx }, lost);
+    return undefined;
+  }
+}
 
 /** ensureBpffs: mounts bpffs on /sys/fs/bpf when it is not there. */
 function ensureBpffs(root: string): void {
@@ -65,21 +80,16 @@ async function run(cfg: Config): Promise<void> {
   if (dp.adopted && (Object.keys(pinned) as (keyof typeof pinned)[]).some((k) => pinned[k] !== cfg[k]))
     log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');
   // the bulk route lookup: the object's probe program on the pinned maps (none: a lookup per key)
-  let probe: RouteProbe | undefined;
-  try {
-    probe = RouteProbe.open(cfg.objectPath, dp.maps);
-    if (!probe) log.warn({ object: cfg.objectPath }, 'the BPF object has no vr_rt_probe: route batches are checked one lookup at a time');
-  } catch (err) {
-    log.warn({ err }, 'route probe not loaded: route batches are checked one lookup at a time');
-  }
+  const probe = optional(log, 'route probe not loaded: route batches are checked one lookup at a time', {}, () => {
+    const p = RouteProbe.open(cfg.objectPath, dp.maps);
+    if (!p) log.warn({ object: cfg.objectPath }, 'the BPF object has no vr_rt_probe: route batches are checked one lookup at a time');
+    return p;
+  });
   // TracePacket: the trace build of the datapath (vr_trace.o beside the object) on the pinned maps
-  let tracer: PacketTracer | undefined;
   const traceObject = join(dirname(cfg.objectPath), 'vr_trace.o');
-  try {
-    tracer = PacketTracer.open(traceObject, dp.maps);
-  } catch (err) {
-    log.warn({ err, object: traceObject }, 'packet tracer not loaded: TracePacket answers FAILED_PRECONDITION');
-  }
+  const tracer = optional(log, 'packet tracer not loaded: TracePacket answers FAILED_PRECONDITION', { object: traceObject }, () =>
+    PacketTracer.open(traceObject, dp.maps),
+  );
   const mgr = new DatapathManager(kernelOf(dp, probe, tracer), { maxVrfs: cfg.maxVrfs }, log.child({ component: 'manager' }));
   const reclaimer = new MemoryReclaimer(log.child({ component: 'memory' }));
   mgr.onBulk = () => reclaimer.bulkDone();
@@ -94,19 +104,15 @@ async function run(cfg: Config): Promise<void> {
   // flow misses: the miss ring's reader, the hold queue, re-injection, aging (on this thread: its live
   // runs resolve interfaces in the daemon's namespace)
   // held frames go back in batches through vr_reinject.o (beside the object), else one live run each
-  let batch: BatchInjector | undefined;
   const reinjectObject = join(dirname(cfg.objectPath), 'vr_reinject.o');
-  try {
-    batch = BatchInjector.open(reinjectObject, dp.maps);
-    const ms = batch.probeRunMs();
-    if (ms > 5) {
-      log.warn({ runMs: ms }, 'batch re-injection is slow here (its program is not kept in the XDP dispatcher): held frames are re-injected one run each');
-      batch.close();
-      batch = undefined;
-    }
-  } catch (err) {
-    log.warn({ err, object: reinjectObject }, 'batch re-injection not loaded: held frames are re-injected one run each');
-  }
+  const batch = optional(log, 'batch re-injection not loaded: held frames are re-injected one run each', { object: reinjectObject }, () => {
+    const b = BatchInjector.open(reinjectObject, dp.maps);
+    const ms = b.probeRunMs();
+    if (ms <= 5) return b;
+    log.warn({ runMs: ms }, 'batch re-injection is slow here (its program is not kept in the XDP dispatcher): held frames are re-injected one run each');
+    b.close();
+    return undefined;
+  });
   const flows = FlowHub.open({
     dir: dp.dir,
     flows: dp.maps.vr_flows,
@@ -128,17 +134,10 @@ async function run(cfg: Config): Promise<void> {
     { packets, flows },
   );
   let metrics: Server | undefined;
-  try {
-    // metrics first: a daemon that cannot open them never answers on its API socket
-    if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets, flows }), cfg.metricsAddress, log.child({ component: 'metrics' }));
-    await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
-  } catch (err) {
-    // the ring readers stop before the exit: process.exit waits for their threads, and one
-    // asleep in epoll_wait would keep a daemon that cannot listen alive
-    metrics?.close();
-    await Promise.allSettled([packets.close(), flows.close()]);
-    throw err;
-  }
+  // metrics first: a daemon that cannot open them never answers on its API socket. A failure
+  // exits the process; the ring readers' threads let it (their epoll_wait is bounded)
+  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets, flows }), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
   await loaded;

@@ -28,10 +28,11 @@ static __always_inline struct vr_config *vr_cfg(void)
 }
 
 
+/* flow_key4 / flow_key6: the caller hands a zeroed key (l3_stage's `= {}`):
+ * the pad and an IPv4 address's last 12 bytes are part of the key */
 static __always_inline void flow_key4(struct vr_flow_key *k, __u32 vrf, const struct iphdr *iph,
 				      const struct vr_l4 *l4)
 {
-	__builtin_memset(k, 0, sizeof(*k));
 	k->vrf = vrf;
 	k->family = 4;
 	k->proto = iph->protocol;
@@ -49,7 +50,6 @@ static __always_inline void flow_key6(struct vr_flow_key *k, __u32 vrf, const st
 	k->proto = ip6->nexthdr;
 	k->sport = l4->sport;
 	k->dport = l4->dport;
-	k->pad[0] = k->pad[1] = 0;
 	__builtin_memcpy(k->src, &ip6->saddr, 16);
 	__builtin_memcpy(k->dst, &ip6->daddr, 16);
 }

@@ -3,8 +3,9 @@
  * what it holds, re-injects and expires, the miss and event watchers and
  * what they lost, and the flows aging removed. Label-free: one series each.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { FlowHubStats } from '../flows/hub.ts';
+import { scrapedCounter, scrapedGauge } from './scraped.ts';
 
 type Field = { [K in keyof FlowHubStats]-?: FlowHubStats[K] extends bigint | number | undefined ? K : never }[keyof FlowHubStats];
 
@@ -21,23 +22,6 @@ const GAUGES: [string, string, Field][] = [
 ];
 
 export function flowMetrics(registry: Registry, hub: { stats(): FlowHubStats }): void {
-  for (const [name, help, field] of COUNTERS)
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(Number(hub.stats()[field] ?? 0));
-      },
-    });
-  for (const [name, help, field] of GAUGES)
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(Number(hub.stats()[field] ?? 0));
-      },
-    });
+  for (const [name, help, field] of COUNTERS) scrapedCounter(registry, name, help, () => hub.stats()[field] ?? 0);
+  for (const [name, help, field] of GAUGES) scrapedGauge(registry, name, help, () => hub.stats()[field] ?? 0);
 }

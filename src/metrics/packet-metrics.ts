@@ -2,7 +2,8 @@
  * packetMetrics: the flow counters of vr_fctr (read at scrape time) and the
  * packet watchers' fan-out (PacketHub.stats), into a registry.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { scrapedCounter, scrapedGauge } from './scraped.ts';
 import type { KernelMap } from '../maps/kernel.ts';
 import { readFlowCounters, type FlowCounterName } from '../maps/tables/flow-counters.ts';
 import { readTunnelCounters, type TunnelCounterName } from '../maps/tables/tunnel-counters.ts';
@@ -24,56 +25,23 @@ const TUNNEL_COUNTERS: [string, string, TunnelCounterName][] = [
 
 /** tunnelMetrics: the tunnel counters of vr_tctr (read at scrape time) */
 export function tunnelMetrics(registry: Registry, tctr: KernelMap): void {
-  for (const [name, help, field] of TUNNEL_COUNTERS) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(Number(readTunnelCounters(tctr)[field]));
-      },
-    });
-  }
+  for (const [name, help, field] of TUNNEL_COUNTERS) scrapedCounter(registry, name, help, () => readTunnelCounters(tctr)[field]);
 }
 
 export function packetMetrics(registry: Registry, fctr: KernelMap, packets: { stats(): PacketHubStats } | undefined): void {
-  for (const [name, help, field] of FLOW_COUNTERS) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(Number(readFlowCounters(fctr)[field]));
-      },
-    });
-  }
+  for (const [name, help, field] of FLOW_COUNTERS) scrapedCounter(registry, name, help, () => readFlowCounters(fctr)[field]);
   if (!packets) return;
-  new Counter({
-    name: 'vrouter_packet_watcher_lost_total',
-    help: 'Trapped packets that watchers (WatchPackets streams) lost because their queue was full, summed over watchers since start.',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(packets.stats().watcherLost);
-    },
-  });
-  new Counter({
-    name: 'vrouter_trapped_packets_unwatched_total',
-    help: 'Trapped packets the daemon read that no watcher asked for (nobody watching, or filtered out).',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(packets.stats().unwatched);
-    },
-  });
-  new Gauge({
-    name: 'vrouter_packet_watchers',
-    help: 'WatchPackets streams open now.',
-    registers: [registry],
-    collect() {
-      this.set(packets.stats().watchers);
-    },
-  });
+  scrapedCounter(
+    registry,
+    'vrouter_packet_watcher_lost_total',
+    'Trapped packets that watchers (WatchPackets streams) lost because their queue was full, summed over watchers since start.',
+    () => packets.stats().watcherLost,
+  );
+  scrapedCounter(
+    registry,
+    'vrouter_trapped_packets_unwatched_total',
+    'Trapped packets the daemon read that no watcher asked for (nobody watching, or filtered out).',
+    () => packets.stats().unwatched,
+  );
+  scrapedGauge(registry, 'vrouter_packet_watchers', 'WatchPackets streams open now.', () => packets.stats().watchers);
 }

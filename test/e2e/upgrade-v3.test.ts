@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../lab/topology.ts';
 import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
-import { backgroundPing } from '../helpers/background-ping.ts';
+import { pingAcross, upgradeLine } from '../helpers/background-ping.ts';
 import { linkProgs, objectOf, routeEntries, writeMeta } from '../helpers/migration.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
 import { BpfMap } from '../../src/bpf/map.ts';
@@ -142,18 +142,14 @@ describe('layout migration v3 -> v4: host routes move to their hashes under traf
   });
 
   it('a v4 daemon migrates it while it forwards: no ping lost, host routes in the hashes, the rest as it was', async () => {
-    const ping = backgroundPing(lab, topo, 400);
-    let pingDone = false;
-    void ping.then(() => (pingDone = true));
-    await sleep(300);
-    client = await daemon.start();
-    assert.equal(pingDone, false, 'the ping spans the migration');
-    const result = await ping;
-    const line = daemon.log.split('\n').find((l) => l.includes('pinned datapath upgraded'));
-    console.log(line ?? '(no upgrade logged)');
+    const { ping: result } = await pingAcross(lab, topo, 400, 'migration', async () => {
+      client = await daemon.start();
+    });
+    const line = upgradeLine(daemon.log);
+    console.log(line);
     console.log(`layout migration v3 -> v4: ${result.transmitted} sent, ${result.received} received`);
     assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the migration');
-    const up = (JSON.parse(line!) as { upgrade: { kind: string; fromLayout: number; toLayout: number; entries: Record<string, number> } }).upgrade;
+    const up = (JSON.parse(line) as { upgrade: { kind: string; fromLayout: number; toLayout: number; entries: Record<string, number> } }).upgrade;
     assert.deepEqual([up.kind, up.fromLayout, up.toLayout], ['layout-migrated', 3, 4]);
     const h4 = 4 + EXTRA4;
     const h6 = 4 + EXTRA6;

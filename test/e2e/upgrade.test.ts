@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/topology.ts';
-import { backgroundPing } from '../helpers/background-ping.ts';
+import { pingAcross, upgradeLine } from '../helpers/background-ping.ts';
 import { BPFFS_LAB_ROOT, LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
@@ -53,11 +53,6 @@ function meta(magic: number, version: number, loadedAtNs: bigint): Buffer {
   b.writeUInt32LE(version, 4);
   b.writeBigUInt64LE(loadedAtNs, 8);
   return b;
-}
-
-/** upgradeLine: the daemon's log line about the upgrade it made, for the test output. */
-function upgradeLine(log: string): string {
-  return log.split('\n').find((l) => l.includes('pinned datapath upgraded')) ?? '(no upgrade logged)';
 }
 
 function linkProgIds(dir: string): Map<string, { id: number; progId: number }> {
@@ -115,15 +110,12 @@ describe('program replace (same layout)', () => {
     assert.deepEqual(info0.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif']);
     for (const [pin, l] of links0) assert.equal(l.progId, progOf(info0, pin).id, `${pin} runs its hook's program`);
 
-    const ping = backgroundPing(lab, topo, 400); // 4 s at 100/s
-    let pingDone = false;
-    void ping.then(() => (pingDone = true));
-    await sleep(300);
-    await daemon.stop('SIGTERM');
-    daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host, extraArgs: ['--object', ALT_OBJECT] });
-    client = await daemon.start();
-    assert.equal(pingDone, false, 'the ping spans the replacement');
-    const result = await ping;
+    // 4 s at 100/s
+    const { ping: result } = await pingAcross(lab, topo, 400, 'replacement', async () => {
+      await daemon.stop('SIGTERM');
+      daemon = new LabDaemon(lab, { instance: lab.prefix, ns: topo.host, extraArgs: ['--object', ALT_OBJECT] });
+      client = await daemon.start();
+    });
     console.log(upgradeLine(daemon.log));
     console.log(`program replace: ${result.transmitted} sent, ${result.received} received`);
     assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the replacement');
@@ -317,13 +309,9 @@ describe('layout migration v1 -> latest (through v2, v3)', () => {
   });
 
   it('a daemon of the latest layout migrates it while it forwards: no ping lost, links kept, routes converted, old maps gone', async () => {
-    const ping = backgroundPing(lab, topo, 400);
-    let pingDone = false;
-    void ping.then(() => (pingDone = true));
-    await sleep(300);
-    client = await daemon.start();
-    assert.equal(pingDone, false, 'the ping spans the migration');
-    const result = await ping;
+    const { ping: result } = await pingAcross(lab, topo, 400, 'migration', async () => {
+      client = await daemon.start();
+    });
     console.log(upgradeLine(daemon.log));
     console.log(`layout migration: ${result.transmitted} sent, ${result.received} received`);
     assert.deepEqual(result, { transmitted: 400, received: 400 }, 'no ping lost across the migration');

@@ -3,6 +3,8 @@
  * restart, an upgrade, a hook move); resolves with what ping counted.
  * Bounded: count × interval plus ping's 1 s wait for the last reply.
  */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from '../../lab/topology.ts';
 import type { TwoPods } from '../../lab/two-pods.ts';
 
@@ -22,4 +24,24 @@ export function backgroundPing(lab: Lab, topo: TwoPods, count: number, opts: { i
       resolve({ transmitted: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0) });
     }),
   );
+}
+
+/**
+ * pingAcross: `during` (a restart, an upgrade) runs 300 ms into a
+ * background ping of `count` packets, which must outlast it (`what` names it
+ * in the assertion); resolves with what `during` gave and what ping counted.
+ */
+export async function pingAcross<T>(lab: Lab, topo: TwoPods, count: number, what: string, during: () => Promise<T>): Promise<{ value: T; ping: PingCount }> {
+  const ping = backgroundPing(lab, topo, count);
+  let pingDone = false;
+  void ping.then(() => (pingDone = true));
+  await sleep(300);
+  const value = await during();
+  assert.equal(pingDone, false, `the ping spans the ${what}`);
+  return { value, ping: await ping };
+}
+
+/** upgradeLine: the daemon log's line saying what an upgrade did */
+export function upgradeLine(log: string): string {
+  return log.split('\n').find((l) => l.includes('pinned datapath upgraded')) ?? '(no upgrade logged)';
 }
