@@ -189,7 +189,7 @@ describe('v1 -> v4 migration (through v2 and v3)', () => {
       assert.notEqual(newId, v1Id);
       assert.deepEqual(linkProgs(dir), [newId, newId]);
       assert.equal(existsSync(join(dir, 'next')), false);
-      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_vif', 'vr_xdp_vif'], 'the v1 datapath had no vr_tc_vif; the migration pins it');
+      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_egress', 'vr_tc_vif', 'vr_xdp_vif'], 'the v1 datapath had no TC entries; the migration pins them');
       assert.ok(dp.tc.mapIds().includes(dp.maps.vr_rt4.info.id), 'vr_tc_vif on the new maps');
 
       const m = dp.maps;
@@ -500,7 +500,7 @@ describe('interrupted upgrades are repaired by the next start', () => {
 });
 
 describe('a program added to the object', () => {
-  it('a datapath pinned without vr_tc_vif is adopted: the missing program is pinned on the pinned maps, nothing else changes', () => {
+  it('a datapath pinned without vr_tc_vif (nor vr_tc_egress) is adopted: the missing programs are pinned on the pinned maps, nothing else changes', () => {
     const dir = newDir();
     const instance = dir.split('/').pop()!;
     // what the previous daemon pinned: the same layout, only progs/vr_xdp_vif, a link on it
@@ -511,17 +511,19 @@ describe('a program added to the object', () => {
     dp0.maps.vr_vifs.update(u32(ifindexOf('mig0a')!), Buffer.alloc(44, 7));
     dp0.close();
     rmSync(join(dir, 'progs', 'vr_tc_vif'));
+    rmSync(join(dir, 'progs', 'vr_tc_egress'));
     assert.deepEqual(readdirSync(join(dir, 'progs')), ['vr_xdp_vif']);
 
     const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
     try {
       assert.equal(dp.adopted, true);
       assert.equal(dp.upgrade, undefined, 'the XDP program is the same build: not replaced');
-      assert.deepEqual(dp.programsPinned, ['vr_tc_vif']);
-      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_vif', 'vr_xdp_vif']);
+      assert.deepEqual(dp.programsPinned, ['vr_tc_vif', 'vr_tc_egress']);
+      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_egress', 'vr_tc_vif', 'vr_xdp_vif']);
       assert.equal(dp.xdp.info().id, xdpId, 'the pinned XDP program stays');
       assert.deepEqual(linkProgs(dir), [xdpId], 'the link still runs it');
       assert.equal(dp.tc.info().type, 3, 'vr_tc_vif is a SCHED_CLS program');
+      assert.equal(dp.egress.info().type, 3, 'vr_tc_egress is a SCHED_CLS program');
       for (const [k, m] of Object.entries(dp.maps)) assert.equal(m.info.id, mapIds[k], `${k}: the pinned map`);
       const onPinned = new Set(Object.values(mapIds));
       const tcMaps = dp.tc.mapIds().filter((id) => onPinned.has(id));
