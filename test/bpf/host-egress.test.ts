@@ -17,7 +17,7 @@ import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { openTestDatapath, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT } from '../helpers/datapath.ts';
 import { BPF_F_TEST_SKB_CHECKSUM_COMPLETE } from '../../src/bpf/program.ts';
 import { arp, arpRequest, csum16, eth, ipv4, ipv6, udp } from '../helpers/packets.ts';
-import { fragNeeded, mplsOverUdp, tunSport, type Outer } from '../helpers/tunnel-frames.ts';
+import { fragNeeded, mplsOverUdp, packetTooBig, tunSport, type Outer } from '../helpers/tunnel-frames.ts';
 import { ifindexOf, netdev } from '../../src/bpf/netdev.ts';
 import { formatMac } from '../../src/manager/net-addr.ts';
 import type { DropReasonName } from '../../src/maps/drop-reasons.ts';
@@ -33,7 +33,8 @@ const VIF1_MAC = '02:00:00:00:01:01';
 const VHOST_MAC = '02:00:00:00:50:01'; // the host vif's MAC (the proxy answers with it)
 const GW_MAC = '02:fe:00:00:00:01';
 const FABRIC_IP = '192.0.2.1';
-const HOST_IP = '192.0.2.1'; // the host's own address, the source of what it sends
+const HOST_IP = '192.0.2.1'; // the host's address it sends from (its fabric's)
+const VHOST_IP = '10.0.0.1'; // the host vif's address (the host's too)
 const HOST_IP6 = 'fd00:ff::1';
 let VH_MAC = ''; // the vhost interface's kernel MAC: the source of what the host sends out of it
 let FAB_MAC = '';
@@ -104,7 +105,7 @@ before(async () => {
   mgr = t.mgr;
   dp = t.dp;
   // the host vif and the fabric in VRF 0 (the fabric VRF), the pod in VRF 1; VRF 0 reaches the pod and the remote pods
-  await mgr.addInterface(vifOf({ index: HOST_VIF, type: 'host', name: 'hv0', vrf: 0, mac: VHOST_MAC, ip4: HOST_IP, hookPolicy: 'tc' }));
+  await mgr.addInterface(vifOf({ index: HOST_VIF, type: 'host', name: 'hv0', vrf: 0, mac: VHOST_MAC, ip4: VHOST_IP, ip6: HOST_IP6, hookPolicy: 'tc' }));
   await mgr.addInterface(vifOf({ index: POD_VIF, type: 'virtual', name: 'tp1', vrf: 1, mac: VIF1_MAC, hookPolicy: 'tc' }));
   await mgr.addInterface(vifOf({ index: FABRIC_VIF, type: 'fabric', name: 'tf0', vrf: 0, ip4: FABRIC_IP, hookPolicy: 'tc' }));
   await mgr.addNextHop(encapNh(11, 0, POD_VIF, POD1));
@@ -114,6 +115,7 @@ before(async () => {
     rt(0, '10.1.1.2/32', 11, true),
     rt(0, 'fd00:1:1::2/128', 11, true),
     rt(0, '10.2.0.0/16', 20),
+    rt(0, 'fd00:2::/64', 20),
     rt(0, '10.9.0.0/16', 30),
   ]);
 });
@@ -160,10 +162,19 @@ const cases: Case[] = [
     txVif: FABRIC_VIF,
   },
   {
-    name: 'DF and too big for the tunnel: ICMP fragmentation needed (MTU 1468) up into the host, from the host vif',
+    name: 'DF and too big for the tunnel: ICMP fragmentation needed (MTU 1468) up into the host, from the destination (never from an address of the host: a martian to it)',
     frame: () => df(fromHost(out4('10.2.0.5', 1480 - 28))),
     verdict: TC_ACT_REDIRECT,
-    out: () => fragNeeded(VH_MAC, VHOST_MAC, HOST_IP, df(fromHost(out4('10.2.0.5', 1480 - 28))).subarray(14), 1468, { tc: true }),
+    out: () => fragNeeded(VH_MAC, VHOST_MAC, '10.2.0.5', df(fromHost(out4('10.2.0.5', 1480 - 28))).subarray(14), 1468, { tc: true }),
+    drop: 'frag_needed',
+    hostRx: true,
+    txVif: HOST_VIF,
+  },
+  {
+    name: 'IPv6 too big for the tunnel: ICMPv6 packet too big (MTU 1468) up into the host, from the destination',
+    frame: () => fromHost(ipv6(HOST_IP6, 'fd00:2::5', 17, udp(1000, 2000, Buffer.alloc(1480 - 48, 0x5a)))),
+    verdict: TC_ACT_REDIRECT,
+    out: () => packetTooBig(VH_MAC, VHOST_MAC, 'fd00:2::5', ipv6(HOST_IP6, 'fd00:2::5', 17, udp(1000, 2000, Buffer.alloc(1480 - 48, 0x5a))), 1468, { tc: true }),
     drop: 'frag_needed',
     hostRx: true,
     txVif: HOST_VIF,

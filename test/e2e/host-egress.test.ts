@@ -151,6 +151,8 @@ describe('two hosts: the host namespace reaches a remote pod through a tunnel (M
     clients = daemons.map((d) => d.client!);
     await programOverlay(clients, t, 'mplsoudp', api, { hook: AttachHook.TC });
     await programVhostsOverlay(clients, t, vhosts, 'mplsoudp', api);
+    // a first exchange resolves the neighbours on the way (the host's, the remote pod's gateway, the underlay's)
+    lab.ping(t.hosts[0]!.ns, podOf(t, 2).ip4, 2, { allowFail: true });
   });
 
   after(async () => {
@@ -172,8 +174,12 @@ describe('two hosts: the host namespace reaches a remote pod through a tunnel (M
     assert.ok(f1.rxPackets - f0.rxPackets >= 6n, `fabric vif rx (the replies, decapsulated up the host) moved by ${f1.rxPackets - f0.rxPackets}`);
   });
 
-  it('TCP from host 1 to the pod of host 2 arrives intact (sha256)', async () => {
+  it('TCP between host 1 and the pod of host 2 arrives intact (sha256): IPv4 from the host, IPv6 to it', async () => {
+    const h0 = await hostStats(clients[0]!);
     await tcpTransferChecked(lab, hostEnd(vhosts[0]!), podOf(t, 2), 'ip4', XFER_BYTES);
+    await tcpTransferChecked(lab, podOf(t, 2), hostEnd(vhosts[0]!), 'ip6', XFER_BYTES);
+    const h1 = await hostStats(clients[0]!);
+    assert.ok(h1.rxBytes - h0.rxBytes >= BigInt(XFER_BYTES), `host vif rx bytes moved by ${h1.rxBytes - h0.rxBytes}`);
   });
 
   it('host 1 and host 2 reach each other\'s overlay address (vhost0 to vhost0) through the tunnel', () => {
