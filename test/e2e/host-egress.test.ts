@@ -24,6 +24,7 @@ import type { VrouterClient } from '../../src/client/client.ts';
 import { AttachHook } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
 import { backgroundPing } from '../helpers/background-ping.ts';
 import { tcpTransferChecked } from '../helpers/transfer.ts';
+import { runVrctl } from '../helpers/vrctl-run.ts';
 
 const XFER_BYTES = 4 * 1024 * 1024;
 const hostStats = async (c: VrouterClient, index = HOST_VIF) => (await c.stats.getInterfaceStats({ index })).stats!;
@@ -61,6 +62,11 @@ describe('one host: the host namespace reaches its pods through vhost0 and the e
     assert.ok(info.programs.some((p) => p.name === 'vr_tc_egress'));
     assert.ok(existsSync(join(BPFFS_LAB_ROOT, lab.prefix, 'links', `egress_${mine[1]!.osIndex}`)), 'the egress link is pinned');
     assert.equal(info.attachments.filter((a) => a.egress).length, 1, 'only the host vif has one');
+    // and as vrctl shows it: one row per link, the direction in its own column
+    const out = await runVrctl(['--socket', daemon.socketPath, 'system']);
+    assert.equal(out.code, 0, out.stderr);
+    const rows = out.stdout.split('\n').filter((l) => /^\s*50\s+vhost0\s/.test(l)).map((l) => l.trim().split(/\s+/));
+    assert.deepEqual(rows.map((r) => [r[3], r[4], r[7]]), [['tc', 'ingress', 'vr_tc_vif'], ['tc', 'egress', 'vr_tc_egress']]);
   });
 
   it('the host routes the pods via vhost0; its ping reaches both pods, IPv4 and IPv6, through the egress entry', async () => {
