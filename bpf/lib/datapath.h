@@ -72,6 +72,23 @@ static __always_inline int arp_proxied(void *ctx, const enum vr_hook hook, const
 	return proxy_allowed(route4_lookup(vif->vrf, a->tpa), ifindex);
 }
 
+/* ns_proxied: a neighbour solicitation that the proxy answers (handle_ns's
+ * checks on the sender and the target) */
+static __always_inline int ns_proxied(void *ctx, const enum vr_hook hook, const struct vr_vif *vif, __u32 ifindex)
+{
+	void *data_end = ctx_data_end(ctx, hook);
+	struct ipv6hdr *ip6 = ctx_data(ctx, hook) + sizeof(struct ethhdr);
+	struct nd_msg *nd = (void *)(ip6 + 1);
+	const __u32 *src;
+
+	if ((void *)nd + 24 > data_end)
+		return 0;
+	src = (const __u32 *)&ip6->saddr;
+	if (!(src[0] | src[1] | src[2] | src[3]))
+		return 0;
+	return proxy_allowed(route6_lookup(vif->vrf, nd->target), ifindex);
+}
+
 /* l3_stage: what IPv4 and IPv6 share after their header checks: trap rules,
  * the flow stage on a policy vif, the route (of the NAT destination when
  * the flow rewrites it) and its next hop. `daddr` is the packet's
@@ -224,8 +241,13 @@ static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const
 		if (icmp->icmp6_type == NDISC_NS) {
 			cfg = vr_cfg();
 			/* trapped NS go to the agent (l3_stage) instead of the proxy */
-			if (!cfg || !(cfg->trap_mask & VR_TRAP_ND))
+			if (!cfg || !(cfg->trap_mask & VR_TRAP_ND)) {
+				/* the host's own solicitations (egress) that the proxy
+				 * does not answer go their way, as its ARP does */
+				if (ctx_at_egress(ctx, hook) && !ns_proxied(ctx, hook, vif, ifindex))
+					return count_to_host(hook, st);
 				return handle_ns(ctx, hook, vif, st);
+			}
 		}
 	}
 	if (ip6->daddr.in6_u.u6_addr8[0] == 0xff) {

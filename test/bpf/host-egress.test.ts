@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { openTestDatapath, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT } from '../helpers/datapath.ts';
 import { BPF_F_TEST_SKB_CHECKSUM_COMPLETE } from '../../src/bpf/program.ts';
-import { arp, arpRequest, csum16, eth, ipv4, ipv6, udp } from '../helpers/packets.ts';
+import { arp, arpRequest, csum16, eth, ipv4, ipv6, neighborAdvert, neighborSolicitation, udp } from '../helpers/packets.ts';
 import { fragNeeded, mplsOverUdp, packetTooBig, tunSport, type Outer } from '../helpers/tunnel-frames.ts';
 import { ifindexOf, netdev } from '../../src/bpf/netdev.ts';
 import { formatMac } from '../../src/manager/net-addr.ts';
@@ -211,6 +211,28 @@ const cases: Case[] = [
   {
     name: 'an ARP request for an address the datapath does not proxy goes on untouched',
     frame: () => arpRequest(VH_MAC, HOST_IP, '10.77.0.1'),
+    verdict: TC_ACT_OK,
+    hostRx: true,
+    hostToHost: true,
+  },
+  {
+    name: "the host's neighbour solicitation for a proxied pod address: a solicited advertisement with the host vif's MAC, up into the host",
+    frame: () => neighborSolicitation(VH_MAC, HOST_IP6, 'fd00:1:1::2'),
+    verdict: TC_ACT_REDIRECT,
+    out: () => neighborAdvert(VHOST_MAC, 'fd00:1:1::2', VH_MAC, HOST_IP6),
+    hostRx: true,
+    txVif: HOST_VIF,
+  },
+  {
+    name: 'a neighbour solicitation the proxy does not answer goes on untouched (not dropped)',
+    frame: () => neighborSolicitation(VH_MAC, HOST_IP6, 'fd00:77::1'),
+    verdict: TC_ACT_OK,
+    hostRx: true,
+    hostToHost: true,
+  },
+  {
+    name: "the host's duplicate-address detection (from ::) goes on untouched",
+    frame: () => neighborSolicitation(VH_MAC, '::', 'fd00:1:1::2'),
     verdict: TC_ACT_OK,
     hostRx: true,
     hostToHost: true,
