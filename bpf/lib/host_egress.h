@@ -27,6 +27,10 @@ static __always_inline int host_egress(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex;
 	struct vr_vif *vif;
 
+#ifdef VR_PROGRAM_VARIANT
+	/* the alternative build differs here too (lib/datapath.h vif_input) */
+	asm volatile("%0 = %0" : "+r"(ifindex));
+#endif
 	if (iif && bpf_map_lookup_elem(&vr_vifs, &iif))
 		return TC_ACT_OK;
 	vif = bpf_map_lookup_elem(&vr_vifs, &ifindex);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { OBJECT, TEST_BPFFS } from '../helpers/datapath.ts';
 import {
-  MAGIC, attach, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
+  MAGIC, attach, attachEgress, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
 } from '../helpers/migration.ts';
 import { BpfMap, numPossibleCpus } from '../../src/bpf/map.ts';
 import { BpfProgram } from '../../src/bpf/program.ts';
@@ -466,6 +466,27 @@ describe('interrupted upgrades are repaired by the next start', () => {
       assert.equal(dp.upgrade?.linksMoved, 1);
       assert.deepEqual([dp.xdp.info().id, dp.tc.info().id], pinned, 'the pinned programs stay');
       assert.deepEqual(linkProgs(dir), [pinned[1], pinned[0]]);
+    } finally {
+      dp.close();
+    }
+  });
+
+  it('another build of every program: the host egress links move to the new vr_tc_egress with the others', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    attachEgress(dp0.egress.fd, 'mig0a', dir).close();
+    attachTc(dp0.tc.fd, 'mig0a', dir).close();
+    const old = [dp0.tc.info().id, dp0.egress.info().id];
+    dp0.close();
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: ALT_OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.upgrade?.kind, 'program-replaced');
+      assert.equal(dp.upgrade?.linksMoved, 2);
+      const now = [dp.tc.info().id, dp.egress.info().id];
+      assert.ok(!now.some((id) => old.includes(id)), 'new programs of the alternative build');
+      // links/egress_<mig0a> sorts before links/tc_<mig0a>
+      assert.deepEqual(linkProgs(dir), [now[1], now[0]]);
     } finally {
       dp.close();
     }
