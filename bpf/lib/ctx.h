@@ -57,6 +57,13 @@ static __always_inline int ctx_act_pass(const enum vr_hook hook)
 	__p; \
 })
 
+/* the same for a u32 field read as a number */
+#define VR_CTX_U32(ctx, type, field) ({ \
+	__u64 __v; \
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(__v) : "r"(ctx), "i"(offsetof(type, field))); \
+	(__u32)__v; \
+})
+
 static __always_inline void *ctx_data(void *ctx, const enum vr_hook hook)
 {
 	if (hook == VR_HOOK_TC)
@@ -71,11 +78,36 @@ static __always_inline void *ctx_data_end(void *ctx, const enum vr_hook hook)
 	return VR_CTX_LOAD(ctx, struct xdp_md, data_end);
 }
 
-/* the kernel interface the packet arrived on (the vif's key) */
+/* TC egress of the host vif's interface (vr_tc_egress, lib/host_egress.h)
+ * runs the same code as the ingress entries, on the same hook constant: the
+ * few places where leaving differs from arriving ask ctx_at_egress. Each TC
+ * entry writes the skb's control block word first (cb is scratch for a tc
+ * program: whatever an earlier layer left there is overwritten), so the
+ * answer is never stale; a test run's cb starts zero (ingress). */
+#define VR_CB_DIR      4          /* __sk_buff cb[] word */
+#define VR_CB_EGRESS   0x76724531 /* "vrE1" */
+
+static __always_inline void ctx_set_dir(struct __sk_buff *skb, int egress)
+{
+	skb->cb[VR_CB_DIR] = egress ? VR_CB_EGRESS : 0;
+}
+
+static __always_inline int ctx_at_egress(void *ctx, const enum vr_hook hook)
+{
+	return hook == VR_HOOK_TC && ((struct __sk_buff *)ctx)->cb[VR_CB_DIR] == VR_CB_EGRESS;
+}
+
+/* the kernel interface the packet arrived on (the vif's key); at the host
+ * interface's egress, that interface: the packet comes in from the host vif */
 static __always_inline __u32 ctx_ingress_ifindex(void *ctx, const enum vr_hook hook)
 {
-	if (hook == VR_HOOK_TC)
-		return ((struct __sk_buff *)ctx)->ingress_ifindex;
+	if (hook == VR_HOOK_TC) {
+		/* each field loaded by its own instruction: clang would otherwise
+		 * pick the offset and load once, which the verifier refuses */
+		if (ctx_at_egress(ctx, hook))
+			return VR_CTX_U32(ctx, struct __sk_buff, ifindex);
+		return VR_CTX_U32(ctx, struct __sk_buff, ingress_ifindex);
+	}
 	return ((struct xdp_md *)ctx)->ingress_ifindex;
 }
 
@@ -113,11 +145,15 @@ static __always_inline void ctx_pull(void *ctx, const enum vr_hook hook, __u32 l
 	}
 }
 
-/* ctx_redirect: out of another interface (XDP: ndo_xdp_xmit; TC: its egress) */
+/* ctx_redirect: out of another interface (XDP: ndo_xdp_xmit; TC: its
+ * egress). At the host interface's egress, "out of the arrival interface"
+ * (a proxy answer, an ICMP error) is up into the host: that interface's
+ * ingress, as if it had received the answer; its own egress would run this
+ * program again. */
 static __always_inline int ctx_redirect(void *ctx, const enum vr_hook hook, __u32 ifindex)
 {
-	(void)ctx;
-	(void)hook;
+	if (ctx_at_egress(ctx, hook) && ifindex == ((struct __sk_buff *)ctx)->ifindex)
+		return bpf_redirect(ifindex, BPF_F_INGRESS);
 	return bpf_redirect(ifindex, 0);
 }
 
@@ -125,11 +161,11 @@ static __always_inline int ctx_redirect(void *ctx, const enum vr_hook hook, __u3
  * no backlog queue, no second pass through the host veth); XDP has no such
  * thing and redirects. The daemon sets VR_VIF_F_PEER only on a veth/netkit
  * whose peer is in another netns: the kernel drops a peer redirect
- * otherwise. */
+ * otherwise (and one made at egress). */
 static __always_inline int ctx_redirect_peer(void *ctx, const enum vr_hook hook, __u32 ifindex)
 {
-	(void)ctx;
-	if (hook == VR_HOOK_TC)
+	/* the kernel drops a peer redirect made at egress: a plain one there */
+	if (hook == VR_HOOK_TC && !ctx_at_egress(ctx, hook))
 		return bpf_redirect_peer(ifindex, 0);
 	return bpf_redirect(ifindex, 0);
 }

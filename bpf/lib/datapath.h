@@ -60,6 +60,35 @@ static __always_inline int arp_is_request(void *ctx, const enum vr_hook hook)
 	return a->op == bpf_htons(ARPOP_REQUEST_);
 }
 
+/* arp_proxied: an ARP request that the proxy answers (handle_arp's checks) */
+static __always_inline int arp_proxied(void *ctx, const enum vr_hook hook, const struct vr_vif *vif, __u32 ifindex)
+{
+	void *data_end = ctx_data_end(ctx, hook);
+	struct arp_eth *a = ctx_data(ctx, hook) + sizeof(struct ethhdr);
+
+	if ((void *)(a + 1) > data_end || a->op != bpf_htons(ARPOP_REQUEST_) || a->ptype != bpf_htons(ETH_P_IP) ||
+	    a->spa == a->tpa)
+		return 0;
+	return proxy_allowed(route4_lookup(vif->vrf, a->tpa), ifindex);
+}
+
+/* ns_proxied: a neighbour solicitation that the proxy answers (handle_ns's
+ * checks on the sender and the target) */
+static __always_inline int ns_proxied(void *ctx, const enum vr_hook hook, const struct vr_vif *vif, __u32 ifindex)
+{
+	void *data_end = ctx_data_end(ctx, hook);
+	struct ipv6hdr *ip6 = ctx_data(ctx, hook) + sizeof(struct ethhdr);
+	struct nd_msg *nd = (void *)(ip6 + 1);
+	const __u32 *src;
+
+	if ((void *)nd + 24 > data_end)
+		return 0;
+	src = (const __u32 *)&ip6->saddr;
+	if (!(src[0] | src[1] | src[2] | src[3]))
+		return 0;
+	return proxy_allowed(route6_lookup(vif->vrf, nd->target), ifindex);
+}
+
 /* l3_stage: what IPv4 and IPv6 share after their header checks: trap rules,
  * the flow stage on a policy vif, the route (of the NAT destination when
  * the flow rewrites it) and its next hop. `daddr` is the packet's
@@ -212,8 +241,13 @@ static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const
 		if (icmp->icmp6_type == NDISC_NS) {
 			cfg = vr_cfg();
 			/* trapped NS go to the agent (l3_stage) instead of the proxy */
-			if (!cfg || !(cfg->trap_mask & VR_TRAP_ND))
+			if (!cfg || !(cfg->trap_mask & VR_TRAP_ND)) {
+				/* the host's own solicitations (egress) that the proxy
+				 * does not answer go their way, as its ARP does */
+				if (ctx_at_egress(ctx, hook) && !ns_proxied(ctx, hook, vif, ifindex))
+					return count_to_host(hook, st);
 				return handle_ns(ctx, hook, vif, st);
+			}
 		}
 	}
 	if (ip6->daddr.in6_u.u6_addr8[0] == 0xff) {
@@ -235,24 +269,15 @@ static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const
 	return l3_stage(ctx, hook, vif, st, ifindex, pkt_len, l3_len, &l4, 1, 1);
 }
 
-/* vif_input: the whole datapath for a frame that arrived on a vif */
-static __always_inline int vif_input(void *ctx, const enum vr_hook hook)
+/* vif_run: the whole datapath for a frame that came in from `vif` (the
+ * entry of `ifindex` in vr_vifs) */
+static __always_inline int vif_run(void *ctx, const enum vr_hook hook, __u32 ifindex, const struct vr_vif *vif)
 {
-	__u32 ifindex = ctx_ingress_ifindex(ctx, hook);
 	__u32 pkt_len = ctx_len(ctx, hook);
 	struct vr_vif_stats *st;
-	struct vr_vif *vif;
 	struct ethhdr *eth;
 	void *data_end;
 
-#ifdef VR_PROGRAM_VARIANT
-	/* other instructions, same behaviour: build/vr_xdp_alt.o, a second build
-	 * of the same layout with another tag for the upgrade tests */
-	asm volatile("%0 = %0" : "+r"(ifindex));
-#endif
-	vif = bpf_map_lookup_elem(&vr_vifs, &ifindex);
-	if (!vif)
-		return count_drop(hook, 0, VR_DROP_INVALID_INTERFACE);
 	trace_in(vif->vif_idx);
 	st = vif_stats(vif->vif_idx);
 	if (!st)
@@ -273,8 +298,13 @@ static __always_inline int vif_input(void *ctx, const enum vr_hook hook)
 	case bpf_htons(ETH_P_IPV6):
 		return handle_ipv6(ctx, hook, vif, st, ifindex, pkt_len);
 	case bpf_htons(ETH_P_ARP):
-		if (vif->type == VR_VIF_TYPE_FABRIC || vif->type == VR_VIF_TYPE_HOST)
+		if (vif->type == VR_VIF_TYPE_FABRIC || vif->type == VR_VIF_TYPE_HOST) {
+			/* the host asking for a pod out of its interface (egress): the
+			 * proxy answers, up into the host; any other ARP goes its way */
+			if (ctx_at_egress(ctx, hook) && arp_proxied(ctx, hook, vif, ifindex))
+				return handle_arp(ctx, hook, vif, st, pkt_len);
 			return count_to_host(hook, st);
+		}
 		if (arp_is_request(ctx, hook)) {
 			struct vr_config *cfg = vr_cfg();
 
@@ -285,6 +315,23 @@ static __always_inline int vif_input(void *ctx, const enum vr_hook hook)
 	default:
 		return not_ours(hook, vif, st, VR_DROP_INVALID_PROTOCOL);
 	}
+}
+
+/* vif_input: the whole datapath for a frame that arrived on a vif */
+static __always_inline int vif_input(void *ctx, const enum vr_hook hook)
+{
+	__u32 ifindex = ctx_ingress_ifindex(ctx, hook);
+	struct vr_vif *vif;
+
+#ifdef VR_PROGRAM_VARIANT
+	/* other instructions, same behaviour: build/vr_xdp_alt.o, a second build
+	 * of the same layout with another tag for the upgrade tests */
+	asm volatile("%0 = %0" : "+r"(ifindex));
+#endif
+	vif = bpf_map_lookup_elem(&vr_vifs, &ifindex);
+	if (!vif)
+		return count_drop(hook, 0, VR_DROP_INVALID_INTERFACE);
+	return vif_run(ctx, hook, ifindex, vif);
 }
 
 /* A packet the XDP entry passes to the kernel also meets the device's TC

@@ -192,8 +192,9 @@ static __always_inline int icmp4_too_big(void *ctx, const enum vr_hook hook, con
 	ep->ip.protocol = IPPROTO_ICMP;
 	/* from the vif's address, unless that is the sender's own (a pod's vif
 	 * carries the pod's address): the pod's kernel drops an error from
-	 * itself as a martian, so it then comes from the destination it was for */
-	ep->ip.saddr = vif->ip4 && vif->ip4 != saddr ? vif->ip4 : daddr;
+	 * itself as a martian, so it then comes from the destination it was for.
+	 * A host vif's addresses are all the host's own (whichever it sent from). */
+	ep->ip.saddr = vif->ip4 && vif->ip4 != saddr && vif->type != VR_VIF_TYPE_HOST ? vif->ip4 : daddr;
 	ep->ip.daddr = saddr;
 	ep->ip.check = csum_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)&ep->ip, sizeof(ep->ip), 0));
 	ep->type = 3;
@@ -228,7 +229,7 @@ static __always_inline int icmp6_too_big(void *ctx, const enum vr_hook hook, con
 	/* as for IPv4: not the sender's own address */
 	const __u32 *from = (const __u32 *)&ip6->saddr;
 
-	if ((v6[0] | v6[1] | v6[2] | v6[3]) &&
+	if ((v6[0] | v6[1] | v6[2] | v6[3]) && vif->type != VR_VIF_TYPE_HOST &&
 	    ((v6[0] ^ from[0]) | (v6[1] ^ from[1]) | (v6[2] ^ from[2]) | (v6[3] ^ from[3])))
 		__builtin_memcpy(&ep->ip6.saddr, vif->ip6, 16);
 	else

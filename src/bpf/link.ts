@@ -9,6 +9,7 @@ import { BpfError, check } from './errors.ts';
 
 const BPF_XDP = 37; // enum bpf_attach_type
 const BPF_TCX_INGRESS = 46;
+const BPF_TCX_EGRESS = 47;
 /** enum bpf_link_type */
 export const BPF_LINK_TYPE_XDP = 6;
 export const BPF_LINK_TYPE_TCX = 11;
@@ -16,6 +17,8 @@ export const XDP_FLAGS_SKB_MODE = 1 << 1;
 export const XDP_FLAGS_DRV_MODE = 1 << 2;
 
 export type XdpMode = 'native' | 'generic';
+/** the side of a device a tcx link runs on */
+export type TcxDirection = 'ingress' | 'egress';
 
 export interface LinkInfo {
   /** enum bpf_link_type (BPF_LINK_TYPE_XDP, BPF_LINK_TYPE_TCX, ...) */
@@ -53,16 +56,16 @@ export class BpfLink {
   }
 
   /**
-   * attachTcx: a tcx ingress link on ifindex, pinned. Appended after the
-   * programs already there (no relative_fd): tcx runs them in order and a
-   * TC_ACT_UNSPEC (TCX_NEXT) hands over to the next one. The libbpf here
-   * (1.1) predates tcx, so its generic bpf_link_create does it with zeroed
-   * tcx options.
+   * attachTcx: a tcx ingress (or egress) link on ifindex, pinned. Appended
+   * after the programs already there (no relative_fd): tcx runs them in
+   * order and a TC_ACT_UNSPEC (TCX_NEXT) hands over to the next one. The
+   * libbpf here (1.1) predates tcx, so its generic bpf_link_create does it
+   * with zeroed tcx options.
    */
-  static attachTcx(progFd: number, ifindex: number, pinPath: string): BpfLink {
+  static attachTcx(progFd: number, ifindex: number, pinPath: string, direction: TcxDirection = 'ingress'): BpfLink {
     const opts = { sz: sizeofStruct(LinkCreateOpts), flags: 0 };
-    const fd = sys.bpf_link_create(progFd, ifindex, BPF_TCX_INGRESS, opts);
-    check(fd, 'bpf_link_create', `tcx ingress ifindex ${ifindex}`);
+    const fd = sys.bpf_link_create(progFd, ifindex, direction === 'egress' ? BPF_TCX_EGRESS : BPF_TCX_INGRESS, opts);
+    check(fd, 'bpf_link_create', `tcx ${direction} ifindex ${ifindex}`);
     return BpfLink.pinned(fd, pinPath);
   }
 

@@ -46,6 +46,12 @@ export interface TestRunInput {
    * ingress_ifindex of the __sk_buff context.
    */
   ingressIfindex?: number;
+  /**
+   * TC only: the skb's device when it is not the arrival interface: a run
+   * as at that device's egress (with ingressIfindex 0: a packet the host
+   * made; else the interface it came in on before the host routed it)
+   */
+  device?: number;
   repeat?: number;
   flags?: number;
   batchSize?: number;
@@ -125,7 +131,7 @@ export class BpfProgram {
       // struct __sk_buff: everything else zero (the kernel refuses the fields it does not take)
       ctx = Buffer.alloc(SKB_CTX_SIZE);
       ctx.writeUInt32LE(input.ingressIfindex ?? 0, SKB_INGRESS_IFINDEX);
-      ctx.writeUInt32LE(input.ingressIfindex ?? 0, SKB_IFINDEX);
+      ctx.writeUInt32LE(input.device ?? input.ingressIfindex ?? 0, SKB_IFINDEX);
       if (input.gso) {
         ctx.writeUInt32LE(input.gso.segs, SKB_GSO_SEGS);
         ctx.writeUInt32LE(input.gso.size, SKB_GSO_SIZE);
@@ -136,15 +142,16 @@ export class BpfProgram {
       ctx.writeUInt32LE(input.data.length, 4);
       ctx.writeUInt32LE(input.ingressIfindex ?? 0, 12);
     }
+    const withCtx = !!(input.ingressIfindex || input.device || input.gso);
     const opts = {
       sz: sizeofStruct(TestRunOpts),
       data_in: input.data,
       data_out: out,
       data_size_in: input.data.length,
       data_size_out: out ? out.length : 0,
-      ctx_in: input.ingressIfindex || input.gso ? ctx : null,
+      ctx_in: withCtx ? ctx : null,
       ctx_out: null,
-      ctx_size_in: input.ingressIfindex || input.gso ? ctx.length : 0,
+      ctx_size_in: withCtx ? ctx.length : 0,
       ctx_size_out: 0,
       retval: 0,
       repeat: input.repeat ?? 1,

@@ -2,7 +2,9 @@
  * VifManager: the vifs (a few thousand at most, kept as objects) and their
  * attachments. Every vif has a tcx ingress link (vr_tc_vif); a vif whose
  * policy picks XDP also has an XDP link, which runs first and hands what
- * must become an skb (packets to vifs on the TC hook) to the tcx one. Every
+ * must become an skb (packets to vifs on the TC hook) to the tcx one. A
+ * host vif (vhost0) also has a tcx egress link (vr_tc_egress): what the
+ * host's own stack sends out of it takes the datapath's lookups. Every
  * write takes a journal and records its inverse; a hook change attaches
  * before it detaches.
  */
@@ -100,6 +102,14 @@ export class VifManager {
         this.log.warn({ vif: vif.index, name: vif.name }, 'an XDP link was left by an interrupted move to TC; detaching it');
         xdp.detach();
       }
+      if (vif.type === 'host') {
+        links.egress = this.kernel.openTcEgress(ifindex);
+        if (!links.egress) {
+          // a host vif added by a daemon without the egress entry, or a lost pin
+          this.log.warn({ vif: vif.index, name: vif.name }, 'tcx egress link of the host vif not pinned; attaching it');
+          links.egress = this.kernel.attachTcEgress(ifindex);
+        }
+      }
       this.links.set(vif.index, links);
     }
   }
@@ -127,6 +137,11 @@ export class VifManager {
     const links = this.links.get(index);
     const vif = this.vifs.get(index);
     return vif?.hook === 'xdp' ? links?.xdp : links?.tc;
+  }
+
+  /** egressLinkOf: the tcx egress link of a host vif */
+  egressLinkOf(index: number): Attachment | undefined {
+    return this.links.get(index)?.egress;
   }
 
   checkVrf(vrf: number, field: string): number {
@@ -174,6 +189,7 @@ export class VifManager {
     // the tcx link first: once the XDP one runs, it hands packets for TC vifs to it
     const links: VifLinks = { tc: j.run('attach tc', () => this.attachTc(vif), (l) => l.detach()) };
     if (hook === 'xdp') links.xdp = j.run('attach xdp', () => this.attachXdp(vif, spec.attachMode), (l) => l.detach());
+    if (vif.type === 'host') links.egress = j.run('attach egress', () => this.attachEgress(vif), (l) => l.detach());
     this.table.put(vif.ifindex, valueOf(vif), BPF_EXIST); // the attach mode that took
     this.remember(vif, links);
     j.record('remember vif', () => this.forget(vif));
@@ -187,6 +203,16 @@ export class VifManager {
     } catch (err) {
       const why = err instanceof BpfError ? err.code : String(err);
       throw new DatapathError('failed_precondition', `cannot attach TC (tcx ingress) to ${vif.name}: ${why}`, { field: 'name', cause: err });
+    }
+  }
+
+  /** attachEgress: the host vif's tcx egress link (what the host sends out of its interface) */
+  private attachEgress(vif: Vif): Attachment {
+    try {
+      return this.kernel.attachTcEgress(vif.ifindex);
+    } catch (err) {
+      const why = err instanceof BpfError ? err.code : String(err);
+      throw new DatapathError('failed_precondition', `cannot attach TC (tcx egress) to ${vif.name}: ${why}`, { field: 'name', cause: err });
     }
   }
 
@@ -265,6 +291,10 @@ export class VifManager {
   remove(index: number, j: Journal): Vif {
     const vif = this.get(index);
     const links = this.links.get(index) ?? {};
+    if (links.egress) {
+      links.egress.detach();
+      j.record('detach egress', () => (links.egress = this.kernel.attachTcEgress(vif.ifindex)));
+    }
     if (links.xdp) {
       links.xdp.detach();
       j.record('detach xdp', () => (links.xdp = this.kernel.attachXdp(vif.ifindex, vif.attachMode)));
@@ -308,10 +338,11 @@ export class VifManager {
   }
 }
 
-/** VifLinks: a vif's links: tcx always, XDP on the XDP hook */
+/** VifLinks: a vif's links: tcx always, XDP on the XDP hook, tcx egress on a host vif */
 interface VifLinks {
   tc?: Attachment;
   xdp?: Attachment;
+  egress?: Attachment;
 }
 
 /** hookOf: the hook a policy picks for a kernel device (auto: TC for a pod's veth or netkit, else XDP). */

@@ -67,6 +67,10 @@ export interface DatapathKernel {
   openXdp(ifindex: number): Attachment | undefined;
   /** attachTc: attaches the TC entry at tcx ingress of ifindex and pins the link. */
   attachTc(ifindex: number): Attachment;
+  /** attachTcEgress: attaches the host vif's egress entry at tcx egress of ifindex and pins the link. */
+  attachTcEgress(ifindex: number): Attachment;
+  /** openTcEgress: the pinned tcx egress link of ifindex, if any. */
+  openTcEgress(ifindex: number): Attachment | undefined;
   /** openTc: the pinned tcx link of ifindex, if any. */
   openTc(ifindex: number): Attachment | undefined;
   netdev(name: string): NetDev | undefined;
@@ -94,6 +98,8 @@ export function kernelOf(dp: PinnedDatapath, routeLookups?: RouteLookups, tracer
     openXdp: (ifindex) => BpfLink.open(dp.linkPath(ifindex, 'xdp')),
     attachTc: (ifindex) => BpfLink.attachTcx(dp.tc.fd, ifindex, dp.linkPath(ifindex, 'tc')),
     openTc: (ifindex) => BpfLink.open(dp.linkPath(ifindex, 'tc')),
+    attachTcEgress: (ifindex) => BpfLink.attachTcx(dp.egress.fd, ifindex, dp.linkPath(ifindex, 'egress'), 'egress'),
+    openTcEgress: (ifindex) => BpfLink.open(dp.linkPath(ifindex, 'egress')),
     netdev,
     nameOf,
     ipv4Forwarding,

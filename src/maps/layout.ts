@@ -18,8 +18,11 @@ export const MAP_NAMES = [
 export const RING_MAPS = ['vr_miss_rb', 'vr_trap_rb'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
-/** the programs pinned under progs/: the XDP and the tcx entry of one datapath (bpf/vr_xdp.c) */
-export const PROGRAM_NAMES = ['vr_xdp_vif', 'vr_tc_vif'] as const;
+/**
+ * the programs pinned under progs/: the XDP and the tcx ingress entry of one
+ * datapath (bpf/vr_xdp.c), and the tcx egress entry of host vifs (layout v5)
+ */
+export const PROGRAM_NAMES = ['vr_xdp_vif', 'vr_tc_vif', 'vr_tc_egress'] as const;
 export type ProgramName = (typeof PROGRAM_NAMES)[number];
 
 export const VifType = { UNSPEC: 0, HOST: 1, AGENT: 2, FABRIC: 3, VIRTUAL: 4 } as const;

@@ -99,10 +99,10 @@ function progRef(info: ProgInfo): { id: number; tag: string } {
 }
 
 /** the programs of the links, by the hook their pins are named for (links/<hook>_<ifindex>) */
-export type LinkedPrograms = Partial<Record<'xdp' | 'tc', BpfProgram>>;
+export type LinkedPrograms = Partial<Record<'xdp' | 'tc' | 'egress', BpfProgram>>;
 
-/** the program each hook's links run */
-export const LINKED_PROGRAMS = { xdp: 'vr_xdp_vif', tc: 'vr_tc_vif' } as const;
+/** the program each hook's links run (egress: the tcx egress links of host vifs) */
+export const LINKED_PROGRAMS = { xdp: 'vr_xdp_vif', tc: 'vr_tc_vif', egress: 'vr_tc_egress' } as const;
 
 /**
  * moveLinks: every pinned link of the instance onto the program of its hook,
@@ -332,12 +332,11 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     throw err;
   }
   const oldProg = BpfProgram.open(join(progsDir, spec.progName), spec.progName);
-  // the old datapath's TC entry, if it had one (its links move too)
-  const oldTcPath = join(progsDir, LINKED_PROGRAMS.tc);
-  const oldTc = existsSync(oldTcPath) ? BpfProgram.open(oldTcPath, LINKED_PROGRAMS.tc) : undefined;
+  // the old datapath's other linked entries (TC ingress, TC egress), those it had: their links move too
+  const oldOthers = linkedCompanions(progsDir);
   const fresh: Record<string, BpfMap> = {};
   let newProg: BpfProgram | undefined;
-  let newTc: BpfProgram | undefined;
+  let newOthers: LinkedPrograms = {};
   let linksTouched = false;
   try {
     // 2. new maps of the same capacities, staged and filled
@@ -366,15 +365,14 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     }
     for (const name of spec.mapNames) fresh[name] = BpfMap.open(join(next, 'maps', name));
     newProg = BpfProgram.open(join(next, 'progs', spec.progName), spec.progName);
-    const tcStaged = join(next, 'progs', LINKED_PROGRAMS.tc);
-    if (existsSync(tcStaged)) newTc = BpfProgram.open(tcStaged, LINKED_PROGRAMS.tc);
+    newOthers = linkedCompanions(join(next, 'progs'));
 
     const { entries, copied } = copyMaps(old, fresh, steps, [spec.meta.name]);
     fresh[spec.meta.name]!.update(spec.meta.key, spec.meta.value);
 
     // 3. every link onto the new program
     linksTouched = true;
-    const links = moveLinks(join(dir, 'links'), { xdp: newProg, tc: newTc });
+    const links = moveLinks(join(dir, 'links'), { ...newOthers, xdp: newProg });
 
     // 4. what the old program counted meanwhile
     for (const [name, c] of Object.entries(copied)) foldCounters(old[name]!, fresh[name]!, c);
@@ -398,9 +396,9 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     closeAll(old);
     closeAll(fresh);
     oldProg.close();
-    oldTc?.close();
+    closePrograms(oldOthers);
     newProg.close();
-    newTc?.close();
+    closePrograms(newOthers);
     clearStaging(dir);
     report.durationMs = performance.now() - t0;
     return report;
@@ -408,7 +406,7 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     // not committed: the old program on every link again, the staging gone
     if (linksTouched) {
       try {
-        moveLinks(join(dir, 'links'), { xdp: oldProg, tc: oldTc });
+        moveLinks(join(dir, 'links'), { ...oldOthers, xdp: oldProg });
       } catch {
         /* the next start begins again from the pinned (old) layout */
       }
@@ -416,12 +414,26 @@ export function migrateLayout(spec: MigrateSpec): Omit<DatapathUpgrade, 'kind'> 
     closeAll(old);
     closeAll(fresh);
     oldProg.close();
-    oldTc?.close();
+    closePrograms(oldOthers);
     newProg?.close();
-    newTc?.close();
+    closePrograms(newOthers);
     clearStaging(dir);
     throw err;
   }
+}
+
+/** linkedCompanions: the linked programs other than the XDP one pinned under progsDir (those there are) */
+function linkedCompanions(progsDir: string): LinkedPrograms {
+  const out: LinkedPrograms = {};
+  for (const hook of ['tc', 'egress'] as const) {
+    const path = join(progsDir, LINKED_PROGRAMS[hook]);
+    if (existsSync(path)) out[hook] = BpfProgram.open(path, LINKED_PROGRAMS[hook]);
+  }
+  return out;
+}
+
+function closePrograms(progs: LinkedPrograms): void {
+  for (const p of Object.values(progs)) p?.close();
 }
 
 /** exchange: swaps two directories in one step (bpffs supports RENAME_EXCHANGE). */

@@ -28,7 +28,7 @@ import {
 export type { DatapathUpgrade } from './migrate.ts';
 
 /** the hooks a link is pinned for; the pin's name starts with it */
-export type LinkHook = 'xdp' | 'tc';
+export type LinkHook = 'xdp' | 'tc' | 'egress';
 
 export interface TableSizes {
   maxInterfaces: number;
@@ -63,6 +63,8 @@ export class PinnedDatapath {
   readonly xdp: BpfProgram;
   /** the tcx ingress entry of the same datapath (same maps) */
   readonly tc: BpfProgram;
+  /** the tcx egress entry of host vifs (same maps) */
+  readonly egress: BpfProgram;
   readonly adopted: boolean;
   readonly loadedAtNs: bigint;
   /** what openDatapath changed in an adopted datapath: its program replaced, or its layout migrated */
@@ -75,6 +77,7 @@ export class PinnedDatapath {
     maps: Record<MapName, BpfMap>,
     xdp: BpfProgram,
     tc: BpfProgram,
+    egress: BpfProgram,
     adopted: boolean,
     loadedAtNs: bigint,
     upgrade?: DatapathUpgrade,
@@ -84,6 +87,7 @@ export class PinnedDatapath {
     this.maps = maps;
     this.xdp = xdp;
     this.tc = tc;
+    this.egress = egress;
     this.programsPinned = programsPinned;
     this.adopted = adopted;
     this.loadedAtNs = loadedAtNs;
@@ -99,7 +103,7 @@ export class PinnedDatapath {
     return join(this.dir, 'links');
   }
 
-  /** linkPath: where the link of a kernel interface on a hook is pinned (links/xdp_<ifindex>, links/tc_<ifindex>). */
+  /** linkPath: where the link of a kernel interface on a hook is pinned (links/xdp_<ifindex>, links/tc_<ifindex>, links/egress_<ifindex>). */
   linkPath(ifindex: number, hook: LinkHook): string {
     return join(this.linkDir, `${hook}_${ifindex}`);
   }
@@ -108,6 +112,7 @@ export class PinnedDatapath {
     for (const m of Object.values(this.maps)) m.close();
     this.xdp.close();
     this.tc.close();
+    this.egress.close();
   }
 }
 
@@ -219,7 +224,8 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
     }
     const xdp = BpfProgram.open(progPath(MAIN), MAIN);
     const tc = BpfProgram.open(progPath('vr_tc_vif'), 'vr_tc_vif');
-    return new PinnedDatapath(dir, maps, xdp, tc, true, m.loadedAtNs, upgrade, programsPinned);
+    const egress = BpfProgram.open(progPath('vr_tc_egress'), 'vr_tc_egress');
+    return new PinnedDatapath(dir, maps, xdp, tc, egress, true, m.loadedAtNs, upgrade, programsPinned);
   }
 
   // No (finished) meta: the directory must hold nothing (a crash mid-load leaves maps
@@ -245,7 +251,8 @@ export function openDatapath(opts: OpenOptions): PinnedDatapath {
   const loadedAtNs = BigInt(Date.now()) * 1_000_000n;
   maps.vr_meta.update(u32Key(0), encodeMeta({ magic: VR_MAGIC, layoutVersion: VR_LAYOUT_VERSION, loadedAtNs }));
   return new PinnedDatapath(
-    dir, maps, BpfProgram.open(progPath(MAIN), MAIN), BpfProgram.open(progPath('vr_tc_vif'), 'vr_tc_vif'), false, loadedAtNs,
+    dir, maps, BpfProgram.open(progPath(MAIN), MAIN), BpfProgram.open(progPath('vr_tc_vif'), 'vr_tc_vif'),
+    BpfProgram.open(progPath('vr_tc_egress'), 'vr_tc_egress'), false, loadedAtNs,
   );
 }
 

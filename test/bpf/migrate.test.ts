@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { OBJECT, TEST_BPFFS } from '../helpers/datapath.ts';
 import {
-  MAGIC, attach, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
+  MAGIC, attach, attachEgress, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
 } from '../helpers/migration.ts';
 import { BpfMap, numPossibleCpus } from '../../src/bpf/map.ts';
 import { BpfProgram } from '../../src/bpf/program.ts';
@@ -189,7 +189,7 @@ describe('v1 -> v4 migration (through v2 and v3)', () => {
       assert.notEqual(newId, v1Id);
       assert.deepEqual(linkProgs(dir), [newId, newId]);
       assert.equal(existsSync(join(dir, 'next')), false);
-      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_vif', 'vr_xdp_vif'], 'the v1 datapath had no vr_tc_vif; the migration pins it');
+      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_egress', 'vr_tc_vif', 'vr_xdp_vif'], 'the v1 datapath had no TC entries; the migration pins them');
       assert.ok(dp.tc.mapIds().includes(dp.maps.vr_rt4.info.id), 'vr_tc_vif on the new maps');
 
       const m = dp.maps;
@@ -471,6 +471,27 @@ describe('interrupted upgrades are repaired by the next start', () => {
     }
   });
 
+  it('another build of every program: the host egress links move to the new vr_tc_egress with the others', () => {
+    const dir = newDir();
+    const instance = dir.split('/').pop()!;
+    const dp0 = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
+    attachEgress(dp0.egress.fd, 'mig0a', dir).close();
+    attachTc(dp0.tc.fd, 'mig0a', dir).close();
+    const old = [dp0.tc.info().id, dp0.egress.info().id];
+    dp0.close();
+    const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: ALT_OBJECT, sizes: SIZES });
+    try {
+      assert.equal(dp.upgrade?.kind, 'program-replaced');
+      assert.equal(dp.upgrade?.linksMoved, 2);
+      const now = [dp.tc.info().id, dp.egress.info().id];
+      assert.ok(!now.some((id) => old.includes(id)), 'new programs of the alternative build');
+      // links/egress_<mig0a> sorts before links/tc_<mig0a>
+      assert.deepEqual(linkProgs(dir), [now[1], now[0]]);
+    } finally {
+      dp.close();
+    }
+  });
+
   it('only the TC pin names another build (a crash between two pin renames): it is replaced, its links moved', () => {
     const dir = newDir();
     const instance = dir.split('/').pop()!;
@@ -500,7 +521,7 @@ describe('interrupted upgrades are repaired by the next start', () => {
 });
 
 describe('a program added to the object', () => {
-  it('a datapath pinned without vr_tc_vif is adopted: the missing program is pinned on the pinned maps, nothing else changes', () => {
+  it('a datapath pinned without vr_tc_vif (nor vr_tc_egress) is adopted: the missing programs are pinned on the pinned maps, nothing else changes', () => {
     const dir = newDir();
     const instance = dir.split('/').pop()!;
     // what the previous daemon pinned: the same layout, only progs/vr_xdp_vif, a link on it
@@ -511,17 +532,19 @@ describe('a program added to the object', () => {
     dp0.maps.vr_vifs.update(u32(ifindexOf('mig0a')!), Buffer.alloc(44, 7));
     dp0.close();
     rmSync(join(dir, 'progs', 'vr_tc_vif'));
+    rmSync(join(dir, 'progs', 'vr_tc_egress'));
     assert.deepEqual(readdirSync(join(dir, 'progs')), ['vr_xdp_vif']);
 
     const dp = openDatapath({ bpffsRoot: TEST_BPFFS, instance, objectPath: OBJECT, sizes: SIZES });
     try {
       assert.equal(dp.adopted, true);
       assert.equal(dp.upgrade, undefined, 'the XDP program is the same build: not replaced');
-      assert.deepEqual(dp.programsPinned, ['vr_tc_vif']);
-      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_vif', 'vr_xdp_vif']);
+      assert.deepEqual(dp.programsPinned, ['vr_tc_vif', 'vr_tc_egress']);
+      assert.deepEqual(readdirSync(join(dir, 'progs')).sort(), ['vr_tc_egress', 'vr_tc_vif', 'vr_xdp_vif']);
       assert.equal(dp.xdp.info().id, xdpId, 'the pinned XDP program stays');
       assert.deepEqual(linkProgs(dir), [xdpId], 'the link still runs it');
       assert.equal(dp.tc.info().type, 3, 'vr_tc_vif is a SCHED_CLS program');
+      assert.equal(dp.egress.info().type, 3, 'vr_tc_egress is a SCHED_CLS program');
       for (const [k, m] of Object.entries(dp.maps)) assert.equal(m.info.id, mapIds[k], `${k}: the pinned map`);
       const onPinned = new Set(Object.values(mapIds));
       const tcMaps = dp.tc.mapIds().filter((id) => onPinned.has(id));

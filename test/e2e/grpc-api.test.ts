@@ -91,7 +91,7 @@ describe('reflection and health (buf curl, no .proto files)', () => {
     assert.deepEqual(sys.maps.find((m) => m.name === 'vr_rt4'), { ...sys.maps.find((m) => m.name === 'vr_rt4'), capacity: MAX_ROUTES, used: 1 });
     // a veth with policy auto: tcx ingress (no XDP mode)
     assert.deepEqual(sys.attachments.map((a) => [a.name, a.mode, a.hook, a.program]), [['veth-p1', undefined, 'ATTACH_HOOK_TC', 'vr_tc_vif']]);
-    assert.deepEqual(sys.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif']);
+    assert.deepEqual(sys.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif', 'vr_tc_egress']);
   });
 
   it('streams a list through buf curl', () => {

@@ -107,7 +107,7 @@ describe('program replace (same layout)', () => {
     const links0 = linkProgIds(dir);
     // vif 1 on XDP (its XDP link and its tcx link, the skb path), vif 2 on TC
     assert.deepEqual([...links0.keys()].map((k) => k.split('_')[0]).sort(), ['tc', 'tc', 'xdp'], 'links on both hooks');
-    assert.deepEqual(info0.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif']);
+    assert.deepEqual(info0.programs.map((p) => p.name), ['vr_xdp_vif', 'vr_tc_vif', 'vr_tc_egress']);
     for (const [pin, l] of links0) assert.equal(l.progId, progOf(info0, pin).id, `${pin} runs its hook's program`);
 
     // 4 s at 100/s

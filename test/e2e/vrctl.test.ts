@@ -272,14 +272,14 @@ describe('vrctl dropstats, stats, system', () => {
     assert.equal(field(out, 'instance'), lab.prefix);
     assert.equal(field(out, 'adopted'), 'no');
     const [, progs, maps, atts] = out.split('\n\n');
-    assert.deepEqual(rows(progs!.split('\n').slice(1).join('\n')).map((p) => p.NAME), ['vr_xdp_vif', 'vr_tc_vif']);
+    assert.deepEqual(rows(progs!.split('\n').slice(1).join('\n')).map((p) => p.NAME), ['vr_xdp_vif', 'vr_tc_vif', 'vr_tc_egress']);
     const mapRows = rows(maps!.split('\n').slice(1).join('\n'));
     const [rt4, host4] = ['vr_rt4', 'vr_host4'].map((n) => mapRows.find((m) => m.NAME === n));
     assert.deepEqual([rt4?.TYPE, rt4?.CAPACITY, rt4?.USED], ['lpm_trie', String(MAX_ROUTES), '0'], 'the demo has host routes only');
     assert.deepEqual([host4?.TYPE, host4?.CAPACITY, host4?.USED], ['hash', String(MAX_ROUTES), '4']);
-    assert.deepEqual(rows(atts!.split('\n').slice(1).join('\n')).map((a) => [a.VIF, a.NAME, a['OS-IDX'], a.HOOK, a.MODE, a.PROGRAM]), [
-      ['1', 'veth-p1', String(ifindex('veth-p1')), 'tc', '-', 'vr_tc_vif'],
-      ['2', 'veth-p2', String(ifindex('veth-p2')), 'tc', '-', 'vr_tc_vif'],
+    assert.deepEqual(rows(atts!.split('\n').slice(1).join('\n')).map((a) => [a.VIF, a.NAME, a['OS-IDX'], a.HOOK, a.DIR, a.MODE, a.PROGRAM]), [
+      ['1', 'veth-p1', String(ifindex('veth-p1')), 'tc', 'ingress', '-', 'vr_tc_vif'],
+      ['2', 'veth-p2', String(ifindex('veth-p2')), 'tc', 'ingress', '-', 'vr_tc_vif'],
     ]);
     const j = await okJson<{ instance: string; version: string; maps: { name: string; capacity: number }[] }>('system');
     assert.deepEqual([j.instance, j.version], [lab.prefix, VERSION]);

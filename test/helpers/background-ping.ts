@@ -1,5 +1,5 @@
 /**
- * backgroundPing: pings from pod 1 to pod 2 while something happens (a
+ * backgroundPing: pings from pod 1 (or the namespace `from`) to pod 2 (or `dst`) while something happens (a
  * restart, an upgrade, a hook move); resolves with what ping counted.
  * Bounded: count × interval plus ping's 1 s wait for the last reply.
  */
@@ -13,9 +13,9 @@ export interface PingCount {
   received: number;
 }
 
-export function backgroundPing(lab: Lab, topo: TwoPods, count: number, opts: { intervalS?: number; dst?: string } = {}): Promise<PingCount> {
+export function backgroundPing(lab: Lab, topo: TwoPods, count: number, opts: { intervalS?: number; dst?: string; from?: string } = {}): Promise<PingCount> {
   const dst = opts.dst ?? topo.pods[1].ip4;
-  const p = lab.spawnIn(topo.pods[0].ns, 'ping', ['-c', String(count), '-i', String(opts.intervalS ?? 0.01), '-W', '1', dst]);
+  const p = lab.spawnIn(opts.from ?? topo.pods[0].ns, 'ping', ['-c', String(count), '-i', String(opts.intervalS ?? 0.01), '-W', '1', dst]);
   let out = '';
   p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise<PingCount>((resolve) =>

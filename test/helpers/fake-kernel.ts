@@ -215,8 +215,10 @@ function postOrder(a: Buffer, b: Buffer): number {
   return pb - pa;
 }
 
+type LinkSlot = XdpMode | 'tc' | 'egress';
+
 interface FakeLink extends Attachment {
-  mode: XdpMode | 'tc';
+  mode: LinkSlot;
   foreign: boolean;
 }
 
@@ -224,7 +226,7 @@ interface FakeLink extends Attachment {
 export class FakeDatapath implements DatapathKernel {
   readonly maps: Record<MapName, FakeMap>;
   private readonly devs = new Map<string, NetDev>();
-  private readonly links = new Map<number, Partial<Record<XdpMode | 'tc', FakeLink>>>();
+  private readonly links = new Map<number, Partial<Record<LinkSlot, FakeLink>>>();
   /** every attach and detach, in order ("attach 3 native", "detach 3 native", "attach 3 tc") */
   readonly xdpLog: string[] = [];
   private nextIfindex = 2; // 1 is lo
@@ -315,13 +317,20 @@ export class FakeDatapath implements DatapathKernel {
     return this.link(ifindex, 'tc', false);
   }
 
-  private link(ifindex: number, mode: XdpMode | 'tc', foreign: boolean): Attachment {
+  /** attachTcEgress: like attachTc, at tcx egress. */
+  attachTcEgress(ifindex: number): Attachment {
+    if (this.nameOf(ifindex) === undefined) throw new BpfError('bpf_link_create', `tcx egress ifindex ${ifindex}`, 19);
+    if (this.links.get(ifindex)?.egress) throw new BpfError('bpf_obj_pin', `egress_${ifindex}`, E.EEXIST);
+    return this.link(ifindex, 'egress', false);
+  }
+
+  private link(ifindex: number, mode: LinkSlot, foreign: boolean): Attachment {
     const slots = this.links.get(ifindex) ?? {};
     const id = this.nextLinkId++;
     const link: FakeLink = {
       mode,
       foreign,
-      info: (): LinkInfo => ({ type: mode === 'tc' ? 11 : 6, id, progId: foreign ? 2 : mode === 'tc' ? 3 : 1, ifindex }),
+      info: (): LinkInfo => ({ type: mode === 'tc' || mode === 'egress' ? 11 : 6, id, progId: foreign ? 2 : mode === 'tc' ? 3 : mode === 'egress' ? 4 : 1, ifindex }),
       detach: () => {
         if (this.links.get(ifindex)?.[mode] === link) delete this.links.get(ifindex)![mode];
         this.xdpLog.push(`detach ${ifindex} ${mode}`);
@@ -344,15 +353,19 @@ export class FakeDatapath implements DatapathKernel {
     return this.links.get(ifindex)?.tc;
   }
 
+  openTcEgress(ifindex: number): Attachment | undefined {
+    return this.links.get(ifindex)?.egress;
+  }
+
   /** attached: the XDP mode of our link on ifindex, if any. */
   attached(ifindex: number): XdpMode | undefined {
     return (this.openXdp(ifindex) as (FakeLink & { mode: XdpMode }) | undefined)?.mode;
   }
 
-  /** hooks: our links on ifindex ("native", "generic", "tc"), in that order. */
+  /** hooks: our links on ifindex ("native", "generic", "tc", "egress"), in that order. */
   hooks(ifindex: number): string[] {
     const s = this.links.get(ifindex) ?? {};
-    return (['native', 'generic', 'tc'] as const).filter((m) => s[m] && !s[m].foreign);
+    return (['native', 'generic', 'tc', 'egress'] as const).filter((m) => s[m] && !s[m].foreign);
   }
 }
 
@@ -451,6 +464,7 @@ export class FaultyKernel implements DatapathKernel {
   readonly maps: Record<MapName, FaultyMap>;
   private attachFaults: number[] = [];
   private tcAttachFaults: number[] = [];
+  private egressAttachFaults: number[] = [];
 
   constructor(inner: DatapathKernel) {
     this.inner = inner;
@@ -472,9 +486,14 @@ export class FaultyKernel implements DatapathKernel {
     this.tcAttachFaults.push(...errnos);
   }
 
+  /** failEgressAttach: the next tcx egress attaches (host vifs) fail with these errnos, one each. */
+  failEgressAttach(...errnos: number[]): void {
+    this.egressAttachFaults.push(...errnos);
+  }
+
   /** armed: every fault not triggered yet ("vr_rt4 updateBatch", "attach"). */
   armed(): string[] {
-    return [...MAP_NAMES.flatMap((n) => this.maps[n].armed().map((op) => `${n} ${op}`)), ...this.attachFaults.map(() => 'attach'), ...this.tcAttachFaults.map(() => 'attach tc')];
+    return [...MAP_NAMES.flatMap((n) => this.maps[n].armed().map((op) => `${n} ${op}`)), ...this.attachFaults.map(() => 'attach'), ...this.tcAttachFaults.map(() => 'attach tc'), ...this.egressAttachFaults.map(() => 'attach egress')];
   }
 
   /** writes: entries written to one map, or to all, since the last resetWrites. */
@@ -504,6 +523,16 @@ export class FaultyKernel implements DatapathKernel {
 
   openTc(ifindex: number): Attachment | undefined {
     return this.inner.openTc(ifindex);
+  }
+
+  attachTcEgress(ifindex: number): Attachment {
+    const errno = this.egressAttachFaults.shift();
+    if (errno) throw new BpfError('bpf_link_create', `tcx egress ifindex ${ifindex}`, errno);
+    return this.inner.attachTcEgress(ifindex);
+  }
+
+  openTcEgress(ifindex: number): Attachment | undefined {
+    return this.inner.openTcEgress(ifindex);
   }
 
   netdev(name: string): NetDev | undefined {

@@ -401,6 +401,56 @@ export function managerBehaviour(make: HarnessFactory): void {
     }));
   });
 
+  describe('host vifs: the tcx egress link (what the host sends out of its interface)', () => {
+    const links = (h: Harness, ifindex: number) => ({ xdp: !!h.kernel.openXdp(ifindex), tc: !!h.kernel.openTc(ifindex), egress: !!h.kernel.openTcEgress(ifindex) });
+
+    it('a host vif gets an egress link beside its ingress one, on either hook; other vifs none', using(make, async (h) => {
+      const a = await h.mgr.addInterface(vif({ index: 1, type: 'host', name: h.netdev(), hookPolicy: 'tc' }));
+      const b = await h.mgr.addInterface(vif({ index: 2, type: 'host', name: h.netdev(), hookPolicy: 'xdp' }));
+      const c = await h.mgr.addInterface(vif({ index: 3, type: 'fabric', name: h.netdev(), hookPolicy: 'tc' }));
+      assert.deepEqual(links(h, a.ifindex), { xdp: false, tc: true, egress: true });
+      assert.deepEqual(links(h, b.ifindex), { xdp: true, tc: true, egress: true });
+      assert.deepEqual(links(h, c.ifindex), { xdp: false, tc: true, egress: false });
+      assert.ok(h.mgr.vifs.egressLinkOf(1));
+      assert.equal(h.mgr.vifs.egressLinkOf(3), undefined);
+      // a hook change leaves the egress link alone
+      await h.mgr.updateInterface(2, { hookPolicy: 'tc' });
+      assert.deepEqual(links(h, b.ifindex), { xdp: false, tc: true, egress: true });
+    }));
+
+    it('a host vif whose egress link cannot attach is not added: no entry, no ingress link', using(make, async (h) => {
+      const before = dump(h);
+      h.kernel.failEgressAttach(5 /* EIO */);
+      const name = h.netdev();
+      await assert.rejects(h.mgr.addInterface(vif({ index: 1, type: 'host', name, hookPolicy: 'xdp' })), is('failed_precondition', 'name'));
+      assert.deepEqual(dump(h), before);
+      assert.equal(h.mgr.vifs.has(1), false);
+      assert.deepEqual(links(h, h.kernel.netdev(name)!.ifindex), { xdp: false, tc: false, egress: false });
+    }));
+
+    it('a restarted manager adopts the egress link (the same link), and attaches it when its pin is gone', using(make, async (h) => {
+      const a = await h.mgr.addInterface(vif({ index: 1, type: 'host', name: h.netdev(), hookPolicy: 'tc' }));
+      const id = h.mgr.vifs.egressLinkOf(1)!.info().id;
+      await h.restart();
+      assert.equal(h.mgr.vifs.egressLinkOf(1)!.info().id, id, 'the same link, not a new one');
+      // a daemon without the egress entry added this vif (or the pin was lost)
+      h.kernel.openTcEgress(a.ifindex)!.detach();
+      await h.restart();
+      assert.deepEqual(links(h, a.ifindex), { xdp: false, tc: true, egress: true });
+      assert.notEqual(h.mgr.vifs.egressLinkOf(1)!.info().id, id);
+    }));
+
+    it('deleting a host vif detaches both links; a failed delete attaches them again', using(make, async (h) => {
+      const v = await h.mgr.addInterface(vif({ index: 1, type: 'host', name: h.netdev() }));
+      h.kernel.failNext('vr_vifs', 'delete', 5 /* EIO */);
+      await assert.rejects(h.mgr.deleteInterface(1), is('internal'));
+      assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: true, egress: true });
+      assert.ok(h.mgr.vifs.egressLinkOf(1));
+      await h.mgr.deleteInterface(1);
+      assert.deepEqual(links(h, v.ifindex), { xdp: false, tc: false, egress: false });
+    }));
+  });
+
   describe('restart', () => {
     it('a new manager on the same kernel has the same state', using(make, async (h) => {
       await base(h);

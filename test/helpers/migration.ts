@@ -70,6 +70,11 @@ export function attachTc(progFd: number, ifname: string, dir: string): BpfLink {
   return BpfLink.attachTcx(progFd, ifindex, join(dir, 'links', `tc_${ifindex}`));
 }
 
+export function attachEgress(progFd: number, ifname: string, dir: string): BpfLink {
+  const ifindex = ifindexOf(ifname)!;
+  return BpfLink.attachTcx(progFd, ifindex, join(dir, 'links', `egress_${ifindex}`), 'egress');
+}
+
 /** linkProgs: the program of every pinned link, in the pins' order */
 export function linkProgs(dir: string): number[] {
   return readdirSync(join(dir, 'links')).sort().map((name) => {

@@ -43,8 +43,8 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
   return {
     getSystemInfo() {
       const dp = info.dp;
-      const progs = { xdp: dp.xdp.info(), tc: dp.tc.info() };
-      const pinPaths = { xdp: dp.xdp.pinPath, tc: dp.tc.pinPath };
+      const progs = { xdp: dp.xdp.info(), tc: dp.tc.info(), egress: dp.egress.info() };
+      const pinPaths = { xdp: dp.xdp.pinPath, tc: dp.tc.pinPath, egress: dp.egress.pinPath };
       const used = mgr.mapUsage();
       const sync = mgr.syncStatus();
       return {
@@ -59,7 +59,7 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
         possibleCpus: numPossibleCpus(),
         currentSync: syncToProto(sync.current),
         lastSync: syncToProto(sync.last),
-        programs: (['xdp', 'tc'] as const).map((hook) => {
+        programs: (['xdp', 'tc', 'egress'] as const).map((hook) => {
           const p = progs[hook];
           return { name: p.name, id: p.id, tag: p.tag, pinPath: pinPaths[hook], xlatedBytes: p.xlatedBytes, jitedBytes: p.jitedBytes };
         }),
@@ -73,17 +73,23 @@ export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers
           used: used[name],
           pinPath: m.pinPath,
         })),
-        attachments: mgr.vifs.list().map((v) => {
+        attachments: mgr.vifs.list().flatMap((v) => {
           const link = mgr.vifs.linkOf(v.index)?.info();
-          return {
-            interfaceIndex: v.index,
-            name: v.name,
-            osIndex: v.ifindex,
+          const at = { interfaceIndex: v.index, name: v.name, osIndex: v.ifindex };
+          const ingress = {
+            ...at,
             mode: v.hook === 'xdp' ? attachModeToProto(v.attachMode) : AttachMode.UNSPECIFIED,
             linkId: link?.id ?? 0,
             program: progs[v.hook].name,
             hook: hookToProto(v.hook),
+            egress: false,
           };
+          if (v.type !== 'host') return [ingress];
+          const egress = mgr.vifs.egressLinkOf(v.index)?.info();
+          return [
+            ingress,
+            { ...at, mode: AttachMode.UNSPECIFIED, linkId: egress?.id ?? 0, program: progs.egress.name, hook: hookToProto('tc'), egress: true },
+          ];
         }),
       };
     },

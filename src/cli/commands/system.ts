@@ -55,8 +55,11 @@ export const systemCommands: Command[] = [
       ctx.out(table(['NAME', 'ID', 'TYPE', 'KEY', 'VALUE', 'CAPACITY', 'USED', 'USE'],
         s.maps.map((m) => [m.name, String(m.id), m.type, String(m.keySize), String(m.valueSize), String(m.capacity), String(m.used), pct(m.used, m.capacity)])));
       ctx.out('\nattachments');
-      ctx.out(table(['VIF', 'NAME', 'OS-IDX', 'HOOK', 'MODE', 'LINK', 'PROGRAM'],
-        s.attachments.map((a) => [String(a.interfaceIndex), a.name, String(a.osIndex), enumName(AttachHookSchema, a.hook), enumName(AttachModeSchema, a.mode), String(a.linkId), a.program])));
+      ctx.out(table(['VIF', 'NAME', 'OS-IDX', 'HOOK', 'DIR', 'MODE', 'LINK', 'PROGRAM'],
+        s.attachments.map((a) => [
+          String(a.interfaceIndex), a.name, String(a.osIndex), enumName(AttachHookSchema, a.hook), a.egress ? 'egress' : 'ingress',
+          enumName(AttachModeSchema, a.mode), String(a.linkId), a.program,
+        ])));
     },
   },
 ];
