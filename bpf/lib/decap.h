@@ -4,7 +4,9 @@
  *
  *   UDP to 6635   MPLSoUDP: one MPLS label -> vr_mpls -> next hop; inner IP
  *   UDP to 4789   VXLAN (I flag): the VNI -> vr_vxlan -> next hop; the inner
- *                 Ethernet frame (IPv4 / IPv6 only)
+ *                 Ethernet frame (IPv4 / IPv6 only), or any inner frame
+ *                 when the next hop is an L2 VNI (a VRF next hop with
+ *                 VR_NH_F_L2: bridged by its inner MAC, l2_decap)
  *   GRE 0x8847    MPLSoGRE (no GRE flags): as MPLSoUDP
  *
  * The next hop is run on the inner packet: ENCAP (a local pod: MAC rewrite
