@@ -28,7 +28,7 @@ import { RouteProbe } from '../../src/maps/tables/route-probe.ts';
 const V3_OBJECT = objectOf('vr_xdp_v3');
 /** what a v3 daemon pinned: every map of ours but the host hashes */
 /** the maps of layout v3: what came after it (host-route hashes in v4, tunnel tables in v5) left out */
-const V3_MAPS = MAP_NAMES.filter((n) => !['vr_host4', 'vr_host6', 'vr_mpls', 'vr_vxlan', 'vr_comp', 'vr_tctr'].includes(n));
+const V3_MAPS = MAP_NAMES.filter((n) => !['vr_host4', 'vr_host6', 'vr_mpls', 'vr_vxlan', 'vr_comp', 'vr_tctr', 'vr_bridge'].includes(n));
 const SIZES = { maxInterfaces: 32, maxNextHops: 256, maxRoutes: 6000, maxFlows: 4096 };
 
 interface Filled {
