@@ -70,12 +70,12 @@ async function run(cfg: Config): Promise<void> {
     bpffsRoot: cfg.bpffsRoot,
     instance: cfg.instance,
     objectPath: cfg.objectPath,
-    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes, maxFlows: cfg.maxFlows, maxLabels: cfg.maxLabels, maxVnis: cfg.maxVnis },
+    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes, maxFlows: cfg.maxFlows, maxLabels: cfg.maxLabels, maxVnis: cfg.maxVnis, maxBridge: cfg.maxBridge },
   });
   // an adopted datapath keeps the sizes it was loaded with
   const pinned = {
     maxInterfaces: dp.maps.vr_vifs.maxEntries, maxNextHops: dp.maps.vr_nexthops.maxEntries, maxRoutes: dp.maps.vr_rt4.maxEntries, maxFlows: dp.maps.vr_flows.maxEntries,
-    maxLabels: dp.maps.vr_mpls.maxEntries, maxVnis: dp.maps.vr_vxlan.maxEntries,
+    maxLabels: dp.maps.vr_mpls.maxEntries, maxVnis: dp.maps.vr_vxlan.maxEntries, maxBridge: dp.maps.vr_bridge.maxEntries,
   };
   if (dp.adopted && (Object.keys(pinned) as (keyof typeof pinned)[]).some((k) => pinned[k] !== cfg[k]))
     log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');

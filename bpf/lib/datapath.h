@@ -22,6 +22,7 @@
 #include "forward.h"
 #include "flow.h"
 #include "trap.h"
+#include "bridge.h"
 #if VR_LAYOUT_VERSION >= 5
 #include "decap.h"
 #endif
@@ -190,7 +191,7 @@ static __always_inline int handle_ipv4(void *ctx, const enum vr_hook hook, const
 	daddr = iph->daddr;
 	/* 224.0.0.0/4 and the limited broadcast */
 	if ((daddr & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000) || daddr == 0xffffffff)
-		return not_ours(hook, vif, st, VR_DROP_MULTICAST);
+		return l2_or_drop(hook, vif, st, VR_DROP_MULTICAST);
 #if VR_LAYOUT_VERSION >= 5
 	/* the overlay: tunnelled packets to the fabric's own address */
 	if (vif->type == VR_VIF_TYPE_FABRIC) {
@@ -254,7 +255,7 @@ static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const
 		cfg = vr_cfg();
 		/* a router or neighbour solicitation to a multicast group may be of interest */
 		if (!cfg || !(cfg->trap_mask & (VR_TRAP_RS | VR_TRAP_ND)) || ip6->nexthdr != IPPROTO_ICMPV6)
-			return not_ours(hook, vif, st, VR_DROP_MULTICAST);
+			return l2_or_drop(hook, vif, st, VR_DROP_MULTICAST);
 		l4_init(&l4, sizeof(struct ethhdr) + sizeof(*ip6), IPPROTO_ICMPV6);
 		l4_parse(ctx, hook, &l4, 1, 1);
 		{
@@ -263,10 +264,44 @@ static __always_inline int handle_ipv6(void *ctx, const enum vr_hook hook, const
 			if (reason)
 				return trap_packet(ctx, hook, vif, st, ifindex, reason, pkt_len);
 		}
-		return not_ours(hook, vif, st, VR_DROP_MULTICAST);
+		return l2_or_drop(hook, vif, st, VR_DROP_MULTICAST);
 	}
 	l4_init(&l4, sizeof(struct ethhdr) + sizeof(*ip6), ip6->nexthdr);
 	return l3_stage(ctx, hook, vif, st, ifindex, pkt_len, l3_len, &l4, 1, 1);
+}
+
+/* l3_input: what the router does with a frame, by its ethertype */
+static __always_inline int l3_input(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
+				    struct vr_vif_stats *st, __u32 ifindex, __u32 pkt_len)
+{
+	struct ethhdr *eth = ctx_data(ctx, hook);
+	void *data_end = ctx_data_end(ctx, hook);
+
+	if ((void *)(eth + 1) > data_end)
+		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
+	switch (eth->h_proto) {
+	case bpf_htons(ETH_P_IP):
+		return handle_ipv4(ctx, hook, vif, st, ifindex, pkt_len);
+	case bpf_htons(ETH_P_IPV6):
+		return handle_ipv6(ctx, hook, vif, st, ifindex, pkt_len);
+	case bpf_htons(ETH_P_ARP):
+		if (vif->type == VR_VIF_TYPE_FABRIC || vif->type == VR_VIF_TYPE_HOST) {
+			/* the host asking for a pod out of its interface (egress): the
+			 * proxy answers, up into the host; any other ARP goes its way */
+			if (ctx_at_egress(ctx, hook) && arp_proxied(ctx, hook, vif, ifindex))
+				return handle_arp(ctx, hook, vif, st, pkt_len);
+			return count_to_host(hook, st);
+		}
+		if (arp_is_request(ctx, hook)) {
+			struct vr_config *cfg = vr_cfg();
+
+			if (cfg && (cfg->trap_mask & VR_TRAP_ARP))
+				return trap_packet(ctx, hook, vif, st, ifindex, VR_TRAP_R_ARP, pkt_len);
+		}
+		return handle_arp(ctx, hook, vif, st, pkt_len);
+	default:
+		return l2_or_drop(hook, vif, st, VR_DROP_INVALID_PROTOCOL);
+	}
 }
 
 /* vif_run: the whole datapath for a frame that came in from `vif` (the
@@ -292,28 +327,29 @@ static __always_inline int vif_run(void *ctx, const enum vr_hook hook, __u32 ifi
 	if ((void *)(eth + 1) > data_end)
 		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 
-	switch (eth->h_proto) {
-	case bpf_htons(ETH_P_IP):
-		return handle_ipv4(ctx, hook, vif, st, ifindex, pkt_len);
-	case bpf_htons(ETH_P_IPV6):
-		return handle_ipv6(ctx, hook, vif, st, ifindex, pkt_len);
-	case bpf_htons(ETH_P_ARP):
-		if (vif->type == VR_VIF_TYPE_FABRIC || vif->type == VR_VIF_TYPE_HOST) {
-			/* the host asking for a pod out of its interface (egress): the
-			 * proxy answers, up into the host; any other ARP goes its way */
-			if (ctx_at_egress(ctx, hook) && arp_proxied(ctx, hook, vif, ifindex))
-				return handle_arp(ctx, hook, vif, st, pkt_len);
-			return count_to_host(hook, st);
-		}
-		if (arp_is_request(ctx, hook)) {
-			struct vr_config *cfg = vr_cfg();
+#if VR_LAYOUT_VERSION >= 5
+	/* a pod's frame that is not for the router: bridged in an L2 VRF (lib/bridge.h) */
+	if (vif->type == VR_VIF_TYPE_VIRTUAL && !(eth->h_dest[0] & 1) && !mac_eq(eth->h_dest, vif->mac)) {
+		int r = bridge_frame(ctx, hook, vif, st);
 
-			if (cfg && (cfg->trap_mask & VR_TRAP_ARP))
-				return trap_packet(ctx, hook, vif, st, ifindex, VR_TRAP_R_ARP, pkt_len);
+		if (r != VR_BRIDGE_NONE)
+			return r;
+	}
+#endif
+	{
+		int r = l3_input(ctx, hook, vif, st, ifindex, pkt_len);
+
+#if VR_LAYOUT_VERSION >= 5
+		/* what L3 declined (multicast, broadcast, an ARP / NS not proxied) */
+		if (r & VR_L2_TRY) {
+			__u32 reason = r & 0xff;
+
+			r = bridge_frame(ctx, hook, vif, st);
+			if (r == VR_BRIDGE_NONE)
+				return count_drop(hook, st, reason);
 		}
-		return handle_arp(ctx, hook, vif, st, pkt_len);
-	default:
-		return not_ours(hook, vif, st, VR_DROP_INVALID_PROTOCOL);
+#endif
+		return r;
 	}
 }
 

@@ -4,7 +4,9 @@
  *
  *   UDP to 6635   MPLSoUDP: one MPLS label -> vr_mpls -> next hop; inner IP
  *   UDP to 4789   VXLAN (I flag): the VNI -> vr_vxlan -> next hop; the inner
- *                 Ethernet frame (IPv4 / IPv6 only)
+ *                 Ethernet frame (IPv4 / IPv6 only), or any inner frame
+ *                 when the next hop is an L2 VNI (a VRF next hop with
+ *                 VR_NH_F_L2: bridged by its inner MAC, l2_decap)
  *   GRE 0x8847    MPLSoGRE (no GRE flags): as MPLSoUDP
  *
  * The next hop is run on the inner packet: ENCAP (a local pod: MAC rewrite
@@ -40,6 +42,7 @@
 #include "counters.h"
 #include "flow.h"
 #include "forward.h"
+#include "bridge.h"
 
 #ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV6
 #define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
@@ -118,6 +121,43 @@ static __always_inline int inner_l3(void *ctx, const enum vr_hook hook, __u32 of
 	return *l3_len > pkt_len - off ? -1 : 0;
 }
 
+/* l2_decap: a VXLAN packet whose VNI leads to an L2 VRF (a VRF next hop
+ * with VR_NH_F_L2): the inner frame, outer headers stripped, is bridged by
+ * its destination MAC in that VRF, to local vifs only */
+static __always_inline int l2_decap(void *ctx, const enum vr_hook hook, __u32 vrf, struct vr_vif_stats *st,
+				    __u32 pkt_len)
+{
+	void *data = ctx_data(ctx, hook);
+	void *data_end = ctx_data_end(ctx, hook);
+	struct ethhdr *in = data + (VR_VXLAN_INNER - ETH_HLEN);
+	struct vr_bridge *be;
+	struct vr_nh *nh;
+	__u8 hdr[ETH_HLEN];
+	__u32 nh_id;
+
+	if ((void *)(in + 1) > data_end)
+		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
+	be = bridge_find(vrf, in->h_dest);
+	if (!be)
+		return count_drop(hook, st, VR_DROP_NO_ROUTE);
+	nh_id = be->nh_id;
+	nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+	/* to a vif on the TC hook, from XDP: TC decaps it */
+	if (hook == VR_HOOK_XDP && nh && nh->type == VR_NH_ENCAP && (nh->oif_state & VR_VIF_F_SKB))
+		return xdp_to_tc(st, pkt_len);
+	__builtin_memcpy(hdr, in, ETH_HLEN);
+	if (hook == VR_HOOK_TC) {
+		if (bpf_skb_adjust_room(ctx, -(int)(VR_VXLAN_INNER - ETH_HLEN), BPF_ADJ_ROOM_MAC,
+					hdr[12] == 0x86 && hdr[13] == 0xdd ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : 0) ||
+		    bpf_skb_store_bytes(ctx, 0, hdr, ETH_HLEN, 0))
+			return count_drop(hook, st, VR_DROP_TUNNEL_DECAP_FAILED);
+	} else if (bpf_xdp_adjust_head(ctx, VR_VXLAN_INNER - ETH_HLEN)) {
+		return count_drop(hook, st, VR_DROP_TUNNEL_DECAP_FAILED);
+	}
+	tctr_inc(VR_TC_DECAP);
+	return bridge_run(ctx, hook, be, st, VR_BR_FROM_FABRIC);
+}
+
 /* fabric_decap: the verdict for a tunnelled packet of ours, or VR_DECAP_NONE */
 static __always_inline int fabric_decap(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
 					struct vr_vif_stats *st, __u32 ifindex, __u32 pkt_len)
@@ -180,6 +220,10 @@ static __always_inline int fabric_decap(void *ctx, const enum vr_hook hook, cons
 		id = bpf_map_lookup_elem(&vr_vxlan, &word);
 		if (!id)
 			return count_to_host(hook, st); /* a Linux vxlan device of the host may own it */
+		nh_id = *id;
+		nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+		if (nh && nh->type == VR_NH_VRF && (nh->flags & VR_NH_F_L2))
+			return l2_decap(ctx, hook, nh->vrf, st, pkt_len);
 		eproto = *(__be16 *)(vx + 8 + 12);
 		if (eproto == bpf_htons(ETH_P_IP))
 			family = 4;

@@ -138,6 +138,14 @@ struct {
 	__type(value, __u32); /* next-hop id */
 } vr_comp SEC(".maps");
 
+/* the bridge (MAC) table: one lookup per bridged frame (preallocated) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VR_DEF_MAX_BRIDGE);
+	__type(key, struct vr_bridge_key);
+	__type(value, struct vr_bridge);
+} vr_bridge SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VR_TC_MAX);

@@ -14,6 +14,7 @@
 #include "hdr.h"
 #include "route.h"
 #include "counters.h"
+#include "bridge.h"
 
 static __always_inline int reply_out(void *ctx, const enum vr_hook hook)
 {
@@ -37,10 +38,10 @@ static __always_inline int handle_arp(void *ctx, const enum vr_hook hook, const 
 		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 	/* replies and gratuitous announcements ask nothing of us */
 	if (arp->op != bpf_htons(ARPOP_REQUEST_) || arp->spa == arp->tpa)
-		return count_drop(hook, st, VR_DROP_ARP_NOT_PROXIED);
+		return l2_or_drop(hook, vif, st, VR_DROP_ARP_NOT_PROXIED);
 	tpa = arp->tpa;
 	if (!proxy_allowed(route4_lookup(vif->vrf, tpa), ctx_ingress_ifindex(ctx, hook)))
-		return count_drop(hook, st, VR_DROP_ARP_NOT_PROXIED);
+		return l2_or_drop(hook, vif, st, VR_DROP_ARP_NOT_PROXIED);
 
 	mac_copy(eth->h_dest, arp->sha);
 	mac_copy(eth->h_source, vif->mac);
@@ -87,9 +88,9 @@ static __always_inline int handle_ns(void *ctx, const enum vr_hook hook, const s
 	__builtin_memcpy(src, &ip6->saddr, 16);
 	/* duplicate-address detection (source ::) is not answered */
 	if (!(((__u64 *)src)[0] | ((__u64 *)src)[1]))
-		return count_drop(hook, st, VR_DROP_ND_NOT_PROXIED);
+		return l2_or_drop(hook, vif, st, VR_DROP_ND_NOT_PROXIED);
 	if (!proxy_allowed(route6_lookup(vif->vrf, target), ctx_ingress_ifindex(ctx, hook)))
-		return count_drop(hook, st, VR_DROP_ND_NOT_PROXIED);
+		return l2_or_drop(hook, vif, st, VR_DROP_ND_NOT_PROXIED);
 
 	want = sizeof(*eth) + sizeof(*ip6) + sizeof(*nd);
 	if (ctx_change_tail(ctx, hook, want))

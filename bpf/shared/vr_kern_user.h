@@ -32,6 +32,7 @@
 #define VR_DEF_MAX_LABELS    16384   /* vr_mpls entries (the vRouter's default is 5120) */
 #define VR_DEF_MAX_VNIS      16384   /* vr_vxlan entries */
 #define VR_DEF_MAX_COMP      65536   /* vr_comp slots (composite members) */
+#define VR_DEF_MAX_BRIDGE    65536   /* vr_bridge entries (MACs over all VRFs) */
 /* ring buffers (bytes, a power of two of pages) */
 #define VR_MISS_RING_SIZE    (8u << 20)
 #define VR_TRAP_RING_SIZE    (4u << 20)
@@ -100,6 +101,12 @@ enum vr_nh_type {
 	VR_NH_VRF       = 7, /* layout v5: route the packet again in vr_nh.vrf (the vRouter's
 			      * VRF_TRANSLATE): what a VNI or label leads to for L3 overlays */
 };
+
+/* vr_nh.flags (layout v5) */
+#define VR_NH_F_L2 (1u << 0) /* L2: ENCAP sends the frame as it is (no MAC rewrite, no TTL
+			      * decrement: a bridge port); VRF bridges the frame a VNI
+			      * leads to by its inner MAC in vr_nh.vrf (vr_bridge) instead
+			      * of routing it; a FLOOD composite's members are L2 */
 
 /* tunnel kinds of a VR_NH_TUNNEL next hop (mirrors proto TunnelType) */
 enum vr_tun_type {
@@ -425,6 +432,24 @@ struct vr_rj_ctl {
  * vr_comp: ARRAY, key __u32 slot -> value __u32 next-hop id (composite
  * members; reserved, not read by the datapath yet). */
 
+/* vr_bridge: HASH keyed by VRF + MAC -> struct vr_bridge (layout v5): the
+ * bridge (MAC) table, EVPN style. ff:ff:ff:ff:ff:ff is the VRF's flood
+ * entry: broadcast, multicast and unknown unicast go where it says (a FLOOD
+ * composite next hop); a VRF without it is not bridged (lib/bridge.h). */
+struct vr_bridge_key {
+	__u32 vrf;
+	__u8  mac[6];
+	__u8  pad[2];
+};
+
+#define VR_BE_F_LABEL (1u << 0) /* vr_bridge.label is valid and overrides a tunnel next hop's VNI */
+struct vr_bridge {
+	__u32 nh_id;
+	__u16 flags;        /* VR_BE_F_* */
+	__u16 pad;
+	__u32 label;        /* the VNI a tunnel next hop sends with, with VR_BE_F_LABEL */
+};
+
 /* vr_tctr: PERCPU_ARRAY of __u64 indexed by enum vr_tun_counter */
 enum vr_tun_counter {
 	VR_TC_ENCAP = 0,     /* packets sent into a tunnel */
@@ -481,6 +506,9 @@ enum vr_drop_reason {
 	VR_DROP_INVALID_TUNNEL,      /* a malformed tunnel header (GRE flags, VXLAN flags) */
 	VR_DROP_FABRIC_FORWARDING_OFF, /* the fabric interface has IPv4 forwarding off: the kernel
 				      * answers no underlay lookup (bpf_fib_lookup) for it */
+	/* layout v5: bridging */
+	VR_DROP_L2_NO_NEIGH,         /* a bridged non-IP frame (ARP) for a tunnel whose underlay
+				      * neighbour is unresolved: bpf_redirect_neigh takes IP only */
 	VR_DROP_MAX,
 };
 

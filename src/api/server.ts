@@ -22,6 +22,7 @@ import { DiagnosticsService } from '../gen/vrouter/ebpf/v1/diagnostics_pb.js';
 import { FlowService } from '../gen/vrouter/ebpf/v1/flow_pb.js';
 import { MplsService } from '../gen/vrouter/ebpf/v1/mpls_pb.js';
 import { VxlanService } from '../gen/vrouter/ebpf/v1/vxlan_pb.js';
+import { BridgeService } from '../gen/vrouter/ebpf/v1/bridge_pb.js';
 import { Health } from '../gen/health/v1/health_pb.js';
 import { ServerReflection as ServerReflectionV1 } from '../gen/grpc/reflection/v1/reflection_pb.js';
 import { ServerReflection as ServerReflectionV1alpha } from '../gen/grpc/reflection/v1alpha/reflection_pb.js';
@@ -36,6 +37,7 @@ import { diagnosticsHandlers } from './services/diagnostics-service.ts';
 import { flowHandlers } from './services/flow-service.ts';
 import { mplsHandlers } from './services/mpls-service.ts';
 import { vxlanHandlers } from './services/vxlan-service.ts';
+import { bridgeHandlers } from './services/bridge-service.ts';
 import type { FlowHub } from '../flows/hub.ts';
 import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
 import { packetHandlers } from './services/packet-service.ts';
@@ -43,7 +45,7 @@ import type { PacketIo } from '../packets/packet-io.ts';
 
 export const SERVICES: readonly DescService[] = [
   InterfaceService, NextHopService, RouteService, StatsService, SystemService, ProgramService, DiagnosticsService, FlowService,
-  PacketService, MplsService, VxlanService,
+  PacketService, MplsService, VxlanService, BridgeService,
 ];
 
 /**
@@ -108,6 +110,7 @@ export class ApiServer {
     add(PacketService, packetHandlers(extras.packets));
     add(MplsService, mplsHandlers(mgr));
     add(VxlanService, vxlanHandlers(mgr));
+    add(BridgeService, bridgeHandlers(mgr));
 
     const statusMap: Record<string, 'SERVING'> = { '': 'SERVING' };
     for (const s of SERVICES) statusMap[s.typeName] = 'SERVING';

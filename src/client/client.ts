@@ -16,6 +16,7 @@ import { FlowService } from '../gen/vrouter/ebpf/v1/flow_pb.js';
 import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
 import { MplsService } from '../gen/vrouter/ebpf/v1/mpls_pb.js';
 import { VxlanService } from '../gen/vrouter/ebpf/v1/vxlan_pb.js';
+import { BridgeService } from '../gen/vrouter/ebpf/v1/bridge_pb.js';
 import { ProgramStream, type ProgramStreamOptions } from './program-stream.ts';
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>) => Promise<MessageShape<O>>;
@@ -83,6 +84,7 @@ export class VrouterClient {
   readonly mpls: ServiceClient<typeof MplsService>;
   /** the VNI table */
   readonly vxlan: ServiceClient<typeof VxlanService>;
+  readonly bridge: ServiceClient<typeof BridgeService>;
   private readonly clients: Client[] = [];
   private readonly address: string;
   private readonly deadlineMs: number;
@@ -103,6 +105,7 @@ export class VrouterClient {
     this.packets = mk(PacketService);
     this.mpls = mk(MplsService);
     this.vxlan = mk(VxlanService);
+    this.bridge = mk(BridgeService);
   }
 
   /**

@@ -166,6 +166,16 @@ export class ProgramStream {
   deleteVni(vni: number): Promise<void> {
     return this.op({ case: 'deleteVni', value: { vni } });
   }
+  /** addBridgeEntry: a MAC of a VRF and the next hop its frames go to (an upsert in a sync epoch) */
+  addBridgeEntry(vrf: number, mac: string, nextHopId: number, label?: number): Promise<void> {
+    return this.op({ case: 'addBridgeEntry', value: { entry: { vrf, mac, nextHopId, ...(label !== undefined ? { label } : {}) } } });
+  }
+  updateBridgeEntry(vrf: number, mac: string, nextHopId: number, label?: number): Promise<void> {
+    return this.op({ case: 'updateBridgeEntry', value: { entry: { vrf, mac, nextHopId, ...(label !== undefined ? { label } : {}) } } });
+  }
+  deleteBridgeEntry(vrf: number, mac: string): Promise<void> {
+    return this.op({ case: 'deleteBridgeEntry', value: { vrf, mac } });
+  }
 
   /** transaction: all or nothing; rejects with the failing operation's error ("transaction.ops[i]...."). */
   transaction(ops: OperationInit[]): Promise<void> {

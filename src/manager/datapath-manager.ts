@@ -17,12 +17,14 @@ import { VifTable } from '../maps/tables/vif-table.ts';
 import { FlowTable } from '../maps/tables/flow-table.ts';
 import { DecapTable } from '../maps/tables/decap-table.ts';
 import { DecapManager } from './decap-manager.ts';
+import { BridgeManager, bridgeKeyId } from './bridge-manager.ts';
+import { BridgeTable } from '../maps/tables/bridge-table.ts';
 import { CommandQueue } from './command-queue.ts';
 import { DatapathError, invalid, precondition } from './errors.ts';
 import { BpfError } from '../bpf/errors.ts';
 import type { TraceResult } from '../maps/tables/packet-tracer.ts';
 import { Journal } from './journal.ts';
-import type { DecapEntry, DecapTableName, Hook, NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
+import type { BridgeEntry, BridgeKey, DecapEntry, DecapTableName, Hook, NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
 import type { Flow, FlowKey, FlowSpec } from './flow-model.ts';
 import { FlowManager, newFlowNotes, type FlowNotes, type FlowSetResult } from './flow-manager.ts';
 
@@ -54,8 +56,8 @@ const BULK = 10_000;
 
 /**
  * the order a transaction applies its operations in: no dangling reference
- * at any point (routes, labels and VNIs name next hops; flows name no other
- * object)
+ * at any point (routes, labels, VNIs and bridge entries name next hops;
+ * flows name no other object)
  */
 function phase(op: Op): number {
   if (op.kind === 'vif') return op.action === 'delete' ? 5 : 0;
@@ -72,6 +74,8 @@ export class DatapathManager {
   /** the decap tables: MPLS labels (vr_mpls) and VNIs (vr_vxlan) */
   readonly labels: DecapManager;
   readonly vnis: DecapManager;
+  /** the bridge (MAC) table (vr_bridge) */
+  readonly bridge: BridgeManager;
   readonly queue = new CommandQueue();
   private readonly log: Logger;
   /** onBulk: called after a write that touched many routes (the daemon reclaims memory then) */
@@ -94,6 +98,7 @@ export class DatapathManager {
     this.flows = new FlowManager(new FlowTable(m.vr_flows), limits.maxVrfs, log);
     this.labels = new DecapManager('mpls', new DecapTable(m.vr_mpls), this.nhs, log);
     this.vnis = new DecapManager('vxlan', new DecapTable(m.vr_vxlan), this.nhs, log);
+    this.bridge = new BridgeManager(new BridgeTable(m.vr_bridge), this.nhs, this.vifs, log);
     this.flowCounter = () => this.flows.count();
   }
 
@@ -109,11 +114,12 @@ export class DatapathManager {
     this.nhs.load();
     this.labels.load();
     this.vnis.load();
+    this.bridge.load();
     return this.queue.run(async () => {
       await this.routes.load();
       const flows = await this.flows.recount();
       this.log.info(
-        { vifs: this.vifs.size, nexthops: this.nhs.size, labels: this.labels.size, vnis: this.vnis.size, routes4: this.routes.count(4), routes6: this.routes.count(6), flows, ms: Math.round(performance.now() - t0) },
+        { vifs: this.vifs.size, nexthops: this.nhs.size, labels: this.labels.size, vnis: this.vnis.size, bridge: this.bridge.size, routes4: this.routes.count(4), routes6: this.routes.count(6), flows, ms: Math.round(performance.now() - t0) },
         'datapath state read from the maps',
       );
     });
@@ -201,6 +207,28 @@ export class DatapathManager {
 
   deleteDecap(table: DecapTableName, key: number): Promise<void> {
     return this.write((j) => this.decap(table).delete(key, j));
+  }
+
+  /** addBridge: a MAC of a VRF and the next hop its frames are bridged to. */
+  addBridge(e: BridgeEntry): Promise<BridgeEntry> {
+    return this.write((j) => {
+      this.bridge.add(e, j);
+      this.syncs.marking()?.bridge.add(bridgeKeyId(e));
+      return e;
+    });
+  }
+
+  /** updateBridge: points an existing entry at another next hop (or label). */
+  updateBridge(e: BridgeEntry): Promise<BridgeEntry> {
+    return this.write((j) => {
+      this.bridge.update(e, j);
+      this.syncs.marking()?.bridge.add(bridgeKeyId(e));
+      return e;
+    });
+  }
+
+  deleteBridge(k: BridgeKey): Promise<void> {
+    return this.write((j) => this.bridge.delete(k, j));
   }
 
   /** addRoutes: all or nothing. */
@@ -396,6 +424,17 @@ export class DatapathManager {
         if (op.action !== 'delete') marks?.add(op.entry.key);
         return;
       }
+      case 'bridge': {
+        const t = this.bridge;
+        if (op.action === 'delete') t.delete(op.key, j);
+        else if (op.action === 'update') t.update(op.entry, j);
+        else if (sync && t.has(op.entry)) {
+          // re-sent: an upsert (unchanged: nothing written)
+          if (!t.same(t.check(op.entry))) t.update(op.entry, j);
+        } else t.add(op.entry, j);
+        if (op.action !== 'delete') sync?.bridge.add(bridgeKeyId(op.entry));
+        return;
+      }
     }
   }
 
@@ -418,11 +457,12 @@ export class DatapathManager {
       const routes = await this.routes.sweep(s.routes, j);
       const labels = this.labels.sweep(s.labels, j);
       const vnis = this.vnis.sweep(s.vnis, j);
+      const bridge = this.bridge.sweep(s.bridge, j);
       let nextHops = 0;
       for (const id of [...this.nhs.ids()])
         if (!s.nhs.has(id)) {
-          if (this.nhs.refCount(id) > 0 || this.nhs.decapRefCount(id) > 0)
-            this.log.warn({ nh: id }, 'sync: next hop not re-sent but still used by re-sent routes, labels or VNIs; kept');
+          if (this.nhs.refCount(id) > 0 || this.nhs.decapRefCount(id) > 0 || this.nhs.bridgeRefCount(id) > 0)
+            this.log.warn({ nh: id }, 'sync: next hop not re-sent but still used by re-sent routes, labels, VNIs or bridge entries; kept');
           else {
             this.nhs.delete(id, j);
             nextHops++;
@@ -437,7 +477,7 @@ export class DatapathManager {
             vifs++;
           }
         }
-      return this.syncs.complete(s, { vifs, nextHops, routes, labels, vnis });
+      return this.syncs.complete(s, { vifs, nextHops, routes, labels, vnis, bridge });
     });
   }
 
@@ -469,6 +509,7 @@ export class DatapathManager {
       vr_vxlan: this.vnis.size,
       vr_comp: 0,
       vr_tctr: this.kernel.maps.vr_tctr.maxEntries,
+      vr_bridge: this.bridge.size,
     };
   }
 

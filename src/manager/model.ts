@@ -90,6 +90,8 @@ export interface NextHop {
   /** the VRF the next hop belongs to; a vrf next hop routes packets again in it */
   vrf: number;
   kind: NhKind;
+  /** L2 (encap, vrf): an encap next hop sends the frame as it is (a bridge port); a vrf next hop bridges a VNI's inner frame in its VRF */
+  l2?: boolean;
   /** encap only */
   encap?: { vifIndex: number; dmac: Buffer; smac: Buffer };
   /** tunnel only */
@@ -111,10 +113,24 @@ export interface NextHopSpec {
   id: number;
   vrf: number;
   kind: NhKind | undefined;
+  /** encap, vrf: L2 (see NextHop.l2) */
+  l2?: boolean;
   /** encap only; smac undefined: the output vif's MAC */
   encap?: { vifIndex: number; dmac: Buffer | undefined; smac: Buffer | undefined };
   /** tunnel only */
   tunnel?: TunnelSpec;
+}
+
+/** BridgeKey: a bridge (MAC) table entry's key; ff:ff:ff:ff:ff:ff is the VRF's flood entry */
+export interface BridgeKey {
+  vrf: number;
+  mac: Buffer;
+}
+
+/** BridgeEntry: a MAC of a VRF and the next hop its frames go to; label: the VNI a tunnel next hop sends them with (undefined: the next hop's own) */
+export interface BridgeEntry extends BridgeKey {
+  nhId: number;
+  label: number | undefined;
 }
 
 /** DecapEntry: a label (vr_mpls) or a VNI (vr_vxlan) and the next hop a tunnelled packet with it is run through */
@@ -137,7 +153,9 @@ export type Op =
   | { kind: 'flow'; action: 'set'; spec: FlowSpec }
   | { kind: 'flow'; action: 'delete'; key: FlowKey }
   | { kind: DecapTableName; action: 'add' | 'update'; entry: DecapEntry }
-  | { kind: DecapTableName; action: 'delete'; key: number };
+  | { kind: DecapTableName; action: 'delete'; key: number }
+  | { kind: 'bridge'; action: 'add' | 'update'; entry: BridgeEntry }
+  | { kind: 'bridge'; action: 'delete'; key: BridgeKey };
 
 /** vifSpec: a VifSpec with the API's defaults for what is not given. */
 export function vifSpec(p: Pick<VifSpec, 'index' | 'name' | 'type'> & Partial<VifSpec>): VifSpec {

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { NH, nhValue, type NhValue } from '../maps/codecs.ts';
-import { MAX_LABEL, MAX_VNI, NH_DISCARD_ID, NhType, TunType, VIF_F_ENABLED, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
+import { MAX_LABEL, MAX_VNI, NH_DISCARD_ID, NH_F_L2, NhType, TunType, VIF_F_ENABLED, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
 import type { NextHopTable } from '../maps/tables/nexthop-table.ts';
 import { exists, invalid, notFound, precondition } from './errors.ts';
 import type { Journal } from './journal.ts';
@@ -38,6 +38,10 @@ export class NextHopManager {
   private readonly refs: Uint32Array;
   /** MPLS labels and VNIs per next hop */
   private readonly decapRefs: Uint32Array;
+  /** bridge (MAC) entries per next hop */
+  private readonly bridgeRefs: Uint32Array;
+  /** bridgeTarget: why a next hop cannot be a bridge entry's (undefined: it can); set by the bridge table's manager */
+  bridgeTarget: ((nh: NextHop) => string | undefined) | undefined;
   private readonly outputs = new Map<number, Set<number>>();
   private count = 0;
 
@@ -48,6 +52,7 @@ export class NextHopManager {
     this.kinds = new Uint8Array(table.capacity);
     this.refs = new Uint32Array(table.capacity);
     this.decapRefs = new Uint32Array(table.capacity);
+    this.bridgeRefs = new Uint32Array(table.capacity);
   }
 
   get capacity(): number {
@@ -103,6 +108,16 @@ export class NextHopManager {
     this.decapRefs[id] = this.decapRefs[id]! + n;
   }
 
+  /** bridgeRefCount: how many bridge entries lead to id. */
+  bridgeRefCount(id: number): number {
+    return this.bridgeRefs[id] ?? 0;
+  }
+
+  /** bridgeRef: n more (or fewer) bridge entries lead to id. */
+  bridgeRef(id: number, n: number): void {
+    this.bridgeRefs[id] = this.bridgeRefs[id]! + n;
+  }
+
   /** kindOf: the kind of next hop id, undefined when the slot is empty (no map read). */
   kindOf(id: number): NhKind | undefined {
     return id < this.kinds.length ? NH_TYPE_NAMES.get(this.kinds[id]!) : undefined;
@@ -120,14 +135,19 @@ export class NextHopManager {
     this.vifs.checkVrf(spec.vrf, 'vrf');
     if (!spec.kind) throw invalid('kind', 'one of encap, receive, discard, tunnel or vrf is required');
     const nh: NextHop = { id: spec.id, vrf: spec.vrf, kind: spec.kind };
+    if (spec.l2) {
+      if (spec.kind !== 'encap' && spec.kind !== 'vrf') throw invalid('l2', `a ${spec.kind} next hop has no L2 variant (encap and vrf do)`);
+      nh.l2 = true;
+    }
     if (spec.kind === 'tunnel') nh.tunnel = this.checkTunnel(spec);
     if (spec.kind === 'encap') {
       const e = spec.encap;
       if (!e) throw invalid('encap', 'an encap next hop needs its output interface and destination MAC');
       const vif = this.vifs.find(e.vifIndex);
       if (!vif) throw notFound('encap.vifIndex', `no interface with index ${e.vifIndex}`);
-      if (!e.dmac) throw invalid('encap.dmac', 'the destination MAC is required');
-      nh.encap = { vifIndex: e.vifIndex, dmac: e.dmac, smac: e.smac ?? vif.mac };
+      // an L2 encap rewrites no MAC: the frame keeps its own
+      if (!e.dmac && !nh.l2) throw invalid('encap.dmac', 'the destination MAC is required');
+      nh.encap = { vifIndex: e.vifIndex, dmac: e.dmac ?? ZERO_MAC, smac: e.smac ?? (nh.l2 ? ZERO_MAC : vif.mac) };
     }
     return nh;
   }
@@ -173,6 +193,8 @@ export class NextHopManager {
     const nh = this.check(spec);
     const cur = this.get(nh.id, 'id');
     if (cur.kind !== nh.kind) throw precondition(`next hop ${nh.id} is ${cur.kind}; its kind cannot change (delete and add it)`, 'kind');
+    const why = this.bridgeRefCount(nh.id) > 0 ? this.bridgeTarget?.(nh) : undefined;
+    if (why) throw precondition(`next hop ${nh.id} is where ${this.bridgeRefCount(nh.id)} bridge entry(ies) lead; ${why}`, 'l2');
     this.write(nh, cur, j);
     this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop updated');
     return nh;
@@ -191,6 +213,8 @@ export class NextHopManager {
     if (refs > 0) throw precondition(`next hop ${id} is used by ${refs} route(s); delete or repoint them first`, 'id');
     const labels = this.decapRefCount(id);
     if (labels > 0) throw precondition(`next hop ${id} is where ${labels} MPLS label(s) / VNI(s) lead; delete or repoint them first`, 'id');
+    const macs = this.bridgeRefCount(id);
+    if (macs > 0) throw precondition(`next hop ${id} is where ${macs} bridge entry(ies) lead; delete or repoint them first`, 'id');
     const old = this.table.get(id)!;
     j.run('clear next hop', () => this.table.clear(id), () => this.table.put(id, old));
     this.forget(id, outputOf(cur));
@@ -230,6 +254,7 @@ export class NextHopManager {
     };
     return nhValue({
       type: NH_TYPE_CODES[nh.kind],
+      flags: nh.l2 ? NH_F_L2 : 0,
       oifState: vif ? oifStateOf(vif) : 0,
       oifIfindex: vif?.ifindex ?? 0,
       oifVif: out ?? 0,
@@ -267,6 +292,7 @@ const nhEqual = (a: NhValue, b: NhValue): boolean => NH.encode(a).equals(NH.enco
 export function nextHopOf(id: number, v: NhValue): NextHop {
   const kind = NH_TYPE_NAMES.get(v.type) ?? 'discard';
   const nh: NextHop = { id, vrf: v.vrf, kind };
+  if (v.flags & NH_F_L2) nh.l2 = true;
   if (kind === 'encap') nh.encap = { vifIndex: v.oifVif, dmac: v.dmac, smac: v.smac };
   if (kind === 'tunnel')
     nh.tunnel = {

@@ -19,7 +19,7 @@ export interface SyncState {
   startedAt: number;
   endedAt: number | undefined;
   /** what the end of the epoch removed (completed) */
-  removed: { vifs: number; nextHops: number; routes: number; labels: number; vnis: number };
+  removed: { vifs: number; nextHops: number; routes: number; labels: number; vnis: number; bridge: number };
   /** why it was dropped (abandoned) */
   reason: string;
 }
@@ -32,6 +32,8 @@ export interface SyncEpoch extends SyncState {
   /** MPLS labels and VNIs written during the epoch */
   labels: Set<number>;
   vnis: Set<number>;
+  /** bridge entries written during the epoch (bridgeKeyId) */
+  bridge: Set<string>;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -51,9 +53,9 @@ export class SyncEpochs {
     if (this.current) this.abandon(this.current, `superseded by a new epoch from ${owner}`);
     const s: SyncEpoch = {
       epoch: ++this.count, owner, state: 'open', startedAt: Date.now(), endedAt: undefined,
-      removed: { vifs: 0, nextHops: 0, routes: 0, labels: 0, vnis: 0 }, reason: '',
+      removed: { vifs: 0, nextHops: 0, routes: 0, labels: 0, vnis: 0, bridge: 0 }, reason: '',
       vifs: new Set(), nhs: new Set([0]), routes: { 4: new KeySet(RT4_KEY_SIZE), 6: new KeySet(RT6_KEY_SIZE) },
-      labels: new Set(), vnis: new Set(), timer: undefined,
+      labels: new Set(), vnis: new Set(), bridge: new Set(), timer: undefined,
     };
     this.current = s;
     this.orphanTimeoutMs = orphanTimeoutMs;

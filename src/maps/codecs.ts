@@ -249,6 +249,23 @@ export const TRACE_F = { RAN: 1, DROP: 2, NEXTHOP: 4, OUT: 8, PEER: 16, PROXIED:
 /** the structs of the trace object (bpf/vr_trace.c), checked against its BTF */
 export const TRACE_STRUCTS = [TRACE_REC] as const;
 
+/* ---- the bridge table (layout v5) ---- */
+
+/** vr_bridge_key: VRF + MAC (2 bytes of padding, zero) */
+export const BRIDGE_KEY = new Struct('vr_bridge_key', 12, {
+  vrf: { off: 0, type: 'u32' },
+  mac: { off: 4, type: { bytes: 6 } },
+});
+export type BridgeKeyValue = StructValue<typeof BRIDGE_KEY.fields>;
+
+/** vr_bridge: the entry's next hop, flags (BE_F_*) and label (a VNI, with BE_F_LABEL) */
+export const BRIDGE = new Struct('vr_bridge', 12, {
+  nhId: { off: 0, type: 'u32' },
+  flags: { off: 4, type: 'u16' },
+  label: { off: 8, type: 'u32' },
+});
+export type BridgeValue = StructValue<typeof BRIDGE.fields>;
+
 /** nhValue: a next-hop value with every field not given zero */
 export function nhValue(v: Partial<NhValue> & Pick<NhValue, 'type'>): NhValue {
   const z6 = Buffer.alloc(6);
@@ -260,4 +277,4 @@ export function nhValue(v: Partial<NhValue> & Pick<NhValue, 'type'>): NhValue {
 }
 
 /** every struct shared with C, for the BTF check */
-export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, HOST4_KEY, HOST6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC, FLOW_KEY, FLOW, CONFIG, MISS, TRAP] as const;
+export const STRUCTS = [VIF, NH, RT4_KEY, RT6_KEY, HOST4_KEY, HOST6_KEY, RT, VIF_STATS, META, PROBE_HDR, PROBE_REC, FLOW_KEY, FLOW, CONFIG, MISS, TRAP, BRIDGE_KEY, BRIDGE] as const;

@@ -36,6 +36,8 @@ export const DROP_REASONS = [
   'tunnel_decap_failed',
   'invalid_tunnel',
   'fabric_forwarding_off',
+  // layout v5: bridging
+  'l2_no_neigh',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];

@@ -13,6 +13,8 @@ export const MAP_NAMES = [
   'vr_host4', 'vr_host6',
   // layout v5: tunnels (decap tables, composite members, tunnel counters)
   'vr_mpls', 'vr_vxlan', 'vr_comp', 'vr_tctr',
+  // layout v5: the bridge (MAC) table
+  'vr_bridge',
 ] as const;
 /** the ring buffer maps (no lookup / update: read through src/bpf/ringbuf.ts) */
 export const RING_MAPS = ['vr_miss_rb', 'vr_trap_rb'] as const;
@@ -45,6 +47,11 @@ export const VR_TC_MAX = 4;
 export const VR_DEF_MAX_LABELS = 16384;
 export const VR_DEF_MAX_VNIS = 16384;
 export const VR_DEF_MAX_COMP = 65536;
+export const VR_DEF_MAX_BRIDGE = 65536;
+/** vr_nh.flags: an L2 next hop (ENCAP: no MAC rewrite; VRF: bridge the VNI's inner frame) */
+export const NH_F_L2 = 1 << 0;
+/** vr_bridge.flags: the entry's label (VNI) is valid */
+export const BE_F_LABEL = 1 << 0;
 /** the largest MPLS label (20 bits) and VNI (24 bits) */
 export const MAX_LABEL = 0xfffff;
 export const MAX_VNI = 0xffffff;

@@ -16,7 +16,7 @@ import { BpfMap } from '../bpf/map.ts';
 import { BpfProgram } from '../bpf/program.ts';
 import { loadAndPin, objectLayoutVersion } from '../bpf/object.ts';
 import {
-  MAP_NAMES, PROGRAM_NAMES, VR_DEF_MAX_COMP, VR_DEF_MAX_FLOWS, VR_DEF_MAX_LABELS, VR_DEF_MAX_VNIS, VR_LAYOUT_VERSION, VR_MAGIC, VR_TC_MAX,
+  MAP_NAMES, PROGRAM_NAMES, VR_DEF_MAX_BRIDGE, VR_DEF_MAX_COMP, VR_DEF_MAX_FLOWS, VR_DEF_MAX_LABELS, VR_DEF_MAX_VNIS, VR_LAYOUT_VERSION, VR_MAGIC, VR_TC_MAX,
   type MapName,
 } from './layout.ts';
 import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
@@ -40,6 +40,8 @@ export interface TableSizes {
   maxLabels?: number | undefined;
   /** VNI table entries; default VR_DEF_MAX_VNIS */
   maxVnis?: number | undefined;
+  /** bridge (MAC) table entries; default VR_DEF_MAX_BRIDGE */
+  maxBridge?: number | undefined;
 }
 
 export interface OpenOptions {
@@ -138,6 +140,7 @@ function tableSizes(sizes: TableSizes): Record<string, number> {
     vr_vxlan: sizes.maxVnis ?? VR_DEF_MAX_VNIS,
     vr_comp: VR_DEF_MAX_COMP,
     vr_tctr: VR_TC_MAX,
+    vr_bridge: sizes.maxBridge ?? VR_DEF_MAX_BRIDGE,
   };
 }
 

@@ -203,7 +203,7 @@ describe('ProgramService.Program', () => {
     assert.equal(status1.currentSync?.state, SyncState.OPEN);
     const removed = await s.endSync();
     await s.close();
-    assert.deepEqual({ ...removed, $typeName: undefined }, { $typeName: undefined, interfaces: 0, nextHops: 0, routes: 1, labels: 0, vnis: 0 });
+    assert.deepEqual({ ...removed, $typeName: undefined }, { $typeName: undefined, interfaces: 0, nextHops: 0, routes: 1, labels: 0, vnis: 0, bridgeEntries: 0 });
 
     await pingDone;
     clearTimeout(killer);

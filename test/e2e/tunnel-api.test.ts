@@ -214,7 +214,7 @@ describe('ProgramService: labels and VNIs on the stream and in transactions', ()
       ];
       await Promise.all(keep);
       const end = await s.endSync();
-      assert.deepEqual({ ...end, $typeName: undefined }, { $typeName: undefined, interfaces: 0, nextHops: 3, routes: 0, labels: 2, vnis: 1 });
+      assert.deepEqual({ ...end, $typeName: undefined }, { $typeName: undefined, interfaces: 0, nextHops: 3, routes: 0, labels: 2, vnis: 1, bridgeEntries: 0 });
     } finally {
       await s.close();
     }

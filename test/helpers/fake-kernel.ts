@@ -255,6 +255,7 @@ export class FakeDatapath implements DatapathKernel {
       vr_vxlan: new FakeMap('vr_vxlan', 'hash', 4, 4, s.maxVnis ?? 16384),
       vr_comp: new FakeMap('vr_comp', 'array', 4, 4, 65536),
       vr_tctr: new FakeMap('vr_tctr', 'percpu_array', 4, 8, 4),
+      vr_bridge: new FakeMap('vr_bridge', 'hash', 12, 12, s.maxBridge ?? 65536),
     };
     for (const n of MAP_NAMES) if (!this.maps[n]) throw new Error(`fake map ${n} missing`);
   }

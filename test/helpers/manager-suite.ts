@@ -250,7 +250,7 @@ export function managerBehaviour(make: HarnessFactory): void {
       assert.equal(h.kernel.writes('vr_nexthops'), 0, 'the next hops re-sent unchanged are not rewritten');
       const end = await h.mgr.endSync(s.epoch);
       assert.equal(end.state, 'completed');
-      assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 1, labels: 0, vnis: 0 });
+      assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 1, labels: 0, vnis: 0, bridge: 0 });
       const after = dump(h);
       const diff = (m: 'vr_rt4' | 'vr_rt6' | 'vr_nexthops') => ({
         gone: before[m].filter((x) => !after[m].includes(x)).length,
@@ -273,7 +273,7 @@ export function managerBehaviour(make: HarnessFactory): void {
       await h.mgr.addRoutes([route(1, '10.9.0.0/16', 9)]);
       await assert.rejects(h.mgr.addRoutes([route(1, '10.1.0.0/16', 1)]), (e: unknown) => e instanceof DatapathError && e.code === 'already_exists', 'a single add is still an add');
       const end = await h.mgr.endSync(s.epoch);
-      assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 3, labels: 0, vnis: 0 }, 'next hop 3 and three routes not re-sent; 9 and 10.9/16 kept');
+      assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 3, labels: 0, vnis: 0, bridge: 0 }, 'next hop 3 and three routes not re-sent; 9 and 10.9/16 kept');
       assert.equal(h.mgr.routes.get(route(1, '10.9.0.0/16', 0)).nhId, 9);
     }));
 
@@ -288,7 +288,7 @@ export function managerBehaviour(make: HarnessFactory): void {
       await new Promise((r) => setTimeout(r, 60));
       assert.equal(h.mgr.syncStatus().current, undefined);
       assert.equal(h.mgr.syncStatus().last?.state, 'abandoned');
-      assert.deepEqual(h.mgr.syncStatus().last?.removed, { vifs: 0, nextHops: 0, routes: 0, labels: 0, vnis: 0 });
+      assert.deepEqual(h.mgr.syncStatus().last?.removed, { vifs: 0, nextHops: 0, routes: 0, labels: 0, vnis: 0, bridge: 0 });
       await assert.rejects(h.mgr.endSync(s.epoch), is('failed_precondition', 'epoch'));
       assert.deepEqual(dump(h), before);
     }));

@@ -218,7 +218,7 @@ export function tunnelBehaviour(make: HarnessFactory): void {
       assert.equal(h.kernel.writes('vr_mpls'), 0, 'label 100 re-sent unchanged: not rewritten');
       assert.equal(h.kernel.writes('vr_vxlan'), 1, 'VNI 5001 repointed in place');
       const end = await h.mgr.endSync(s.epoch);
-      assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 0, labels: 1, vnis: 1 }, 'label 101, VNI 5002 and the tunnel 3 not re-sent');
+      assert.deepEqual(end.removed, { vifs: 0, nextHops: 1, routes: 0, labels: 1, vnis: 1, bridge: 0 }, 'label 101, VNI 5002 and the tunnel 3 not re-sent');
       assert.deepEqual(h.mgr.labels.list(), [{ key: 100, nhId: 2 }]);
       assert.deepEqual(h.mgr.vnis.list(), [{ key: 5001, nhId: 2 }]);
     }));

@@ -33,8 +33,10 @@ const KIND_OF_CASE: Record<NonNullable<NextHopMsg['kind']['case']>, NhKind> = {
 export function nextHopSpecFromProto(nh: NextHopMsg | undefined, at: string): NextHopSpec {
   if (!nh) throw invalid(at.replace(/\.$/, ''), 'the next hop is required');
   const spec: NextHopSpec = { id: nh.id, vrf: nh.vrf, kind: nh.kind.case ? KIND_OF_CASE[nh.kind.case] : undefined };
+  if (nh.kind.case === 'vrfRoute' && nh.kind.value.l2) spec.l2 = true;
   if (nh.kind.case === 'encap') {
     const e = nh.kind.value;
+    if (e.l2) spec.l2 = true;
     spec.encap = {
       vifIndex: e.interfaceIndex,
       dmac: e.dstMac ? parseMac(e.dstMac, `${at}encap.dst_mac`) : undefined,
@@ -57,15 +59,17 @@ export function nextHopSpecFromProto(nh: NextHopMsg | undefined, at: string): Ne
   return spec;
 }
 
-export function nextHopToProto(nh: NextHop, refCount: number, decapRefCount = 0): MessageInitShape<typeof NextHopSchema> {
-  const base = { id: nh.id, vrf: nh.vrf, refCount, decapRefCount };
+export function nextHopToProto(nh: NextHop, refCount: number, decapRefCount = 0, bridgeRefCount = 0): MessageInitShape<typeof NextHopSchema> {
+  const base = { id: nh.id, vrf: nh.vrf, refCount, decapRefCount, bridgeRefCount };
   switch (nh.kind) {
     case 'encap':
       return {
         ...base,
         kind: {
           case: 'encap',
-          value: { interfaceIndex: nh.encap!.vifIndex, dstMac: formatMac(nh.encap!.dmac), srcMac: formatMac(nh.encap!.smac) },
+          value: nh.l2
+            ? { interfaceIndex: nh.encap!.vifIndex, l2: true }
+            : { interfaceIndex: nh.encap!.vifIndex, dstMac: formatMac(nh.encap!.dmac), srcMac: formatMac(nh.encap!.smac) },
         },
       };
     case 'tunnel': {
@@ -88,7 +92,7 @@ export function nextHopToProto(nh: NextHop, refCount: number, decapRefCount = 0)
       };
     }
     case 'vrf':
-      return { ...base, kind: { case: 'vrfRoute', value: {} } };
+      return { ...base, kind: { case: 'vrfRoute', value: { l2: !!nh.l2 } } };
     case 'receive':
       return { ...base, kind: { case: 'receive', value: {} } };
     case 'discard':

@@ -15,6 +15,7 @@ import { NH_RENAMES, nextHopSpecFromProto } from './nexthop.ts';
 import { ROUTE_RENAMES, routeFromProto, routeKeyFromProto } from './route.ts';
 import { FLOW_RENAMES, flowKeyFromProto, flowSpecFromProto } from './flow.ts';
 import { LABEL_RENAMES, VNI_RENAMES, labelFromProto, vniFromProto } from './decap.ts';
+import { BRIDGE_RENAMES, bridgeFromProto, bridgeKeyFromProto } from './bridge.ts';
 
 /** the most operations one ProgramRequest (or ApplyRequest) may carry */
 export const MAX_OPS_PER_MESSAGE = 100_000;
@@ -79,6 +80,15 @@ export function opFromProto(o: Operation, at: string): ParsedOp {
     }
     case 'deleteVni':
       return { op: { kind: 'vxlan', action: 'delete', key: v.value.vni }, at: `${at}delete_vni.`, renames: VNI_RENAMES };
+    case 'addBridgeEntry':
+    case 'updateBridgeEntry': {
+      const p = `${at}${v.case === 'addBridgeEntry' ? 'add' : 'update'}_bridge_entry.entry.`;
+      return { op: { kind: 'bridge', action: v.case === 'addBridgeEntry' ? 'add' : 'update', entry: bridgeFromProto(v.value.entry, p) }, at: p, renames: BRIDGE_RENAMES };
+    }
+    case 'deleteBridgeEntry': {
+      const p = `${at}delete_bridge_entry.`;
+      return { op: { kind: 'bridge', action: 'delete', key: bridgeKeyFromProto(v.value, p) }, at: p, renames: BRIDGE_RENAMES };
+    }
     default:
       throw invalid(at.replace(/\.$/, ''), 'no operation set');
   }

@@ -6,7 +6,7 @@ import { locate } from '../convert/locate.ts';
 import { NH_RENAMES, nextHopSpecFromProto, nextHopToProto } from '../convert/nexthop.ts';
 
 export function nextHopHandlers(mgr: DatapathManager): Handlers<typeof NextHopService> {
-  const out = (id: number) => nextHopToProto(mgr.nhs.get(id), mgr.nhs.refCount(id), mgr.nhs.decapRefCount(id));
+  const out = (id: number) => nextHopToProto(mgr.nhs.get(id), mgr.nhs.refCount(id), mgr.nhs.decapRefCount(id), mgr.nhs.bridgeRefCount(id));
   return {
     async addNextHop(req) {
       const spec = nextHopSpecFromProto(req.nextHop, 'next_hop.');

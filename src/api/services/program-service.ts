@@ -166,7 +166,7 @@ class ProgramSession {
             const r = state.removed;
             results.push({
               seq: s.seq, code: 0,
-              detail: { case: 'endSync', value: { epoch: BigInt(epoch), removed: { interfaces: r.vifs, nextHops: r.nextHops, routes: r.routes, labels: r.labels, vnis: r.vnis } } },
+              detail: { case: 'endSync', value: { epoch: BigInt(epoch), removed: { interfaces: r.vifs, nextHops: r.nextHops, routes: r.routes, labels: r.labels, vnis: r.vnis, bridgeEntries: r.bridge } } },
             });
             break;
           }

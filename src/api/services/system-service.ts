@@ -34,7 +34,7 @@ function syncToProto(s: EpochState | undefined): MessageInitShape<typeof SyncEpo
     state: SYNC_STATES[s.state],
     startedAtMs: BigInt(s.startedAt),
     endedAtMs: BigInt(s.endedAt ?? 0),
-    removed: { interfaces: s.removed.vifs, nextHops: s.removed.nextHops, routes: s.removed.routes, labels: s.removed.labels, vnis: s.removed.vnis },
+    removed: { interfaces: s.removed.vifs, nextHops: s.removed.nextHops, routes: s.removed.routes, labels: s.removed.labels, vnis: s.removed.vnis, bridgeEntries: s.removed.bridge },
     reason: s.reason,
   };
 }

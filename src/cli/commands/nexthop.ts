@@ -3,7 +3,7 @@ import { toJson, type MessageInitShape } from '@bufbuild/protobuf';
 import { DeleteNextHopResponseSchema, NextHopSchema, TunnelType, TunnelTypeSchema, type NextHop } from '../../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { collect } from '../../client/client.ts';
 import {
-  enumName, enumValue, optString, optUint, printJson, uint, UsageError, type Command, type Context, type OptionSpec, type OptionValues,
+  enumName, enumValue, optBool, optString, optUint, printJson, uint, UsageError, type Command, type Context, type OptionSpec, type OptionValues,
 } from '../command.ts';
 import { dash, kv, table } from '../table.ts';
 
@@ -22,7 +22,7 @@ const tunnelName = (t: TunnelType) => TUNNEL_NAMES.get(t) ?? enumName(TunnelType
 function tunnelCol(nh: NextHop): string {
   const t = tunnel(nh);
   if (t) return `${tunnelName(t.type)} ${t.srcIp}>${t.dstIp} label ${t.label}`;
-  if (nh.kind.case === 'vrfRoute') return `route in vrf ${nh.vrf}`;
+  if (nh.kind.case === 'vrfRoute') return nh.kind.value.l2 ? `bridge in vrf ${nh.vrf}` : `route in vrf ${nh.vrf}`;
   return '-';
 }
 
@@ -34,7 +34,7 @@ export function nhTable(nhs: readonly NextHop[]): string {
       const t = tunnel(nh);
       const vxlan = t?.type === TunnelType.VXLAN;
       return [
-        String(nh.id), kindName(nh), String(nh.vrf), e ? String(e.interfaceIndex) : t ? String(t.interfaceIndex) : '-',
+        String(nh.id), kindName(nh) + (encap(nh)?.l2 ? ' l2' : ''), String(nh.vrf), e ? String(e.interfaceIndex) : t ? String(t.interfaceIndex) : '-',
         dash(e?.dstMac ?? (vxlan ? t.innerDstMac : '')), dash(e?.srcMac ?? (vxlan ? t.innerSrcMac : '')), tunnelCol(nh),
         String(nh.refCount), String(nh.decapRefCount),
       ];
@@ -51,7 +51,9 @@ function show(ctx: Context, nh: NextHop | undefined): void {
     ['id', String(nh.id)],
     ['kind', kindName(nh)],
     ['vrf', String(nh.vrf)],
-    ...(e ? ([['out vif', String(e.interfaceIndex)], ['dst mac', e.dstMac], ['src mac', e.srcMac || '- (the out vif\'s)']] as const) : []),
+    ...(e && e.l2 ? ([['out vif', String(e.interfaceIndex)], ['l2', 'yes (the frame leaves as it is)']] as const) : []),
+    ...(e && !e.l2 ? ([['out vif', String(e.interfaceIndex)], ['dst mac', e.dstMac], ['src mac', e.srcMac || '- (the out vif\'s)']] as const) : []),
+    ...(nh.kind.case === 'vrfRoute' && nh.kind.value.l2 ? ([['l2', 'yes (bridge the inner frame)']] as const) : []),
     ...(t
       ? ([
           ['tunnel', tunnelName(t.type)], ['src ip', t.srcIp], ['dst ip', t.dstIp], ['label', String(t.label)], ['fabric vif', String(t.interfaceIndex)],
@@ -60,6 +62,7 @@ function show(ctx: Context, nh: NextHop | undefined): void {
       : []),
     ['refs', String(nh.refCount)],
     ['decap refs', String(nh.decapRefCount)],
+    ['bridge refs', String(nh.bridgeRefCount)],
   ]));
 }
 
@@ -74,9 +77,10 @@ const OPTIONS: Record<string, OptionSpec> = {
   label: { type: 'string', arg: 'N', desc: 'tunnel: the default MPLS label / VNI (default 0)' },
   'inner-dst-mac': { type: 'string', arg: 'MAC', desc: 'tunnel vxlan: the inner frame\'s destination MAC' },
   'inner-src-mac': { type: 'string', arg: 'MAC', desc: 'tunnel vxlan: the inner frame\'s source MAC (default the fabric vif\'s)' },
+  l2: { type: 'boolean', desc: 'encap: a bridge port (the frame leaves as it is; no --dst-mac); vrf: an L2 VNI (bridge the inner frame in --vrf)' },
 };
 
-const ENCAP_OPTS = ['vif', 'dst-mac', 'src-mac'];
+const ENCAP_OPTS = ['vif', 'dst-mac', 'src-mac', 'l2'];
 const TUNNEL_OPTS = ['vif', 'type', 'src', 'dst', 'label', 'inner-dst-mac', 'inner-src-mac'];
 
 /** nextHop: the message add and set send, from "<id> <kind>" and the options. */
@@ -90,8 +94,9 @@ function nextHop(verb: string, id: string, kind: string, o: OptionValues): Messa
     only(ENCAP_OPTS);
     const vif = optUint(o, 'vif');
     const dstMac = optString(o, 'dst-mac');
-    if (vif === undefined || dstMac === undefined) throw new UsageError('encap wants --vif and --dst-mac', `nh ${verb}`);
-    return { ...base, kind: { case: 'encap', value: { interfaceIndex: vif, dstMac, srcMac: optString(o, 'src-mac') ?? '' } } };
+    const l2 = optBool(o, 'l2') ?? false;
+    if (vif === undefined || (dstMac === undefined && !l2)) throw new UsageError('encap wants --vif and --dst-mac (or --l2)', `nh ${verb}`);
+    return { ...base, kind: { case: 'encap', value: { interfaceIndex: vif, dstMac: dstMac ?? '', srcMac: optString(o, 'src-mac') ?? '', l2 } } };
   }
   if (kind === 'tunnel') {
     only(TUNNEL_OPTS);
@@ -114,8 +119,11 @@ function nextHop(verb: string, id: string, kind: string, o: OptionValues): Messa
     };
   }
   if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError(`kind: want one of ${KINDS.join(', ')}, got ${JSON.stringify(kind.slice(0, 32))}`, `nh ${verb}`);
+  if (kind === 'vrf') {
+    only(['l2']);
+    return { ...base, kind: { case: 'vrfRoute', value: { l2: optBool(o, 'l2') ?? false } } };
+  }
   only([]);
-  if (kind === 'vrf') return { ...base, kind: { case: 'vrfRoute', value: {} } };
   return { ...base, kind: { case: kind as 'receive' | 'discard', value: {} } };
 }
 
@@ -127,6 +135,8 @@ counted as discard).
   vrctl nh add 20 tunnel --type mplsoudp --src 192.0.2.1 --dst 192.0.2.2 --label 1000 --vif 3 --vrf 1
   vrctl nh add 21 tunnel --type vxlan --src 192.0.2.1 --dst 192.0.2.2 --label 5001 --vif 3 --inner-dst-mac 02:bb:00:00:00:01
   vrctl nh add 30 vrf --vrf 2
+  vrctl nh add 12 encap --l2 --vif 1 --vrf 1     (a bridge port: see vrctl bridge)
+  vrctl nh add 31 vrf --l2 --vrf 1               (an L2 VNI leads here)
   vrctl nh add 1 receive`;
 
 export const nhCommands: Command[] = [
