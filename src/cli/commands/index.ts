@@ -9,7 +9,8 @@ import { traceCommands } from './trace.ts';
 import { flowCommands } from './flow.ts';
 import { packetCommands } from './packets.ts';
 import { decapCommands } from './decap.ts';
+import { healthCommands } from './health.ts';
 
 export const COMMANDS: readonly Command[] = [
-  ...vifCommands, ...nhCommands, ...rtCommands, ...decapCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands, ...packetCommands,
+  ...vifCommands, ...nhCommands, ...rtCommands, ...decapCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands, ...packetCommands, ...healthCommands,
 ];
