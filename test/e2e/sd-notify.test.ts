@@ -2,13 +2,14 @@
  * Readiness as systemd and Kubernetes see it, on a real daemon: under a
  * fake NOTIFY_SOCKET (what a Type=notify unit gives) the daemon sends
  * READY=1 with its pid once its API answers, and STOPPING=1 on SIGTERM;
- * `vrctl health` (the DaemonSet's exec probe) exits 0 on SERVING and 1
+ * `vrctl health` (the DaemonSet's exec probe, its command read from
+ * deploy/kubernetes/daemonset.yaml) exits 0 on SERVING and 1
  * otherwise; a notify socket nobody listens on costs a warning, not the
  * daemon.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,11 +17,21 @@ import { Lab } from '../../lab/topology.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
 import { DatagramReceiver } from '../../src/bpf/unix-datagram.ts';
 import { runVrctl } from '../helpers/vrctl-run.ts';
+import { parse } from 'yaml';
+import { ROOT } from '../helpers/deploy-files.ts';
 
 let lab: Lab;
 let daemon: LabDaemon;
 let dir: string;
 let rx: DatagramReceiver;
+
+/** the DaemonSet's liveness probe command (deploy/kubernetes/daemonset.yaml), vrctl's arguments only */
+function probeArgs(): string[] {
+  const ds = parse(readFileSync(`${ROOT}deploy/kubernetes/daemonset.yaml`, 'utf8')) as { spec: { template: { spec: { containers: { livenessProbe: { exec: { command: string[] } } }[] } } } };
+  const cmd = ds.spec.template.spec.containers[0]!.livenessProbe.exec.command;
+  assert.equal(cmd[0], 'vrctl');
+  return cmd.slice(1);
+}
 
 /** nextDatagram: the next message on the fake notify socket, as KEY → value (bounded wait). */
 async function nextDatagram(boundMs = 15_000): Promise<Map<string, string>> {
@@ -65,7 +76,8 @@ describe('systemd notify and the health probe', () => {
     assert.equal(ready.get('MAINPID'), String(daemon.proc!.pid));
     assert.equal(ready.get('STATUS'), `serving on ${daemon.socketPath}`);
 
-    const health = await runVrctl(['--socket', daemon.socketPath, '--timeout', '5000', 'health']);
+    // the DaemonSet's probe, as the kubelet runs it (the socket: the daemon's default there)
+    const health = await runVrctl(['--socket', daemon.socketPath, ...probeArgs()]);
     assert.deepEqual([health.code, health.stdout, health.stderr], [0, 'SERVING\n', '']);
     const route = await runVrctl(['--socket', daemon.socketPath, '--json', 'health', 'vrouter.ebpf.v1.RouteService']);
     assert.equal(route.code, 0, route.stderr);
@@ -77,7 +89,7 @@ describe('systemd notify and the health probe', () => {
     assert.equal(await daemon.stop('SIGTERM'), 0);
     assert.equal((await nextDatagram()).get('STOPPING'), '1');
     // the probe of a stopped daemon fails
-    const down = await runVrctl(['--socket', daemon.socketPath, '--timeout', '2000', 'health']);
+    const down = await runVrctl(['--socket', daemon.socketPath, ...probeArgs()]);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /^vrctl: UNAVAILABLE: .*is vrouter-ebpfd serving on/);
   });
