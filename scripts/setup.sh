@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# what building the BPF objects takes; the Dockerfile's build stage installs exactly
+# these (test/deploy/dockerfile.test.ts), and DEB_PACKAGES holds them all
+BPF_BUILD_PACKAGES=(clang llvm libbpf-dev make)
 # tshark, tcpdump, python3-scapy: independent peers of the overlay tests (a dissector
 # and a frame builder for MPLSoUDP / MPLSoGRE, which this kernel cannot terminate)
 DEB_PACKAGES=(clang llvm libbpf-dev bpftool iproute2 iputils-ping ethtool make util-linux procps iperf3 tshark tcpdump python3-scapy)

@@ -25,6 +25,7 @@ import { trapMask } from './maps/trap-reasons.ts';
 import { PacketIo } from './packets/packet-io.ts';
 import { FlowHub } from './flows/flow-hub.ts';
 import { BatchInjector } from './maps/tables/batch-injector.ts';
+import { sdNotify } from './sd-notify.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -39,6 +40,15 @@ function optional<T>(log: Logger, lost: string, ctx: Record<string, unknown>, op
   } catch (err) {
     log.warn({ err, ...ctx }, lost);
     return undefined;
+  }
+}
+
+/** notifySystemd: tells systemd (Type=notify) the daemon's state; a failed send is logged, never fatal. */
+function notifySystemd(log: Logger, state: Record<string, string>): void {
+  try {
+    if (sdNotify(state)) log.debug({ state }, 'systemd notified');
+  } catch (err) {
+    log.warn({ err, socket: process.env.NOTIFY_SOCKET }, 'could not notify systemd on NOTIFY_SOCKET');
   }
 }
 
@@ -140,11 +150,14 @@ async function run(cfg: Config): Promise<void> {
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
+  // ready once the API answers (Type=notify units start their dependants now)
+  notifySystemd(log, { READY: '1', STATUS: `serving on ${cfg.socketPath}`, MAINPID: String(process.pid) });
   await loaded;
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping; the datapath keeps forwarding');
+      notifySystemd(log, { STOPPING: '1' });
       resolve();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -10,7 +10,9 @@ import { flowCommands } from './flow.ts';
 import { packetCommands } from './packets.ts';
 import { decapCommands } from './decap.ts';
 import { bridgeCommands } from './bridge.ts';
+import { healthCommands } from './health.ts';
 
 export const COMMANDS: readonly Command[] = [
-  ...vifCommands, ...nhCommands, ...rtCommands, ...decapCommands, ...bridgeCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands, ...packetCommands,
+  ...vifCommands, ...nhCommands, ...rtCommands, ...decapCommands, ...bridgeCommands, ...flowCommands, ...statsCommands, ...systemCommands, ...traceCommands,
+  ...packetCommands, ...healthCommands,
 ];
