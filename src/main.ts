@@ -129,14 +129,15 @@ async function run(cfg: Config): Promise<void> {
   });
   mgr.extraDrops = () => flows.daemonDrops();
 
+  const registry = cfg.metricsAddress ? new DatapathMetrics(mgr, dp.adopted, { packets, flows }) : undefined;
   const api = new ApiServer(
     mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }),
-    { packets, flows },
+    { packets, flows, calls: registry?.grpc },
   );
   let metrics: Server | undefined;
   // metrics first: a daemon that cannot open them never answers on its API socket. A failure
   // exits the process; the ring readers' threads let it (their epoll_wait is bounded)
-  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets, flows }), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  if (registry) metrics = await serveMetrics(registry, cfg.metricsAddress, log.child({ component: 'metrics' }));
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
