@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { DAEMON_NODE_FLAGS, parseConfig, usage, PACKAGE_ROOT, type Config } from './config.ts';
-import { rootLogger } from './log.ts';
+import { prettyStream, rootLogger } from './log.ts';
 import type { Logger } from 'pino';
 import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
@@ -51,7 +51,7 @@ function ensureBpffs(root: string): void {
 }
 
 async function run(cfg: Config): Promise<void> {
-  const log = rootLogger(cfg.logLevel);
+  const log = rootLogger(cfg.logLevel, cfg.logPretty ? await prettyStream() : undefined);
   const startedAt = Date.now();
   const missing = DAEMON_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
   if (missing.length) log.warn({ missing }, 'node runs the daemon without its flags: memory after bulk writes stays higher');
