@@ -15,7 +15,9 @@ export function rootLogger(level: string, dest?: DestinationStream): Logger {
 export async function prettyStream(out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<DestinationStream> {
   const { default: pretty } = await import('pino-pretty');
   return pretty({
-    destination: out, sync: true, colorize: out.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,svc',
+    destination: out, sync: true, colorize: out.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,svc,component',
+    // the component before the message ("[manager] datapath change"), not as a field line
+    messageFormat: '{if component}[{component}] {end}{msg}',
     // pino-pretty shows a `name` field as the logger's name, "(veth-p1)"; ours is an interface's
     customPrettifiers: { name: (n) => `name=${String(n)}` },
   });

@@ -33,8 +33,7 @@ describe('logging', () => {
     log.debug({ object: 'vif', action: 'add', vif: 1, name: 'veth-p1' }, 'datapath change');
     log.trace('not at debug');
     const text = s.text();
-    assert.match(text, /DEBUG.*datapath change/);
-    assert.match(text, /component: "manager"/);
+    assert.match(text, /DEBUG.*: \[manager\] datapath change\n/);
     assert.match(text, /vif: 1/);
     assert.match(text, /\(name=veth-p1\)/);
     assert.doesNotMatch(text, /not at debug/);
