@@ -94,17 +94,22 @@ export class ChangeLog {
     }
     // per object and action: how many, and where the first and last item are (only those two are decoded)
     const groups = new Map<string, { object: string; action: ChangeAction; count: number; first: [Change, number]; last: [Change, number] }>();
-    for (const c of changes)
-      for (let i = 0, n = size(c); i < n; i++) {
-        const action = actionOf(c, i);
-        const id = `${c.object} ${action}`;
-        const g = groups.get(id);
-        if (!g) groups.set(id, { object: c.object, action, count: 1, first: [c, i], last: [c, i] });
-        else {
-          g.count++;
-          g.last = [c, i];
-        }
+    const add = (c: Change, action: ChangeAction, from: number, to: number) => {
+      const id = `${c.object} ${action}`;
+      const g = groups.get(id);
+      if (!g) groups.set(id, { object: c.object, action, count: to - from, first: [c, from], last: [c, to - 1] });
+      else {
+        g.count += to - from;
+        g.last = [c, to - 1];
       }
+    };
+    for (const c of changes) {
+      const n = size(c);
+      if (!n) continue;
+      // a flow log's entries each have their own action; any other change has one for all its items
+      if (c.object === 'flow') for (let i = 0; i < n; i++) add(c, actionOf(c, i), i, i + 1);
+      else add(c, c.action, 0, n);
+    }
     for (const g of groups.values())
       this.log.debug({ object: g.object, action: g.action, count: g.count, first: keyOf(...g.first), last: keyOf(...g.last) }, 'datapath changes');
     if (this.log.isLevelEnabled('trace')) this.items(changes, 'trace');

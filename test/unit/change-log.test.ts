@@ -155,6 +155,17 @@ describe('ChangeLog', () => {
     }
   });
 
+  it('a large flow batch is summarised by what each entry did', async () => {
+    const { mgr, lines } = await manager('debug');
+    const specs = Array.from({ length: PER_ITEM_MAX / 2 + 10 }, (_, i) => ({ key: fkey(1, 17, '10.0.0.1', 1000 + i, '10.0.0.2', 53), action: 'forward' as const }));
+    await mgr.setFlows(specs);
+    const summary = lines.filter((l) => l.msg === 'datapath changes');
+    assert.deepEqual(
+      summary.map((l) => [l.object, l.action, l.count, l.first, l.last]),
+      [['flow', 'add', specs.length * 2, { flow: 'vrf1 17 10.0.0.1:1000 > 10.0.0.2:53' }, { flow: `vrf1 17 10.0.0.2:53 > 10.0.0.1:${1000 + specs.length - 1}` }]],
+    );
+  });
+
   it('at info no change is logged', async () => {
     const { mgr, kernel, lines } = await manager('info');
     await mgr.addInterface(vif({ index: 1, type: 'virtual', name: kernel.fake.addNetdev('cl4', { kind: 'veth' }).name, vrf: 1 }));
