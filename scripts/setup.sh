@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 # these (test/deploy/dockerfile.test.ts), and DEB_PACKAGES holds them all
 BPF_BUILD_PACKAGES=(clang llvm libbpf-dev make)
 # tshark, tcpdump, python3-scapy: independent peers of the overlay tests (a dissector
-# and a frame builder for MPLSoUDP / MPLSoGRE, which this kernel cannot terminate)
-DEB_PACKAGES=(clang llvm libbpf-dev bpftool iproute2 iputils-ping ethtool make util-linux procps iperf3 tshark tcpdump python3-scapy)
+# and a frame builder for MPLSoUDP / MPLSoGRE, which this kernel cannot terminate);
+# prometheus: promtool and a real server for the metrics tests (they run their own on a
+# random loopback port with a throwaway config; the package's service is not needed)
+DEB_PACKAGES=(clang llvm libbpf-dev bpftool iproute2 iputils-ping ethtool make util-linux procps iperf3 tshark tcpdump python3-scapy prometheus)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -48,6 +48,8 @@ export interface Config {
   /** idle timeouts (ms) after which a flow is aged out, per protocol */
   flowIdleMs: { tcp: number; udp: number; icmp: number; other: number };
   logLevel: string;
+  /** human-readable log lines (pino-pretty) in place of JSON */
+  logPretty: boolean;
   destroy: boolean;
   help: boolean;
   version: boolean;
@@ -77,7 +79,8 @@ const OPTIONS = {
   'flow-idle-udp': { type: 'string', desc: 's a UDP flow may be idle before it is aged out', def: '60' },
   'flow-idle-icmp': { type: 'string', desc: 's an ICMP / ICMPv6 flow may be idle before it is aged out', def: '30' },
   'flow-idle-other': { type: 'string', desc: 's a flow of another protocol may be idle before it is aged out', def: '60' },
-  'log-level': { type: 'string', desc: 'trace|debug|info|warn|error', def: 'info' },
+  'log-level': { type: 'string', desc: 'trace|debug|info|warn|error (debug: every datapath change with its key)', def: 'info' },
+  'log-pretty': { type: 'boolean', desc: 'log lines for a terminal (pino-pretty) in place of JSON', def: false },
   destroy: { type: 'boolean', desc: 'detach and remove this instance\'s pinned datapath, then exit', def: false },
   help: { type: 'boolean', desc: 'print this help', def: false },
   version: { type: 'boolean', desc: 'print the version', def: false },
@@ -176,6 +179,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       other: seconds('flow-idle-other', get('flow-idle-other')),
     },
     logLevel,
+    logPretty: flag('log-pretty'),
     destroy: flag('destroy'),
     help: flag('help'),
     version: flag('version'),

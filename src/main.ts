@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
 import { DAEMON_NODE_FLAGS, parseConfig, usage, PACKAGE_ROOT, type Config } from './config.ts';
-import { rootLogger } from './log.ts';
+import { prettyStream, rootLogger } from './log.ts';
 import type { Logger } from 'pino';
 import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
@@ -61,7 +61,7 @@ function ensureBpffs(root: string): void {
 }
 
 async function run(cfg: Config): Promise<void> {
-  const log = rootLogger(cfg.logLevel);
+  const log = rootLogger(cfg.logLevel, cfg.logPretty ? await prettyStream() : undefined);
   const startedAt = Date.now();
   const missing = DAEMON_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
   if (missing.length) log.warn({ missing }, 'node runs the daemon without its flags: memory after bulk writes stays higher');
@@ -139,14 +139,15 @@ async function run(cfg: Config): Promise<void> {
   });
   mgr.extraDrops = () => flows.daemonDrops();
 
+  const registry = cfg.metricsAddress ? new DatapathMetrics(mgr, dp.adopted, { packets, flows }) : undefined;
   const api = new ApiServer(
     mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }),
-    { packets, flows },
+    { packets, flows, calls: registry?.grpc },
   );
   let metrics: Server | undefined;
   // metrics first: a daemon that cannot open them never answers on its API socket. A failure
   // exits the process; the ring readers' threads let it (their epoll_wait is bounded)
-  if (cfg.metricsAddress) metrics = await serveMetrics(new DatapathMetrics(mgr, dp.adopted, { packets, flows }), cfg.metricsAddress, log.child({ component: 'metrics' }));
+  if (registry) metrics = await serveMetrics(registry, cfg.metricsAddress, log.child({ component: 'metrics' }));
   await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');

@@ -10,7 +10,8 @@
  * from an async iterable that pulls from the call: grpc-js reads from the
  * connection only while fewer than 16 messages wait unread. Every error
  * becomes a status in toServiceError; INTERNAL is logged at error level, the
- * rest at debug.
+ * rest at debug. Each call's start and status go to a CallMetrics when one
+ * is given (src/metrics/grpc-metrics.ts).
  */
 import {
   status, type Metadata,
@@ -48,6 +49,23 @@ export type BidiStreamHandler<I extends DescMessage, O extends DescMessage> = (
   reqs: AsyncIterable<MessageShape<I>>,
   ctx: CallContext,
 ) => Iterable<Init<O>> | AsyncIterable<Init<O>>;
+
+/** MethodType: a method's kind, as go-grpc-prometheus's grpc_type label names it */
+export type MethodType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
+
+const METHOD_TYPES: Record<Method['methodKind'], MethodType> = {
+  unary: 'unary',
+  client_streaming: 'client_stream',
+  server_streaming: 'server_stream',
+  bidi_streaming: 'bidi_stream',
+};
+
+/** CallMetrics: what the adapter tells of its calls; `started` returns the call's end, given its status code. */
+export interface CallMetrics {
+  /** method: a method served (before any call) */
+  method(service: string, method: string, type: MethodType): void;
+  started(service: string, method: string, type: MethodType): (code: number) => void;
+}
 
 /** Handlers: one function per method, keyed by the method's localName. */
 export type Handlers<S extends DescService> = {
@@ -130,6 +148,11 @@ function contextOf(call: AnyCall): { ctx: CallContext; done: () => void } {
   };
 }
 
+/** abortCode: the status of a call that went away: its deadline passed, or it was cancelled. */
+function abortCode(ctx: CallContext): number {
+  return ctx.deadline !== undefined && Date.now() >= ctx.deadline ? status.DEADLINE_EXCEEDED : status.CANCELLED;
+}
+
 /** untilAborted: p, or a rejection as soon as the signal aborts. */
 export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
@@ -173,6 +196,7 @@ export function grpcService<S extends DescService>(
   log: Logger,
   /** methods (localName) whose unary handler gets a RawRequest in place of the decoded message */
   rawRequests: readonly string[] = [],
+  metrics?: CallMetrics,
 ): { definition: ServiceDefinition; implementation: UntypedServiceImplementation } {
   const definition: Record<string, ServiceDefinition[string]> = {};
   const implementation: UntypedServiceImplementation = {};
@@ -187,6 +211,9 @@ export function grpcService<S extends DescService>(
       else log.debug({ method: path, code: se.code, message: se.message }, 'call refused');
       return se;
     };
+    const type = METHOD_TYPES[m.methodKind];
+    metrics?.method(service.typeName, m.name, type);
+    const start = (): ((code: number) => void) => metrics?.started(service.typeName, m.name, type) ?? (() => undefined);
     const requestStream = m.methodKind === 'client_streaming' || m.methodKind === 'bidi_streaming';
     const responseStream = m.methodKind === 'server_streaming' || m.methodKind === 'bidi_streaming';
     definition[m.name] = { path, requestStream, responseStream, originalName: m.localName, ...codec(m, !requestStream && rawRequests.includes(m.localName)) };
@@ -194,35 +221,49 @@ export function grpcService<S extends DescService>(
     if (!responseStream) {
       implementation[m.name] = (call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown>, cb: sendUnaryData<unknown>) => {
         const t0 = performance.now();
+        const end = start();
         const { ctx, done } = contextOf(call);
         const input = requestStream ? requests(call as ServerReadableStream<unknown, unknown>, ctx.signal) : (call as ServerUnaryCall<unknown, unknown>).request;
         Promise.resolve()
           .then(() => handler(input, ctx))
           .then((out) => {
             done();
+            end(status.OK);
             cb(null, create(m.output, out as Init<DescMessage>));
             if (log.isLevelEnabled('debug')) log.debug({ method: path, ms: +(performance.now() - t0).toFixed(3) }, 'call ok');
           })
           .catch((err: unknown) => {
+            const cancelled = ctx.signal.aborted;
             done();
-            cb(fail(err));
+            const se = fail(err);
+            // counted as what the client saw: the call it gave up on, not the handler's abort
+            end(cancelled ? abortCode(ctx) : se.code);
+            cb(se);
           });
       };
     } else {
       implementation[m.name] = (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
+        const end = start();
         const { ctx, done } = contextOf(call);
         const input = requestStream ? requests(call as ServerDuplexStream<unknown, unknown>, ctx.signal) : (call as ServerWritableStream<unknown, unknown>).request;
         (async () => {
           const items = handler(input, ctx) as Iterable<Init<DescMessage>> | AsyncIterable<Init<DescMessage>>;
           const complete = await writeAll(call, items, m, ctx.signal);
           done();
+          end(complete ? status.OK : abortCode(ctx));
           if (complete) call.end();
         })().catch((err: unknown) => {
           const cancelled = ctx.signal.aborted;
           done();
           // a cancelled call has no one to tell
-          if (!cancelled) call.emit('error', fail(err));
-          else log.debug({ method: path, reason: String(ctx.signal.reason) }, 'stream cancelled');
+          if (!cancelled) {
+            const se = fail(err);
+            end(se.code);
+            call.emit('error', se);
+          } else {
+            end(abortCode(ctx));
+            log.debug({ method: path, reason: String(ctx.signal.reason) }, 'stream cancelled');
+          }
         });
       };
     }

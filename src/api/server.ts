@@ -11,7 +11,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { toBinary, type DescFile, type DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import type { Logger } from 'pino';
-import { grpcService } from './grpc-adapter.ts';
+import { grpcService, type CallMetrics } from './grpc-adapter.ts';
 import { InterfaceService } from '../gen/vrouter/ebpf/v1/interface_pb.js';
 import { NextHopService } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { RouteService } from '../gen/vrouter/ebpf/v1/route_pb.js';
@@ -60,6 +60,8 @@ export interface ApiExtras {
   flows?: FlowHub | undefined;
   /** the packet interface (PacketService) */
   packets?: PacketIo | undefined;
+  /** where every call's method, status code and duration are counted (/metrics) */
+  calls?: CallMetrics | undefined;
 }
 
 /** the services grpc-js libraries implement for us, listed by reflection too */
@@ -96,7 +98,7 @@ export class ApiServer {
     this.log = log;
     if (extras.flows) mgr.flows.hub = extras.flows;
     const add = <S extends DescService>(svc: S, handlers: Parameters<typeof grpcService<S>>[1], raw: readonly string[] = []) => {
-      const { definition, implementation } = grpcService(svc, handlers, log, raw);
+      const { definition, implementation } = grpcService(svc, handlers, log, raw, extras.calls);
       this.server.addService(definition, implementation);
     };
     add(InterfaceService, interfaceHandlers(mgr));

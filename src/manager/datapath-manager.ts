@@ -24,6 +24,7 @@ import { DatapathError, invalid, precondition } from './errors.ts';
 import { BpfError } from '../bpf/errors.ts';
 import type { TraceResult } from '../maps/tables/packet-tracer.ts';
 import { Journal } from './journal.ts';
+import { ChangeLog } from './change-log.ts';
 import type { BridgeEntry, BridgeKey, DecapEntry, DecapTableName, Hook, NextHop, NextHopSpec, Op, Route, RouteKey, Vif, VifChange, VifSpec } from './model.ts';
 import type { Flow, FlowKey, FlowSpec } from './flow-model.ts';
 import { FlowManager, newFlowNotes, type FlowNotes, type FlowSetResult } from './flow-manager.ts';
@@ -81,10 +82,13 @@ export class DatapathManager {
   /** onBulk: called after a write that touched many routes (the daemon reclaims memory then) */
   onBulk: (() => void) | undefined;
   private readonly syncs: SyncEpochs;
+  /** every committed change, at debug with its key (the one place the datapath's changes are logged) */
+  private readonly changes: ChangeLog;
 
   constructor(kernel: DatapathKernel, limits: ManagerLimits, log: Logger) {
     this.kernel = kernel;
     this.log = log;
+    this.changes = new ChangeLog(log);
     this.syncs = new SyncEpochs(log);
     const m = kernel.maps;
     this.vifs = new VifManager(kernel, new VifTable(m.vr_vifs, m.vr_vif_stats), limits.maxVrfs, log);
@@ -127,12 +131,14 @@ export class DatapathManager {
 
   // ------------------------------------------------------------ writes
 
-  /** write: fn on the command queue with a journal of its own, undone if fn throws. */
+  /** write: fn on the command queue with a journal of its own, undone if fn throws, its changes logged if not. */
   private write<T>(fn: (j: Journal) => T | Promise<T>): Promise<T> {
     return this.queue.run(async () => {
       const j = new Journal();
       try {
-        return await fn(j);
+        const r = await fn(j);
+        this.changes.committed(j.changes);
+        return r;
       } catch (err) {
         this.undo(j);
         throw writeError(err, 'datapath');
@@ -339,6 +345,8 @@ export class DatapathManager {
             res.forEach((e, k) => {
               if (e) out[idx[k]!] = relocate(e, idx[k]!);
             });
+            // each on its own: what was written stays (a failed item wrote nothing)
+            if (!atomic) this.changes.committed(opts.journal.changes);
           } catch (err) {
             if (err instanceof DatapathError && err.index !== undefined) err.index = idx[err.index];
             throw err;
@@ -352,7 +360,10 @@ export class DatapathManager {
         try {
           const r = this.applyOne(op, j, marks, notes);
           if (r) await r; // only flow sets are async: other operations take no extra turn
-          if (!atomic) this.flows.notify(notes);
+          if (!atomic) {
+            this.flows.notify(notes);
+            this.changes.committed(j.changes);
+          }
         } catch (err) {
           const e = domain(err).at(i);
           if (atomic) throw e;
@@ -360,7 +371,10 @@ export class DatapathManager {
           out[i] = e;
         }
       }
-      if (atomic) this.flows.notify(txNotes);
+      if (atomic) {
+        this.flows.notify(txNotes);
+        this.changes.committed(tx.changes);
+      }
     } catch (err) {
       this.undo(tx);
       const e = domain(err);

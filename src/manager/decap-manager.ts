@@ -106,6 +106,7 @@ export class DecapManager {
     const cur = this.entries.get(key);
     if (cur === undefined) throw notFound('key', `no ${this.what} ${key}`);
     j.run(`delete ${this.what}`, () => this.table.remove(key), () => this.table.put(key, cur, BPF_NOEXIST));
+    j.changed({ object: this.name, action: 'delete', key, nhId: undefined });
     this.entries.delete(key);
     this.nhs.decapRef(cur, -1);
     j.record(`forget ${this.what}`, () => {
@@ -136,6 +137,7 @@ export class DecapManager {
     } catch (err) {
       throw writeError(err, `${this.what} (${this.table.name})`);
     }
+    j.changed({ object: this.name, action: cur === undefined ? 'add' : 'update', key: e.key, nhId: e.nhId });
     this.entries.set(e.key, e.nhId);
     this.nhs.decapRef(e.nhId, 1);
     if (cur !== undefined) this.nhs.decapRef(cur, -1);

@@ -127,6 +127,7 @@ export class FlowManager {
   /** journaled: an undo log whose reversal the journal runs if the write fails (the entry counts follow it). */
   private journaled(j: Journal, what: string): FlowUndoLog {
     const log = new FlowUndoLog();
+    j.changed({ object: 'flow', log });
     j.record(what, () => {
       const { created, removed } = this.table.undo(log);
       this.counted += removed - created;

@@ -2,8 +2,12 @@
  * Journal: the executor of plans. A change that spans maps is a series of
  * steps, each run with its inverse recorded; `rollback` runs the inverses
  * in reverse. One journal serves one call or one whole transaction, so a
- * transaction's undo covers every object kind it touched.
+ * transaction's undo covers every object kind it touched. It also keeps
+ * what the steps changed, by object key (`changed`), for the manager's
+ * change log once the write commits; a rollback forgets them.
  */
+import type { Change } from './change-log.ts';
+
 export interface Step {
   /** what the step does, for logs */
   what: string;
@@ -12,6 +16,13 @@ export interface Step {
 
 export class Journal {
   private readonly steps: Step[] = [];
+  /** the objects written so far (see ChangeLog) */
+  readonly changes: Change[] = [];
+
+  /** changed: an object this journal's steps added, updated or deleted. */
+  changed(c: Change): void {
+    this.changes.push(c);
+  }
 
   /** run: does `fn`; if it returns, its inverse is kept for rollback. */
   run<T>(what: string, fn: () => T, undo: (result: T) => void): T {
@@ -35,6 +46,7 @@ export class Journal {
    */
   rollback(): { what: string; err: unknown }[] {
     const failed: { what: string; err: unknown }[] = [];
+    this.changes.length = 0;
     while (this.steps.length) {
       const s = this.steps.pop()!;
       try {

@@ -217,6 +217,7 @@ export class NextHopManager {
     if (macs > 0) throw precondition(`next hop ${id} is where ${macs} bridge entry(ies) lead; delete or repoint them first`, 'id');
     const old = this.table.get(id)!;
     j.run('clear next hop', () => this.table.clear(id), () => this.table.put(id, old));
+    j.changed({ object: 'nh', action: 'delete', id, kind: cur.kind });
     this.forget(id, outputOf(cur));
     j.record('forget next hop', () => this.remember(id, NH_TYPE_CODES[cur.kind], outputOf(cur)));
     this.log.info({ nh: id }, 'next hop deleted');
@@ -229,12 +230,14 @@ export class NextHopManager {
       if (!old) continue;
       const next: NhValue = { ...old, oifState: oifStateOf(vif), oifMtu: vif.mtu, oifIfindex: vif.ifindex };
       j.run('refresh next hop', () => this.table.put(id, next), () => this.table.put(id, old));
+      j.changed({ object: 'nh', action: 'update', id, kind: this.kindOf(id) ?? 'encap' });
     }
   }
 
   private write(nh: NextHop, cur: NextHop | undefined, j: Journal): void {
     const old = cur ? this.table.get(nh.id) : undefined;
     j.run('write next hop', () => this.table.put(nh.id, this.valueOf(nh)), () => (old ? this.table.put(nh.id, old) : this.table.clear(nh.id)));
+    j.changed({ object: 'nh', action: cur ? 'update' : 'add', id: nh.id, kind: nh.kind });
     if (cur) this.forget(cur.id, outputOf(cur));
     this.remember(nh.id, NH_TYPE_CODES[nh.kind], outputOf(nh));
     j.record('remember next hop', () => {

@@ -205,6 +205,7 @@ export class RouteManager {
       }
       this.account(part, +1);
       if (opts.marks) for (let i = 0; i < part.count; i++) opts.marks[p.family].add(part.key(i));
+      opts.journal.changed({ object: 'route', action: 'add', pack: part });
       opts.journal.record(`add ${part.count} to ${tableName(p.slot)}`, () => {
         this.table.deleteKeys(p.slot, part.keys, part.count);
         this.account(part, -1);
@@ -230,6 +231,7 @@ export class RouteManager {
     const oldNh = old.readUInt32LE(0);
     const newNh = value.readUInt32LE(0);
     j.run('update route', () => this.table.putRaw(family, key, value, BPF_EXIST), () => this.table.putRaw(family, key, old, BPF_EXIST));
+    j.changed({ object: 'route', action: 'update', key, value });
     this.nhs.ref(oldNh, -1);
     this.nhs.ref(newNh, 1);
     j.record('move route reference', () => {
@@ -278,6 +280,7 @@ export class RouteManager {
           continue;
         }
         this.account(part, -1);
+        opts.journal.changed({ object: 'route', action: 'delete', pack: part });
         opts.journal.record(`delete ${part.count} from ${tableName(slot)}`, () => {
           this.table.writePack(part);
           this.account(part, +1);

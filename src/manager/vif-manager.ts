@@ -193,6 +193,7 @@ export class VifManager {
     this.table.put(vif.ifindex, valueOf(vif), BPF_EXIST); // the attach mode that took
     this.remember(vif, links);
     j.record('remember vif', () => this.forget(vif));
+    j.changed({ object: 'vif', action: 'add', index: vif.index, name: vif.name, vrf: vif.vrf });
     this.log.info({ vif: vif.index, name: vif.name, ifindex: vif.ifindex, hook, mode: hook === 'xdp' ? vif.attachMode : undefined }, 'interface added');
     return vif;
   }
@@ -278,6 +279,7 @@ export class VifManager {
     j.run('update vif', () => this.table.put(cur.ifindex, valueOf(next), BPF_EXIST), () => this.table.put(cur.ifindex, valueOf(cur), BPF_EXIST));
     this.vifs.set(next.index, next);
     j.record('remember vif', () => this.vifs.set(cur.index, cur));
+    j.changed({ object: 'vif', action: 'update', index: next.index, name: next.name, vrf: next.vrf });
     if (toTc && links.xdp) {
       // the tcx link was there all along: without XDP in front it takes every packet
       links.xdp.detach();
@@ -306,6 +308,7 @@ export class VifManager {
     this.links.delete(index);
     j.record('remember links', () => this.links.set(index, links));
     j.run('delete vif', () => this.table.remove(vif.ifindex), () => this.table.put(vif.ifindex, valueOf(vif), BPF_NOEXIST));
+    j.changed({ object: 'vif', action: 'delete', index, name: vif.name, vrf: vif.vrf });
     this.vifs.delete(index);
     this.byIfindex.delete(vif.ifindex);
     j.record('forget vif', () => {

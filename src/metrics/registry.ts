@@ -13,6 +13,7 @@ import type { PacketHubStats } from '../packets/packet-hub.ts';
 import { packetMetrics, tunnelMetrics } from './packet-metrics.ts';
 import { flowMetrics } from './flow-metrics.ts';
 import type { FlowHubStats } from '../flows/hub.ts';
+import { GrpcMetrics } from './grpc-metrics.ts';
 
 /** MetricsExtras: the daemon's layers beside the manager that have metrics */
 export interface MetricsExtras {
@@ -31,6 +32,8 @@ export const EVENT_LOOP_SAMPLE_MS = 5;
  */
 export class DatapathMetrics {
   readonly registry: Registry;
+  /** the API's calls (given to the ApiServer) */
+  readonly grpc: GrpcMetrics;
   private vifRows: { vif: Vif; stats: VifStats }[] | undefined;
   private readonly mgr: DatapathManager;
 
@@ -40,6 +43,7 @@ export class DatapathMetrics {
     packetMetrics(this.registry, mgr.kernel.maps.vr_fctr, extras.packets);
     tunnelMetrics(this.registry, mgr.kernel.maps.vr_tctr);
     if (extras.flows) flowMetrics(this.registry, extras.flows);
+    this.grpc = new GrpcMetrics(this.registry);
   }
 
   private readVifs(): { vif: Vif; stats: VifStats }[] {
@@ -57,11 +61,17 @@ export class DatapathMetrics {
   }
 }
 
+/** prom-client's default gauges whose names end in _total (dropped) */
+export const DEFAULT_TOTAL_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 function datapathRegistry(mgr: DatapathManager, adopted: boolean, vifRows: () => { vif: Vif; stats: VifStats }[]): Registry {
   const registry = new Registry();
   // the event-loop lag gauges sample every 5 ms (prom-client's default is 10):
   // fine enough to tell a 5 ms stall; each value includes the 5 ms interval
   collectDefaultMetrics({ register: registry, prefix: 'vrouter_ebpfd_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  // gauges named like counters, which promtool refuses; the same numbers are the
+  // sums of their by-type twins (vrouter_ebpfd_nodejs_active_handles{type} ...)
+  for (const name of DEFAULT_TOTAL_GAUGES) registry.removeSingleMetric(`vrouter_ebpfd_${name}`);
 
   new Counter({
     name: 'vrouter_drops_total',
@@ -98,13 +108,13 @@ function datapathRegistry(mgr: DatapathManager, adopted: boolean, vifRows: () =>
 
   new Gauge({
     name: 'vrouter_interface_info',
-    help: 'One per vif (value 1): the hook it runs on (xdp, tc), its XDP mode, its hook policy, and whether TC delivers to it with bpf_redirect_peer.',
-    labelNames: ['vif', 'name', 'hook', 'mode', 'policy', 'peer_delivery'],
+    help: 'One per vif (value 1): its VRF, the hook it runs on (xdp, tc), its XDP mode, its hook policy, and whether TC delivers to it with bpf_redirect_peer.',
+    labelNames: ['vif', 'name', 'hook', 'mode', 'policy', 'peer_delivery', 'vrf'],
     registers: [registry],
     collect() {
       this.reset();
       for (const v of mgr.vifs.list())
-        this.set({ vif: String(v.index), name: v.name, hook: v.hook, mode: v.hook === 'xdp' ? v.attachMode : '', policy: v.hookPolicy, peer_delivery: String(v.peer) }, 1);
+        this.set({ vif: String(v.index), name: v.name, hook: v.hook, mode: v.hook === 'xdp' ? v.attachMode : '', policy: v.hookPolicy, peer_delivery: String(v.peer), vrf: String(v.vrf) }, 1);
     },
   });
 

@@ -293,7 +293,7 @@ describe('/metrics', () => {
     assert.match(before, /vrouter_map_entries\{map="vr_rt4"\} 1/);
     assert.match(before, /vrouter_map_capacity\{map="vr_rt4"\} 64/);
     assert.match(before, /vrouter_interface_rx_packets_total\{vif="1",name="veth-p1"\} \d+/);
-    assert.match(before, /vrouter_interface_info\{vif="1",name="veth-p1",hook="tc",mode="",policy="auto",peer_delivery="true"\} 1/);
+    assert.match(before, /vrouter_interface_info\{vif="1",name="veth-p1",hook="tc",mode="",policy="auto",peer_delivery="true",vrf="1"\} 1/);
     // a pod packet with no route moves the no_route counter between two scrapes
     const n0 = Number(/vrouter_drops_total\{reason="no_route"\} (\d+)/.exec(before)?.[1] ?? '0');
     // (no proxy route for the gateway here: give pod1 its neighbour by hand)

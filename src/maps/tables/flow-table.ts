@@ -139,6 +139,12 @@ export class FlowUndoLog {
     [this.keys, this.olds, this.kinds] = [keys, olds, kinds];
   }
 
+  /** at: entry i as logged (oldest first): its key and what the write did */
+  at(i: number): { key: Buffer; did: 'created' | 'replaced' | 'removed' } {
+    const k = this.kinds[i];
+    return { key: this.keys.subarray(i * FLOW_KEY_SIZE, (i + 1) * FLOW_KEY_SIZE), did: k === Undo.CREATED ? 'created' : k === Undo.REPLACED ? 'replaced' : 'removed' };
+  }
+
   /** undo: every logged write reverted, newest first; how many entries it takes away and puts back. */
   undo(map: KernelMap): { created: number; removed: number } {
     let created = 0;
