@@ -135,6 +135,7 @@ export class BridgeManager {
     const cur = this.get(k);
     const id = keyOf(k.vrf, k.mac);
     j.run('delete bridge entry', () => this.table.remove(cur.vrf, cur.mac), () => this.table.put(cur.vrf, cur.mac, valueOf(cur), BPF_NOEXIST));
+    j.changed({ object: 'bridge', action: 'delete', vrf: cur.vrf, mac: cur.mac, nhId: undefined });
     this.entries.delete(id);
     this.nhs.bridgeRef(cur.nhId, -1);
     j.record('forget bridge entry', () => {
@@ -167,6 +168,7 @@ export class BridgeManager {
     } catch (err) {
       throw writeError(err, `bridge entry (${this.table.name})`);
     }
+    j.changed({ object: 'bridge', action: cur ? 'update' : 'add', vrf: next.vrf, mac: next.mac, nhId: next.nhId });
     this.entries.set(id, next);
     this.nhs.bridgeRef(next.nhId, 1);
     if (cur) this.nhs.bridgeRef(cur.nhId, -1);

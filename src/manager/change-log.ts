@@ -14,7 +14,7 @@ import { routeOf, type RoutePack } from '../maps/tables/route-pack.ts';
 import { decodeFlowKey, type FlowUndoLog } from '../maps/tables/flow-table.ts';
 import { flowKeyString } from './flow-model.ts';
 import type { NhKind } from './model.ts';
-import { formatPrefix } from './net-addr.ts';
+import { formatMac, formatPrefix } from './net-addr.ts';
 
 export type ChangeAction = 'add' | 'update' | 'delete';
 
@@ -27,6 +27,7 @@ export type Change =
   /** one route by its LPM key and new value */
   | { object: 'route'; action: 'update'; key: Buffer; value: Buffer }
   | { object: 'mpls' | 'vxlan'; action: ChangeAction; key: number; nhId: number | undefined }
+  | { object: 'bridge'; action: ChangeAction; vrf: number; mac: Buffer; nhId: number | undefined }
   /** flow entries (halves of pairs) as their undo log has them: created, replaced or removed */
   | { object: 'flow'; log: FlowUndoLog };
 
@@ -65,6 +66,8 @@ function item(c: Change, i: number): Fields & { action: ChangeAction } {
       if (c.nhId !== undefined) f.nh = c.nhId;
       return f;
     }
+    case 'bridge':
+      return c.nhId === undefined ? { action: c.action, vrf: c.vrf, mac: formatMac(c.mac) } : { action: c.action, vrf: c.vrf, mac: formatMac(c.mac), nh: c.nhId };
     case 'flow': {
       const e = c.log.at(i);
       return { action: FLOW_ACTIONS[e.did], flow: flowKeyString(decodeFlowKey(e.key)) };

@@ -68,6 +68,20 @@ describe('ChangeLog', () => {
     assert.ok(lines.filter((l) => l.msg === 'datapath change').every((l) => l.level === DEBUG));
   });
 
+  it('bridge entries: added and deleted with their VRF and MAC', async () => {
+    const { mgr, kernel, changes } = await manager('debug');
+    const dev = kernel.fake.addNetdev('cl1', { kind: 'veth' }).name;
+    await mgr.addInterface(vif({ index: 1, type: 'virtual', name: dev, vrf: 3 }));
+    await mgr.addNextHop({ id: 12, vrf: 3, kind: 'encap', l2: true, encap: { vifIndex: 1, dmac: undefined, smac: undefined } });
+    const mac = Buffer.from('020000000007', 'hex');
+    await mgr.addBridge({ vrf: 3, mac, nhId: 12, label: undefined });
+    await mgr.deleteBridge({ vrf: 3, mac });
+    assert.deepEqual(changes().filter((c) => c.object === 'bridge'), [
+      { object: 'bridge', action: 'add', vrf: 3, mac: '02:00:00:00:00:07', nh: 12 },
+      { object: 'bridge', action: 'delete', vrf: 3, mac: '02:00:00:00:00:07' },
+    ]);
+  });
+
   it('a transaction logs once it committed; one that failed and was undone logs nothing', async () => {
     const { mgr, kernel, changes } = await manager('debug');
     const dev = kernel.fake.addNetdev('cl1', { kind: 'veth' }).name;
