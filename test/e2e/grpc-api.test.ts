@@ -46,7 +46,7 @@ before(async () => {
   daemon = new LabDaemon(lab, {
     instance: lab.prefix,
     ns: topo.host,
-    extraArgs: ['--max-routes', String(MAX_ROUTES), '--max-interfaces', '16', '--grpc-tcp', '127.0.0.1:50051'],
+    extraArgs: ['--max-routes', String(MAX_ROUTES), '--max-interfaces', '16', '--grpc-tcp', '127.0.0.1:50051', '--grpc-tcp-insecure-plaintext'],
   });
   c = await daemon.start();
   await c.interfaces.addInterface(vif(1, 'veth-p1'));
