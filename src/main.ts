@@ -2,12 +2,14 @@
 /**
  * vrouter-ebpfd: loads or adopts the pinned XDP datapath, serves the gRPC
  * API and /metrics. SIGTERM / SIGINT stop the daemon and leave the datapath
- * forwarding (programs, maps and links stay pinned).
+ * forwarding (programs, maps and links stay pinned). SIGHUP re-reads the
+ * config file and applies what can change while running.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import type { Server } from 'node:http';
+import type { ServerCredentials } from '@grpc/grpc-js';
 import { DAEMON_NODE_FLAGS, parseConfig, usage, PACKAGE_ROOT, type Config } from './config.ts';
 import { prettyStream, rootLogger } from './log.ts';
 import type { Logger } from 'pino';
@@ -26,6 +28,8 @@ import { PacketIo } from './packets/packet-io.ts';
 import { FlowHub } from './flows/flow-hub.ts';
 import { BatchInjector } from './maps/tables/batch-injector.ts';
 import { sdNotify } from './sd-notify.ts';
+import { serverCredentials } from './api/tls.ts';
+import { applyReload, type LiveTargets } from './config-reload.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -60,9 +64,47 @@ function ensureBpffs(root: string): void {
   mkdirSync(root, { recursive: true });
 }
 
-async function run(cfg: Config): Promise<void> {
+/**
+ * reloader: the SIGHUP handler. It parses flags, env and file again (flags
+ * and env still win), applies the live options through `targets` once the
+ * daemon has them (a SIGHUP before that is logged and ignored), and logs
+ * what changed, what needs a restart, and a file it refuses (the daemon
+ * keeps running with what it had).
+ */
+function reloader(log: Logger, start: Config): { setTargets(t: LiveTargets): void } {
+  let current = start;
+  let targets: LiveTargets | undefined;
+  process.on('SIGHUP', () => {
+    if (!targets) return log.warn('SIGHUP before the daemon is ready: ignored');
+    if (!current.configFile) return log.info('SIGHUP: no config file (--config, VROUTER_EBPFD_CONFIG): nothing to reload');
+    let next: Config;
+    try {
+      next = parseConfig(process.argv.slice(2));
+    } catch (err) {
+      return log.error({ file: current.configFile, reason: (err as Error).message }, `config not reloaded: ${(err as Error).message}`);
+    }
+    try {
+      const r = applyReload(current, next, targets);
+      current = r.config;
+      const restart = Object.keys(r.needsRestart);
+      if (Object.keys(r.applied).length) log.info({ file: current.configFile, changed: r.applied }, `config reloaded: changed ${Object.keys(r.applied).join(', ')}`);
+      else log.info({ file: current.configFile }, 'config reloaded: nothing to change');
+      if (restart.length) log.warn({ file: current.configFile, needsRestart: r.needsRestart }, `config keys not applied, each needs a restart: ${restart.join(', ')}`);
+      if (next.shadowed.length) log.info({ shadowed: next.shadowed }, 'config file keys overridden by flags or VROUTER_EBPFD_* variables');
+    } catch (err) {
+      log.error({ err }, 'config reload failed part way');
+    }
+  });
+  return { setTargets: (t) => (targets = t) };
+}
+
+async function run(cfg: Config, tcpCredentials: ServerCredentials | undefined): Promise<void> {
   const log = rootLogger(cfg.logLevel, cfg.logPretty ? await prettyStream() : undefined);
+  const reload = reloader(log, cfg);
   const startedAt = Date.now();
+  if (cfg.configFile) log.info({ file: cfg.configFile, shadowed: cfg.shadowed.length ? cfg.shadowed : undefined }, 'config file read');
+  if (cfg.grpcTcp && cfg.grpcTcpInsecurePlaintext)
+    log.warn({ address: cfg.grpcTcp }, 'grpc-tcp-insecure-plaintext: the gRPC API is served on TCP WITHOUT TLS OR AUTHENTICATION: whoever reaches the port programs the datapath');
   const missing = DAEMON_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
   if (missing.length) log.warn({ missing }, 'node runs the daemon without its flags: memory after bulk writes stays higher');
   const libbpfLog = log.child({ component: 'libbpf' });
@@ -148,12 +190,19 @@ async function run(cfg: Config): Promise<void> {
   // metrics first: a daemon that cannot open them never answers on its API socket. A failure
   // exits the process; the ring readers' threads let it (their epoll_wait is bounded)
   if (registry) metrics = await serveMetrics(registry, cfg.metricsAddress, log.child({ component: 'metrics' }));
-  await api.listen({ socketPath: cfg.socketPath, tcp: cfg.grpcTcp });
+  await api.listen({ socketPath: cfg.socketPath, socketMode: cfg.socketMode, socketGid: cfg.socketGid, tcp: cfg.grpcTcp, tcpCredentials });
   if (dp.upgrade) log.info({ upgrade: dp.upgrade }, `pinned datapath upgraded: ${dp.upgrade.kind}`);
   log.info({ instance: cfg.instance, dir: dp.dir, adopted: dp.adopted, version: VERSION }, 'vrouter-ebpfd ready');
   // ready once the API answers (Type=notify units start their dependants now)
   notifySystemd(log, { READY: '1', STATUS: `serving on ${cfg.socketPath}`, MAINPID: String(process.pid) });
   await loaded;
+  const configTable = new ConfigTable(dp.maps.vr_config);
+  reload.setTargets({
+    logLevel: (level) => (log.level = level), // pino's children follow their parent's level
+    trap: (rules) => packets.setTrapRules(rules),
+    holdPerFlow: (n) => configTable.write({ ...configTable.read(), holdPerFlow: n }),
+    timeouts: (t) => flows.setTimeouts(t),
+  });
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -175,8 +224,11 @@ async function run(cfg: Config): Promise<void> {
 }
 
 let cfg: Config;
+let tcpCredentials: ServerCredentials | undefined;
 try {
   cfg = parseConfig(process.argv.slice(2));
+  // the TLS files are read now: a bad one refuses the start before the datapath is touched
+  if (cfg.grpcTcp && !cfg.grpcTcpInsecurePlaintext && !cfg.help && !cfg.version && !cfg.destroy) tcpCredentials = serverCredentials(cfg);
 } catch (err) {
   process.stderr.write(`vrouter-ebpfd: ${(err as Error).message}\nTry 'vrouter-ebpfd --help'.\n`);
   process.exit(2);
@@ -189,7 +241,7 @@ if (cfg.version) {
   process.stdout.write(`vrouter-ebpfd ${VERSION}\n`);
   process.exit(0);
 }
-run(cfg).catch((err: unknown) => {
+run(cfg, tcpCredentials).catch((err: unknown) => {
   const log = rootLogger('info');
   if (err instanceof DatapathLayoutError) log.fatal({ err }, 'refusing the pinned datapath');
   else log.fatal({ err }, 'vrouter-ebpfd failed');

@@ -1,9 +1,10 @@
 /**
  * ApiServer: the grpc-js server with every service, health and reflection,
- * listening on a unix socket (stale socket replaced, mode 0660) and,
- * optionally, on TCP.
+ * listening on a unix socket (stale socket replaced, mode and group as
+ * configured) and, optionally, on TCP (TLS or mTLS; plaintext only when
+ * asked for by name).
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -69,8 +70,14 @@ const INFRA_SERVICES: readonly DescService[] = [Health, ServerReflectionV1, Serv
 
 export interface ListenOptions {
   socketPath: string;
+  /** the socket's permission bits (default 0660) */
+  socketMode?: number | undefined;
+  /** the socket's group (default: the daemon's) */
+  socketGid?: number | undefined;
   /** host:port, e.g. 127.0.0.1:50051; empty for none */
   tcp: string;
+  /** the TCP listener's credentials: TLS (see tls.ts), or insecure only when the daemon was told so */
+  tcpCredentials?: ServerCredentials | undefined;
 }
 
 /** descriptorSet: every file the services need, dependencies first, as reflection wants them. */
@@ -132,20 +139,22 @@ export class ApiServer {
       if (!lstatSync(opts.socketPath).isSocket()) throw new Error(`${opts.socketPath} exists and is not a socket; refusing to replace it`);
       unlinkSync(opts.socketPath); // a stale socket from a daemon that died
     }
-    await this.bind(`unix:${opts.socketPath}`);
-    chmodSync(opts.socketPath, 0o660);
+    // the socket is born with the umask's bits (0755 under 022: nobody else may connect) until these apply
+    await this.bind(`unix:${opts.socketPath}`, ServerCredentials.createInsecure());
     this.socketPath = opts.socketPath;
-    this.log.info({ socket: opts.socketPath }, 'listening on unix socket');
+    if (opts.socketGid !== undefined) chownSync(opts.socketPath, -1, opts.socketGid);
+    const mode = opts.socketMode ?? 0o660;
+    chmodSync(opts.socketPath, mode);
+    this.log.info({ socket: opts.socketPath, mode: `0${mode.toString(8)}`, gid: opts.socketGid }, 'listening on unix socket');
     if (opts.tcp) {
-      const port = await this.bind(opts.tcp);
-      this.log.info({ address: opts.tcp, port }, 'listening on tcp');
+      const creds = opts.tcpCredentials ?? ServerCredentials.createInsecure();
+      const port = await this.bind(opts.tcp, creds);
+      this.log.info({ address: opts.tcp, port, tls: creds._isSecure() }, 'listening on tcp');
     }
   }
 
-  private bind(address: string): Promise<number> {
-    return new Promise((resolve, reject) =>
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-    );
+  private bind(address: string, creds: ServerCredentials): Promise<number> {
+    return new Promise((resolve, reject) => this.server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port))));
   }
 
   /** stop: stops taking calls, lets running ones finish for up to graceMs. */

@@ -3,7 +3,7 @@
  * shape the agent uses: one promise per unary call, an async iterable per
  * stream. Used by the demo, the tests and the benchmarks.
  */
-import { credentials, makeGenericClientConstructor, type CallOptions, type Client, type ClientDuplexStream, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type CallOptions, type ChannelCredentials, type Client, type ClientDuplexStream, type ServiceError, Metadata } from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import { InterfaceService } from '../gen/vrouter/ebpf/v1/interface_pb.js';
 import { NextHopService } from '../gen/vrouter/ebpf/v1/nexthop_pb.js';
@@ -35,7 +35,28 @@ export type ServiceClient<S extends DescService> = {
         : never;
 };
 
-function serviceClient<S extends DescService>(svc: S, address: string, deadlineMs: number): { client: Client; api: ServiceClient<S> } {
+/**
+ * ClientTls: TLS to a daemon's grpc-tcp listener: the CA that signed the
+ * server's certificate (default: the system's roots) and, for mTLS, this
+ * client's certificate and key (PEM).
+ */
+export interface ClientTls {
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
+}
+
+export interface ClientOptions {
+  /** absent: plaintext (the unix socket, or a TCP listener started with --grpc-tcp-insecure-plaintext) */
+  tls?: ClientTls | undefined;
+}
+
+function channelCredentials(o: ClientOptions): ChannelCredentials {
+  if (!o.tls) return credentials.createInsecure();
+  return credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null);
+}
+
+function serviceClient<S extends DescService>(svc: S, address: string, deadlineMs: number, creds: ChannelCredentials): { client: Client; api: ServiceClient<S> } {
   const def: Record<string, unknown> = {};
   for (const m of svc.methods) {
     def[m.localName] = {
@@ -49,7 +70,7 @@ function serviceClient<S extends DescService>(svc: S, address: string, deadlineM
     };
   }
   const Ctor = makeGenericClientConstructor(def as never, svc.typeName);
-  const client = new Ctor(address, credentials.createInsecure()) as unknown as Client & Record<string, (...a: unknown[]) => unknown>;
+  const client = new Ctor(address, creds) as unknown as Client & Record<string, (...a: unknown[]) => unknown>;
   const api: Record<string, unknown> = {};
   for (const m of svc.methods) {
     const fn = client[m.localName]!.bind(client);
@@ -88,11 +109,13 @@ export class VrouterClient {
   private readonly clients: Client[] = [];
   private readonly address: string;
   private readonly deadlineMs: number;
+  private readonly creds: ChannelCredentials;
 
-  /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline */
-  constructor(address: string, deadlineMs = 30_000) {
+  /** address: "unix:/run/vrouter-ebpf/default.sock" or "host:port"; deadlineMs 0: no deadline; opts.tls for a TLS listener */
+  constructor(address: string, deadlineMs = 30_000, opts: ClientOptions = {}) {
     this.address = address;
     this.deadlineMs = deadlineMs;
+    this.creds = channelCredentials(opts);
     const mk = <S extends DescService>(svc: S) => this.service(svc);
     this.interfaces = mk(InterfaceService);
     this.nextHops = mk(NextHopService);
@@ -114,7 +137,7 @@ export class VrouterClient {
    * with the others by close().
    */
   service<S extends DescService>(svc: S): ServiceClient<S> {
-    const { client, api } = serviceClient(svc, this.address, this.deadlineMs);
+    const { client, api } = serviceClient(svc, this.address, this.deadlineMs, this.creds);
     this.clients.push(client);
     return api;
   }

@@ -68,8 +68,9 @@ export class FlowAger {
   private readonly map: KernelMap;
   private readonly sink: AgingSink;
   private readonly log: Logger;
+  private readonly fixedInterval: number | undefined;
   private readonly timeouts: { tcp: bigint; udp: bigint; icmp: bigint; other: bigint; linger: bigint; hold: bigint };
-  readonly intervalMs: number;
+  intervalMs: number;
   private readonly chunk: number;
   private readonly now: () => bigint;
   private timer: NodeJS.Timeout | undefined;
@@ -93,12 +94,46 @@ export class FlowAger {
       linger: ms(opts.closeLingerMs, 2000),
       hold: ms(opts.holdMs, 5000),
     };
-    // a scan reads the whole table: a quarter of the shortest idle timeout is precise enough
-    const t = this.timeouts;
-    const shortest = Number([t.tcp, t.udp, t.icmp, t.other].reduce((a, b) => (a < b ? a : b)) / MS);
-    this.intervalMs = opts.intervalMs ?? Math.min(5000, Math.max(100, shortest / 4));
+    this.fixedInterval = opts.intervalMs;
+    this.intervalMs = this.interval();
     this.chunk = opts.chunk ?? 1024;
     this.now = opts.now ?? process.hrtime.bigint;
+  }
+
+  /** interval: a scan reads the whole table: a quarter of the shortest idle timeout is precise enough */
+  private interval(): number {
+    const t = this.timeouts;
+    const shortest = Number([t.tcp, t.udp, t.icmp, t.other].reduce((a, b) => (a < b ? a : b)) / MS);
+    return this.fixedInterval ?? Math.min(5000, Math.max(100, shortest / 4));
+  }
+
+  /**
+   * setTimeouts: new idle / hold timeouts from now on (SIGHUP); the next
+   * scan judges every entry by them, and the scan interval follows.
+   */
+  setTimeouts(opts: Pick<AgingOptions, 'tcpMs' | 'udpMs' | 'icmpMs' | 'otherMs' | 'holdMs'>): void {
+    const ms = (x: number) => BigInt(Math.round(x)) * MS;
+    const t = this.timeouts;
+    if (opts.tcpMs !== undefined) t.tcp = ms(opts.tcpMs);
+    if (opts.udpMs !== undefined) t.udp = ms(opts.udpMs);
+    if (opts.icmpMs !== undefined) t.icmp = ms(opts.icmpMs);
+    if (opts.otherMs !== undefined) t.other = ms(opts.otherMs);
+    if (opts.holdMs !== undefined) t.hold = ms(opts.holdMs);
+    const before = this.intervalMs;
+    this.intervalMs = this.interval();
+    // a shorter interval starts now rather than after the old, longer wait
+    if (this.intervalMs < before && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.arm();
+    }
+  }
+
+  /** timeoutsMs: the timeouts in force (ms). */
+  timeoutsMs(): { tcp: number; udp: number; icmp: number; other: number; hold: number } {
+    const t = this.timeouts;
+    const n = (x: bigint) => Number(x / MS);
+    return { tcp: n(t.tcp), udp: n(t.udp), icmp: n(t.icmp), other: n(t.other), hold: n(t.hold) };
   }
 
   /** start: scans every intervalMs (after the previous scan ends). */

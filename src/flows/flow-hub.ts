@@ -292,6 +292,32 @@ export class FlowHub implements FlowHubApi {
     return { flow_hold_expired: this.n.holdExpired, flow_hold_queue_full: this.n.holdQueueFull, flow_hold_too_big: this.n.holdTooBig };
   }
 
+  /**
+   * setTimeouts: the hold timeout, the hold queue's frame limit and the
+   * idle timeouts from now on (SIGHUP reload); what is held or tracked
+   * already is judged by the new values.
+   */
+  setTimeouts(o: { holdMs?: number | undefined; holdQueueMax?: number | undefined; aging?: Pick<AgingOptions, 'tcpMs' | 'udpMs' | 'icmpMs' | 'otherMs'> }): void {
+    this.queue.setLimits({ timeoutMs: o.holdMs, maxFrames: o.holdQueueMax });
+    this.ager?.setTimeouts({ ...o.aging, holdMs: o.holdMs });
+    if (o.holdMs !== undefined) {
+      // the pending expiry was set for the old timeout
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+      this.armExpiry();
+    }
+  }
+
+  /** timeouts: what setTimeouts set (ms), for the log and tests. */
+  timeouts(): { holdMs: number; holdQueueMax: number; idleMs: { tcp: number; udp: number; icmp: number; other: number } | undefined } {
+    const a = this.ager?.timeoutsMs();
+    return {
+      holdMs: Number(this.queue.timeoutNs / 1_000_000n),
+      holdQueueMax: this.queue.maxFrames,
+      idleMs: a && { tcp: a.tcp, udp: a.udp, icmp: a.icmp, other: a.other },
+    };
+  }
+
   /** scanFlows: one aging pass now (tests, and an operator's "age now"). */
   scanFlows(): Promise<void> {
     return this.ager ? this.ager.scan().then(() => undefined) : Promise.resolve();

@@ -71,10 +71,10 @@ const MAX_TOMBSTONES = 65536;
 
 export class HoldQueue {
   readonly maxPerHold: number;
-  readonly maxFrames: number;
+  maxFrames: number;
   readonly maxBytes: number;
   readonly maxFrame: number;
-  readonly timeoutNs: bigint;
+  timeoutNs: bigint;
   private readonly tombstoneNs: bigint;
   readonly now: () => bigint;
   /** by key bytes (latin1); insertion order is age order */
@@ -93,6 +93,16 @@ export class HoldQueue {
     this.timeoutNs = BigInt(Math.round((opts.timeoutMs ?? 5000) * 1e6));
     this.tombstoneNs = BigInt(Math.round((opts.tombstoneMs ?? 2000) * 1e6));
     this.now = opts.now ?? process.hrtime.bigint;
+  }
+
+  /**
+   * setLimits: a new timeout and frame limit from now on (SIGHUP); holds
+   * already queued take the new timeout, frames already held stay even
+   * above a lower limit.
+   */
+  setLimits(opts: { timeoutMs?: number | undefined; maxFrames?: number | undefined }): void {
+    if (opts.timeoutMs !== undefined) this.timeoutNs = BigInt(Math.round(opts.timeoutMs * 1e6));
+    if (opts.maxFrames !== undefined) this.maxFrames = opts.maxFrames;
   }
 
   get frames(): number {

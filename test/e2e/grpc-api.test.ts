@@ -46,7 +46,7 @@ before(async () => {
   daemon = new LabDaemon(lab, {
     instance: lab.prefix,
     ns: topo.host,
-    extraArgs: ['--max-routes', String(MAX_ROUTES), '--max-interfaces', '16', '--grpc-tcp', '127.0.0.1:50051'],
+    extraArgs: ['--max-routes', String(MAX_ROUTES), '--max-interfaces', '16', '--grpc-tcp', '127.0.0.1:50051', '--grpc-tcp-insecure-plaintext'],
   });
   c = await daemon.start();
   await c.interfaces.addInterface(vif(1, 'veth-p1'));
@@ -102,11 +102,15 @@ describe('reflection and health (buf curl, no .proto files)', () => {
 });
 
 describe('listeners and attach modes', () => {
-  it('the unix socket is mode 0660; TCP serves the same API', () => {
+  it('the unix socket is mode 0660; TCP (plaintext, asked for by name, with a warning) serves the same API', () => {
     assert.equal(statSync(daemon.socketPath).mode & 0o777, 0o660);
     // TCP listens on the host namespace's loopback: call it from there
     const out = lab.exec(topo.host, BUF, ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', 'http://127.0.0.1:50051/grpc.health.v1.Health/Check']);
     assert.deepEqual(JSON.parse(out), { status: 'SERVING' });
+    // the daemon says loudly that it serves TCP in plaintext
+    const warn = daemon.log.split('\n').find((l) => l.includes('grpc-tcp-insecure-plaintext'));
+    assert.match(warn ?? '', /"level":40.*WITHOUT TLS OR AUTHENTICATION/);
+    assert.match(daemon.log, /"tls":false.*"msg":"listening on tcp"/);
   });
 
   it('a daemon that cannot open its listeners exits with the reason', async () => {

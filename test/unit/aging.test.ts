@@ -163,4 +163,19 @@ describe('FlowAger', () => {
     assert.equal(t.map.size, 0, 'aged out by the timer');
     assert.ok(t.ager.totals.scans >= 2);
   });
+
+  it('setTimeouts (a SIGHUP reload): the next scan judges by the new idle timeout; the interval follows the shortest', async () => {
+    const t = setup();
+    const key = flowKey('10.1.1.2', '10.1.2.5', 17, 1000, 2000);
+    t.pair(key, [20, 20]);
+    await t.ager.scan();
+    assert.ok(t.has(key), 'idle 20 s < 60 s');
+    assert.equal(t.ager.intervalMs, 5000);
+    t.ager.setTimeouts({ udpMs: 10_000 });
+    assert.deepEqual(t.ager.timeoutsMs(), { tcp: 180_000, udp: 10_000, icmp: 30_000, other: 60_000, hold: 5000 });
+    assert.equal(t.ager.intervalMs, 2500, 'a quarter of the shortest idle timeout');
+    await t.ager.scan();
+    assert.equal(t.has(key), false, 'idle 20 s > 10 s');
+    assert.deepEqual(t.removed.map((r) => r.kind), ['aged', 'aged']);
+  });
 });

@@ -92,6 +92,18 @@ describe('HoldQueue', () => {
     assert.equal(q.nextExpiry(), undefined);
   });
 
+  it('setLimits (a SIGHUP reload): held holds take the new timeout; the frame limit applies to the next frame', () => {
+    const clock = new FakeClock();
+    const q = new HoldQueue({ timeoutMs: 5000, maxFrames: 10, now: clock.now });
+    q.add(rec({ holdId: 1n }));
+    clock.advance(2000);
+    assert.deepEqual(q.expire(), []);
+    q.setLimits({ timeoutMs: 1000, maxFrames: 1 });
+    assert.deepEqual(q.expire().map((h) => h.holdId), [1n], 'older than the new 1 s');
+    assert.equal(held(q.add(rec({ holdId: 2n, key: K2 }))).refused, undefined);
+    assert.equal(held(q.add(rec({ holdId: 2n, key: K2, isNew: false }))).refused, 'full', 'one frame held at most now');
+  });
+
   it('late records of a settled hold follow its outcome until the tombstone goes', () => {
     const clock = new FakeClock();
     const q = new HoldQueue({ tombstoneMs: 2000, now: clock.now });
