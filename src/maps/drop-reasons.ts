@@ -36,6 +36,11 @@ export const DROP_REASONS = [
   'tunnel_decap_failed',
   'invalid_tunnel',
   'fabric_forwarding_off',
+  // layout v5: composites
+  'composite_empty',
+  'composite_nested',
+  'flood_no_neigh',
+  'flood_copy_failed',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];
