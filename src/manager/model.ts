@@ -14,7 +14,9 @@ export type VifTypeName = 'host' | 'agent' | 'fabric' | 'virtual';
 export type Hook = 'xdp' | 'tc';
 /** HookPolicy: the hook asked for; auto: TC for veth/netkit, XDP for the rest */
 export type HookPolicy = Hook | 'auto';
-export type NhKind = 'encap' | 'receive' | 'discard' | 'tunnel' | 'vrf';
+export type NhKind = 'encap' | 'receive' | 'discard' | 'tunnel' | 'vrf' | 'composite';
+/** a composite next hop's kind: one member per flow (ECMP), or every member (flood) */
+export type CompositeKind = 'ecmp' | 'flood';
 /** the overlay encapsulations of a tunnel next hop */
 export type TunnelType = 'mplsoudp' | 'mplsogre' | 'vxlan';
 /** the decap tables: MPLS labels and VXLAN network identifiers */
@@ -90,10 +92,18 @@ export interface NextHop {
   /** the VRF the next hop belongs to; a vrf next hop routes packets again in it */
   vrf: number;
   kind: NhKind;
-  /** encap only */
-  encap?: { vifIndex: number; dmac: Buffer; smac: Buffer };
+  /** encap only; l2: a bridge encap, the frame leaves with its own MACs and TTL */
+  encap?: { vifIndex: number; dmac: Buffer; smac: Buffer; l2: boolean };
   /** tunnel only */
   tunnel?: Tunnel;
+  /** composite only: its members in slot order */
+  composite?: Composite;
+}
+
+/** Composite: a composite next hop's kind and member next-hop ids */
+export interface Composite {
+  kind: CompositeKind;
+  members: number[];
 }
 
 /** TunnelSpec: a tunnel as asked for; undefined fields are missing (or, for the inner MACs, defaulted) */
@@ -111,10 +121,12 @@ export interface NextHopSpec {
   id: number;
   vrf: number;
   kind: NhKind | undefined;
-  /** encap only; smac undefined: the output vif's MAC */
-  encap?: { vifIndex: number; dmac: Buffer | undefined; smac: Buffer | undefined };
+  /** encap only; smac undefined: the output vif's MAC; l2: a bridge encap (dmac then optional) */
+  encap?: { vifIndex: number; dmac: Buffer | undefined; smac: Buffer | undefined; l2?: boolean | undefined };
   /** tunnel only */
   tunnel?: TunnelSpec;
+  /** composite only; kind undefined: missing */
+  composite?: { kind: CompositeKind | undefined; members: number[] };
 }
 
 /** DecapEntry: a label (vr_mpls) or a VNI (vr_vxlan) and the next hop a tunnelled packet with it is run through */
@@ -132,6 +144,7 @@ export type Op =
   | { kind: 'vif'; action: 'delete'; index: number }
   | { kind: 'nh'; action: 'add' | 'update'; spec: NextHopSpec }
   | { kind: 'nh'; action: 'delete'; id: number }
+  | { kind: 'member'; action: 'add' | 'delete'; id: number; member: number }
   | { kind: 'route'; action: 'add' | 'update'; spec: RouteSpec }
   | { kind: 'route'; action: 'delete'; key: RouteKey }
   | { kind: 'flow'; action: 'set'; spec: FlowSpec }

@@ -16,7 +16,7 @@ import { BpfMap } from '../bpf/map.ts';
 import { BpfProgram } from '../bpf/program.ts';
 import { loadAndPin, objectLayoutVersion } from '../bpf/object.ts';
 import {
-  MAP_NAMES, PROGRAM_NAMES, VR_DEF_MAX_COMP, VR_DEF_MAX_FLOWS, VR_DEF_MAX_LABELS, VR_DEF_MAX_VNIS, VR_LAYOUT_VERSION, VR_MAGIC, VR_TC_MAX,
+  MAP_NAMES, PROGRAM_NAMES, VR_COMP_BLOCK, VR_DEF_MAX_COMP, VR_DEF_MAX_FLOWS, VR_DEF_MAX_LABELS, VR_DEF_MAX_VNIS, VR_LAYOUT_VERSION, VR_MAGIC, VR_TC_MAX,
   type MapName,
 } from './layout.ts';
 import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
@@ -40,6 +40,8 @@ export interface TableSizes {
   maxLabels?: number | undefined;
   /** VNI table entries; default VR_DEF_MAX_VNIS */
   maxVnis?: number | undefined;
+  /** composite next hops (vr_comp holds VR_COMP_BLOCK slots for each); default VR_DEF_MAX_COMP / VR_COMP_BLOCK */
+  maxComposites?: number | undefined;
 }
 
 export interface OpenOptions {
@@ -131,7 +133,7 @@ function tableSizes(sizes: TableSizes): Record<string, number> {
     vr_flows: sizes.maxFlows ?? VR_DEF_MAX_FLOWS,
     vr_mpls: sizes.maxLabels ?? VR_DEF_MAX_LABELS,
     vr_vxlan: sizes.maxVnis ?? VR_DEF_MAX_VNIS,
-    vr_comp: VR_DEF_MAX_COMP,
+    vr_comp: sizes.maxComposites ? sizes.maxComposites * VR_COMP_BLOCK : VR_DEF_MAX_COMP,
     vr_tctr: VR_TC_MAX,
   };
 }

@@ -79,6 +79,15 @@ export function opFromProto(o: Operation, at: string): ParsedOp {
     }
     case 'deleteVni':
       return { op: { kind: 'vxlan', action: 'delete', key: v.value.vni }, at: `${at}delete_vni.`, renames: VNI_RENAMES };
+    case 'addCompositeMember':
+    case 'removeCompositeMember': {
+      const add = v.case === 'addCompositeMember';
+      return {
+        op: { kind: 'member', action: add ? 'add' : 'delete', id: v.value.id, member: v.value.memberId },
+        at: `${at}${add ? 'add' : 'remove'}_composite_member.`,
+        renames: NH_RENAMES,
+      };
+    }
     default:
       throw invalid(at.replace(/\.$/, ''), 'no operation set');
   }
