@@ -62,7 +62,12 @@ static __always_inline int tun_strip(void *ctx, const enum vr_hook hook, const _
 	__u8 macs[2 * ETH_ALEN];
 
 	if (hook == VR_HOOK_TC) {
-		if (bpf_skb_adjust_room(ctx, -(int)strip, BPF_ADJ_ROOM_MAC, is_v6 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : 0))
+		/* FIXED_GSO: a GSO skb's gso_size is the inner segments' payload,
+		 * which the outer headers' removal does not change (without it the
+		 * kernel grows gso_size by the bytes removed, and the pod's MTU
+		 * check then refuses every TSO segment) */
+		if (bpf_skb_adjust_room(ctx, -(int)strip, BPF_ADJ_ROOM_MAC,
+					BPF_F_ADJ_ROOM_FIXED_GSO | (is_v6 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : 0)))
 			return -1;
 	} else {
 		if ((void *)(eth + 1) > data_end)

@@ -190,7 +190,10 @@ static __always_inline int icmp4_too_big(void *ctx, const enum vr_hook hook, con
 	ep->ip.tot_len = bpf_htons(sizeof(*ep));
 	ep->ip.ttl = 64;
 	ep->ip.protocol = IPPROTO_ICMP;
-	ep->ip.saddr = vif->ip4 ? vif->ip4 : daddr;
+	/* from the vif's address, unless that is the sender's own (a pod's vif
+	 * carries the pod's address): the pod's kernel drops an error from
+	 * itself as a martian, so it then comes from the destination it was for */
+	ep->ip.saddr = vif->ip4 && vif->ip4 != saddr ? vif->ip4 : daddr;
 	ep->ip.daddr = saddr;
 	ep->ip.check = csum_fold((__u32)bpf_csum_diff(0, 0, (__be32 *)&ep->ip, sizeof(ep->ip), 0));
 	ep->type = 3;
@@ -222,7 +225,11 @@ static __always_inline int icmp6_too_big(void *ctx, const enum vr_hook hook, con
 	ep = &w->e6;
 	__builtin_memset(ep, 0, sizeof(*ep));
 	mac_copy(to, eth->h_source);
-	if (v6[0] | v6[1] | v6[2] | v6[3])
+	/* as for IPv4: not the sender's own address */
+	const __u32 *from = (const __u32 *)&ip6->saddr;
+
+	if ((v6[0] | v6[1] | v6[2] | v6[3]) &&
+	    ((v6[0] ^ from[0]) | (v6[1] ^ from[1]) | (v6[2] ^ from[2]) | (v6[3] ^ from[3])))
 		__builtin_memcpy(&ep->ip6.saddr, vif->ip6, 16);
 	else
 		__builtin_memcpy(&ep->ip6.saddr, &ip6->daddr, 16);

@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import { privateNetns, vethPair } from '../helpers/private-netns.ts';
 import { OBJECT, TEST_BPFFS } from '../helpers/datapath.ts';
 import {
-  attach, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, writeMeta,
+  attach, attachTc, hostRoutes, linkProgs, newDir, objectOf, removeDirs, rng, routeEntries, u32, V3_MAP_NAMES, writeMeta,
 } from '../helpers/migration.ts';
 import { BpfMap, numPossibleCpus } from '../../src/bpf/map.ts';
 import { BpfProgram } from '../../src/bpf/program.ts';
 import { loadAndPin, objectLayoutVersion } from '../../src/bpf/object.ts';
 import { openDatapath } from '../../src/maps/pinned-datapath.ts';
-import { MAP_NAMES, VR_LAYOUT_VERSION } from '../../src/maps/layout.ts';
+import { VR_LAYOUT_VERSION } from '../../src/maps/layout.ts';
 import { RouteTable } from '../../src/maps/tables/route-table.ts';
 import { RoutePack } from '../../src/maps/tables/route-pack.ts';
 import { RouteProbe } from '../../src/maps/tables/route-probe.ts';
@@ -28,7 +28,7 @@ import { RouteProbe } from '../../src/maps/tables/route-probe.ts';
 const V3_OBJECT = objectOf('vr_xdp_v3');
 /** what a v3 daemon pinned: every map of ours but the host hashes */
 /** the maps of layout v3: what came after it (host-route hashes in v4, tunnel tables in v5) left out */
-const V3_MAPS = MAP_NAMES.filter((n) => !['vr_host4', 'vr_host6', 'vr_mpls', 'vr_vxlan', 'vr_comp', 'vr_tctr'].includes(n));
+const V3_MAPS = V3_MAP_NAMES;
 const SIZES = { maxInterfaces: 32, maxNextHops: 256, maxRoutes: 6000, maxFlows: 4096 };
 
 interface Filled {

@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import type { BpfMap } from '../../src/bpf/map.ts';
 import { BpfLink } from '../../src/bpf/link.ts';
 import { ifindexOf } from '../../src/bpf/netdev.ts';
+import { MAP_NAMES } from '../../src/maps/layout.ts';
 import { OBJECT, TEST_BPFFS } from './datapath.ts';
 
 export const objectOf = (build: string) => OBJECT.replace(/vr_xdp\.o$/, `${build}.o`);
 export const MAGIC = 0x76726562;
+/** the maps of layout v3 (flows, rings, config): MAP_NAMES up to the trap ring; later layouts only add */
+export const V3_MAP_NAMES: string[] = MAP_NAMES.slice(0, MAP_NAMES.indexOf('vr_trap_rb') + 1);
 
 export function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
