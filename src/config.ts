@@ -35,6 +35,8 @@ export interface Config {
   maxVnis: number;
   /** bridge (MAC) table entries over all VRFs (vr_bridge) */
   maxBridge: number;
+  /** composite next hops (vr_comp: VR_COMP_BLOCK slots each) */
+  maxComposites: number;
   maxVrfs: number;
   syncOrphanTimeoutMs: number;
   /** packets of interest the datapath traps to the agent from start (vr_config.trap_mask) */
@@ -67,6 +69,7 @@ const OPTIONS = {
   'max-labels': { type: 'string', desc: 'MPLS label table entries (labels themselves are any 20-bit value)', def: '16384' },
   'max-vnis': { type: 'string', desc: 'VNI table entries (VNIs themselves are any 24-bit value)', def: '16384' },
   'max-bridge-entries': { type: 'string', desc: 'bridge (MAC) table entries, over all VRFs', def: '65536' },
+  'max-composites': { type: 'string', desc: 'composite (ECMP / flood) next hops; each takes 128 slots (512 B) of vr_comp', def: '2048' },
   'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
   'sync-orphan-timeout': { type: 'string', desc: 'ms a sync epoch stays open after its stream went away (then abandoned, nothing removed)', def: '60000' },
   trap: { type: 'string', desc: `packets trapped to the agent: a comma list of ${TRAP_RULES.join(', ')}`, def: 'none' },
@@ -113,6 +116,7 @@ export const CAPACITY_LIMITS = {
   'max-labels': 1_048_576, // every 20-bit label; a preallocated hash (~80 B an entry)
   'max-vnis': 1_048_576, // a preallocated hash (~80 B an entry)
   'max-bridge-entries': 4_194_304, // a preallocated hash (~100 B an entry)
+  'max-composites': 65_536, // 512 B each, preallocated (32 MiB at most)
   'max-vrfs': 65_536, // the vRouter's own maximum
 } as const;
 
@@ -163,6 +167,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxLabels: positiveInt('max-labels', get('max-labels'), CAPACITY_LIMITS['max-labels']),
     maxVnis: positiveInt('max-vnis', get('max-vnis'), CAPACITY_LIMITS['max-vnis']),
     maxBridge: positiveInt('max-bridge-entries', get('max-bridge-entries'), CAPACITY_LIMITS['max-bridge-entries']),
+    maxComposites: positiveInt('max-composites', get('max-composites'), CAPACITY_LIMITS['max-composites']),
     maxVrfs: positiveInt('max-vrfs', get('max-vrfs'), CAPACITY_LIMITS['max-vrfs']),
     syncOrphanTimeoutMs: positiveInt('sync-orphan-timeout', get('sync-orphan-timeout'), 86_400_000),
     trap: parseTrapRules('--trap', get('trap')),

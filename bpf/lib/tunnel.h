@@ -99,11 +99,13 @@ static __always_inline __u32 fnv_mix(__u32 h, __u32 w)
 	return (h ^ w) * 0x01000193;
 }
 
-/* tun_sport: the outer UDP source port from the inner 5-tuple (before NAT).
- * test/helpers/tunnel-frames.ts computes the same: FNV-1a over 32-bit
- * little-endian words of the source, the destination, the two ports (as
- * they sit in the header) and the protocol, folded. */
-static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int is_v6, const struct vr_l4 *l4)
+/* flow_hash: the hash of a packet's 5-tuple (before NAT), stable per flow on
+ * both hooks: the tunnel's UDP source port and an ECMP composite's bucket
+ * (lib/composite.h) come from it. test/helpers/tunnel-frames.ts computes
+ * the same: FNV-1a over 32-bit little-endian words of the source, the
+ * destination, the two ports (as they sit in the header) and the protocol,
+ * folded. 0 when the IP header cannot be read. */
+static __always_inline __u32 flow_hash(void *ctx, const enum vr_hook hook, int is_v6, const struct vr_l4 *l4)
 {
 	void *data = ctx_data(ctx, hook);
 	void *data_end = ctx_data_end(ctx, hook);
@@ -114,7 +116,7 @@ static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int 
 		const __u32 *a;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return bpf_htons(VR_TUN_SPORT_MIN);
+			return 0;
 		a = (const __u32 *)&ip6->saddr;
 		h = fnv_mix(h, a[0]);
 		h = fnv_mix(h, a[1]);
@@ -128,14 +130,19 @@ static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int 
 		struct iphdr *iph = data + ETH_HLEN;
 
 		if ((void *)(iph + 1) > data_end)
-			return bpf_htons(VR_TUN_SPORT_MIN);
+			return 0;
 		h = fnv_mix(h, iph->saddr);
 		h = fnv_mix(h, iph->daddr);
 	}
 	h = fnv_mix(h, (__u32)l4->sport | ((__u32)l4->dport << 16));
 	h = fnv_mix(h, l4->proto);
-	h ^= h >> 16;
-	return bpf_htons(VR_TUN_SPORT_MIN | (h & 0x3fff));
+	return h ^ (h >> 16);
+}
+
+/* tun_sport: the outer UDP source port from the flow hash, 49152..65535 */
+static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int is_v6, const struct vr_l4 *l4)
+{
+	return bpf_htons(VR_TUN_SPORT_MIN | (flow_hash(ctx, hook, is_v6, l4) & 0x3fff));
 }
 
 /* tun_hdr: the bytes inserted after the outer Ethernet header, built on the stack */
