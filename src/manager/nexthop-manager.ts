@@ -44,6 +44,8 @@ export class NextHopManager {
   private readonly bridgeRefs: Uint32Array;
   /** bridgeTarget: why a next hop cannot be a bridge entry's (undefined: it can); set by the bridge table's manager */
   bridgeTarget: ((nh: NextHop) => string | undefined) | undefined;
+  /** floodMemberTarget: why a next hop cannot be a member of a flood a bridge entry leads to; set by the bridge table's manager */
+  floodMemberTarget: ((nh: NextHop) => string | undefined) | undefined;
   private readonly outputs = new Map<number, Set<number>>();
   private count = 0;
   /** the members of composite next hops (vr_comp) */
@@ -220,6 +222,7 @@ export class NextHopManager {
     if (cur.kind !== nh.kind) throw precondition(`next hop ${nh.id} is ${cur.kind}; its kind cannot change (delete and add it)`, 'kind');
     const why = this.bridgeRefCount(nh.id) > 0 ? this.bridgeTarget?.(nh) : undefined;
     if (why) throw precondition(`next hop ${nh.id} is where ${this.bridgeRefCount(nh.id)} bridge entry(ies) lead; ${why}`, 'l2');
+    this.checkBridgedMember(nh);
     if (nh.composite) return this.updateComposite(nh, cur, j);
     this.write(nh, cur, j);
     this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop updated');
@@ -243,9 +246,21 @@ export class NextHopManager {
     return this.get(nh.id);
   }
 
+  /** checkBridgedMember: a member of a flood bridge entries lead to stays one a bridge can copy to. */
+  private checkBridgedMember(nh: NextHop): void {
+    if (this.compositeRefCount(nh.id) === 0 || !this.floodMemberTarget) return;
+    for (const c of this.comps.users(nh.id)) {
+      if (this.bridgeRefCount(c) === 0) continue;
+      const why = this.floodMemberTarget(nh);
+      if (why) throw precondition(`next hop ${nh.id} is a member of composite ${c}, where bridge entries lead; ${why}`, 'l2');
+    }
+  }
+
   /** addMember: one member more for composite id. */
   addMember(id: number, member: number, j: Journal): NextHop {
     if (this.kindOf(id) !== 'composite') throw this.has(id) ? precondition(`next hop ${id} is not a composite`, 'id') : notFound('id', `no next hop with id ${id}`);
+    const why = this.bridgeRefCount(id) > 0 && this.has(member) ? this.floodMemberTarget?.(this.get(member)) : undefined;
+    if (why) throw precondition(`composite ${id} is where ${this.bridgeRefCount(id)} bridge entry(ies) lead; member ${member}: ${why}`, 'memberId');
     this.comps.addMember(id, member, (x) => this.kindOf(x), j);
     return this.get(id);
   }
