@@ -257,7 +257,7 @@ export function compositeBehaviour(make: HarnessFactory): void {
       assert.deepEqual(h.mgr.nhs.get(7).composite, { kind: 'ecmp', members: [2, 3] }, 'composite 7 as it was');
       const end = await h.mgr.endSync(s.epoch);
       // 9 (not re-sent) goes, then 4 (its member, and 8's no more) and the VRF next hop 6; 5 is still 8's; the fabric keeps tunnel 5
-      assert.deepEqual(end.removed, { vifs: 0, nextHops: 3, routes: 0, labels: 0, vnis: 0 });
+      assert.deepEqual(end.removed, { vifs: 0, nextHops: 3, routes: 0, labels: 0, vnis: 0, bridge: 0 });
       assert.deepEqual([...h.mgr.nhs.ids()], [0, 2, 3, 5, 7, 8]);
     }));
   });
