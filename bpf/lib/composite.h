@@ -78,73 +78,51 @@ static __always_inline int flood_send(struct __sk_buff *skb, __u32 ifindex, int 
  * only the helpers unshare it first. */
 static __always_inline __u32 flood_encap(struct __sk_buff *skb, const struct vr_nh *nh, __u32 last)
 {
-	__u8 old[2 * ETH_ALEN];
-	int l2 = nh->flags & VR_NH_F_L2;
+	struct vr_twork *w = twork();
+	__u8 *old;
+	int l2 = nh->flags & VR_NH_F_L2, peer = nh->oif_state & VR_VIF_F_PEER;
+	__be16 *proto;
 
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return VR_DROP_INTERFACE_TX_DOWN;
 	if (nh->oif_mtu && !skb->gso_size && skb->len > (__u32)nh->oif_mtu + ETH_HLEN)
 		return VR_DROP_MTU_EXCEEDED;
+	if (!w)
+		return VR_DROP_FLOOD_COPY_FAILED;
+	old = w->flood;
+	proto = (__be16 *)(w->flood + ETH_HLEN);
 	if (!l2) {
-		if (bpf_skb_load_bytes(skb, 0, old, sizeof(old)))
+		if (bpf_skb_load_bytes(skb, 0, old, 2 * ETH_ALEN))
 			return VR_DROP_INVALID_PACKET;
 		/* dmac and smac sit side by side in the next hop */
 		if (bpf_skb_store_bytes(skb, 0, nh->dmac, 2 * ETH_ALEN, 0))
 			return VR_DROP_FLOOD_COPY_FAILED;
 	}
+	/* a peer redirect does not look at the frame again: skb->protocol must
+	 * be its ethertype already (a frame decapsulated on TC keeps the outer's) */
+	if (last && (nh->oif_state & VR_VIF_F_PEER) &&
+	    (bpf_skb_load_bytes(skb, 2 * ETH_ALEN, proto, sizeof(*proto)) || *proto != skb->protocol))
+		peer = 0;
 	count_tx(nh->oif_vif, skb->len);
-	trace_out(nh->oif_vif, nh->oif_ifindex, last && (nh->oif_state & VR_VIF_F_PEER));
+	trace_out(nh->oif_vif, nh->oif_ifindex, last && peer);
 	/* a clone goes out of the host end of a pod's veth (its peer receives it) */
-	if (flood_send(skb, nh->oif_ifindex, nh->oif_state & VR_VIF_F_PEER, last))
+	if (flood_send(skb, nh->oif_ifindex, peer, last))
 		return VR_DROP_FLOOD_COPY_FAILED;
-	if (!l2 && !last && bpf_skb_store_bytes(skb, 0, old, sizeof(old), 0))
+	if (!l2 && !last && bpf_skb_store_bytes(skb, 0, old, 2 * ETH_ALEN, 0))
 		return VR_FLOOD_BROKEN;
 	return 0;
 }
 
-/* flood_tunnel: a TUNNEL member's copy: the outer headers pushed after the
- * Ethernet header, which becomes the outer one (the FIB's MACs); the
- * inner frame of VXLAN is the original Ethernet header. Stripped again
- * for the next member. */
-static __always_inline __u32 flood_tunnel(struct __sk_buff *skb, const struct vr_nh *nh, __u32 label, __u32 hash,
-					  __u32 last)
+/* flood_fib: the underlay route and neighbour of a tunnel member's copy; 0 or a drop reason */
+static __always_inline __u32 flood_fib(struct __sk_buff *skb, struct bpf_fib_lookup *fib, const struct vr_nh *nh,
+				       __u32 tot_len)
 {
-	struct vr_twork *w = twork();
-	struct bpf_fib_lookup *fib;
-	struct vr_tun_hdr *hp;
-	struct ethhdr eth, outer;
-	__u32 n = tun_overhead(nh->tun_type);
-	__u32 l3_len = skb->len - ETH_HLEN;
-	__u8 ttl = 64;
 	int rc;
 
-	if (!n || nh->tun_family != 4)
-		return VR_DROP_INVALID_NEXTHOP;
-	if (!(nh->oif_state & VR_VIF_F_ENABLED))
-		return VR_DROP_INTERFACE_TX_DOWN;
-	/* adjust_room without the encap flags: a GSO packet would keep a GSO type that is not a tunnel's */
-	if (!w || skb->gso_size || skb->len < ETH_HLEN || n + l3_len > 0xffff)
-		return VR_DROP_FLOOD_COPY_FAILED;
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
-		return VR_DROP_INVALID_PACKET;
-	if (nh->tun_type != VR_TUN_VXLAN) {
-		/* MPLS carries IP, with the inner TTL in its label entry */
-		__u32 off = eth.h_proto == bpf_htons(ETH_P_IP) ? ETH_HLEN + 8 : ETH_HLEN + 7;
-
-		if (eth.h_proto != bpf_htons(ETH_P_IP) && eth.h_proto != bpf_htons(ETH_P_IPV6))
-			return VR_DROP_FLOOD_COPY_FAILED;
-		if (bpf_skb_load_bytes(skb, off, &ttl, 1))
-			return VR_DROP_INVALID_PACKET;
-	}
-	if (label == VR_LABEL_NONE)
-		label = nh->label;
-	fib = &w->fib;
-	hp = (struct vr_tun_hdr *)w->hdr;
 	__builtin_memset(fib, 0, sizeof(*fib));
-	__builtin_memset(hp, 0, sizeof(*hp));
 	fib->family = AF_INET;
 	fib->l4_protocol = nh->tun_type == VR_TUN_MPLSOGRE ? IPPROTO_GRE : IPPROTO_UDP;
-	fib->tot_len = n + l3_len;
+	fib->tot_len = tot_len;
 	fib->ifindex = nh->oif_ifindex;
 	__builtin_memcpy(&fib->ipv4_src, nh->tun_sip, 4);
 	__builtin_memcpy(&fib->ipv4_dst, nh->tun_dip, 4);
@@ -157,11 +135,69 @@ static __always_inline __u32 flood_tunnel(struct __sk_buff *skb, const struct vr
 		return VR_DROP_FABRIC_FORWARDING_OFF;
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return VR_DROP_TUNNEL_NO_ROUTE;
+	return 0;
+}
 
-	tun_hdr_build(hp, nh, n, l3_len, label, ttl, bpf_htons(VR_TUN_SPORT_MIN | (hash & 0x3fff)), eth.h_proto);
+/* flood_outer_eth: the outer Ethernet header from the FIB's answer, written
+ * from where it is (no copy on the stack: a flood's call chain is deep) */
+static __always_inline int flood_outer_eth(struct __sk_buff *skb, struct vr_twork *w, const struct bpf_fib_lookup *fib)
+{
+	__be16 *proto = (__be16 *)(w->flood + ETH_HLEN);
+
+	*proto = bpf_htons(ETH_P_IP);
+	return bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0) ||
+	       bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0) ||
+	       bpf_skb_store_bytes(skb, 2 * ETH_ALEN, proto, sizeof(*proto), 0);
+}
+
+/* flood_tunnel: a TUNNEL member's copy: the outer headers pushed after the
+ * Ethernet header, which becomes the outer one (the FIB's MACs); the
+ * inner frame of VXLAN is the original Ethernet header. Stripped again
+ * for the next member. */
+static __always_inline __u32 flood_tunnel(struct __sk_buff *skb, const struct vr_nh *nh, __u32 label, __u32 hash,
+					  __u32 last)
+{
+	struct vr_twork *w = twork();
+	struct bpf_fib_lookup *fib;
+	struct vr_tun_hdr *hp;
+	struct ethhdr *eth;
+	__u32 n = tun_overhead(nh->tun_type);
+	__u32 l3_len = skb->len - ETH_HLEN;
+	__u8 ttl = 64;
+	int rc;
+
+	if (!n || nh->tun_family != 4)
+		return VR_DROP_INVALID_NEXTHOP;
+	if (!(nh->oif_state & VR_VIF_F_ENABLED))
+		return VR_DROP_INTERFACE_TX_DOWN;
+	/* adjust_room without the encap flags: a GSO packet would keep a GSO type that is not a tunnel's */
+	if (!w || skb->gso_size || skb->len < ETH_HLEN || n + l3_len > 0xffff)
+		return VR_DROP_FLOOD_COPY_FAILED;
+	eth = (struct ethhdr *)w->flood;
+	if (bpf_skb_load_bytes(skb, 0, eth, sizeof(*eth)))
+		return VR_DROP_INVALID_PACKET;
+	if (nh->tun_type != VR_TUN_VXLAN) {
+		/* MPLS carries IP, with the inner TTL in its label entry */
+		__u32 off = eth->h_proto == bpf_htons(ETH_P_IP) ? ETH_HLEN + 8 : ETH_HLEN + 7;
+
+		if (eth->h_proto != bpf_htons(ETH_P_IP) && eth->h_proto != bpf_htons(ETH_P_IPV6))
+			return VR_DROP_FLOOD_COPY_FAILED;
+		if (bpf_skb_load_bytes(skb, off, &ttl, 1))
+			return VR_DROP_INVALID_PACKET;
+	}
+	if (label == VR_LABEL_NONE)
+		label = nh->label;
+	fib = &w->fib;
+	hp = (struct vr_tun_hdr *)w->hdr;
+	__builtin_memset(hp, 0, sizeof(*hp));
+	rc = flood_fib(skb, fib, nh, n + l3_len);
+	if (rc)
+		return rc;
+
+	tun_hdr_build(hp, nh, n, l3_len, label, ttl, bpf_htons(VR_TUN_SPORT_MIN | (hash & 0x3fff)), eth->h_proto);
 	if (nh->tun_type == VR_TUN_VXLAN) {
-		mac_copy(hp->udp.vx.dmac, eth.h_dest);
-		mac_copy(hp->udp.vx.smac, eth.h_source);
+		mac_copy(hp->udp.vx.dmac, eth->h_dest);
+		mac_copy(hp->udp.vx.smac, eth->h_source);
 	}
 	switch (nh->tun_type) {
 	case VR_TUN_MPLSOUDP:
@@ -176,10 +212,7 @@ static __always_inline __u32 flood_tunnel(struct __sk_buff *skb, const struct vr
 	}
 	if (rc)
 		return VR_DROP_FLOOD_COPY_FAILED;
-	mac_copy(outer.h_dest, fib->dmac);
-	mac_copy(outer.h_source, fib->smac);
-	outer.h_proto = bpf_htons(ETH_P_IP);
-	if (bpf_skb_store_bytes(skb, 0, &outer, sizeof(outer), 0))
+	if (flood_outer_eth(skb, w, fib))
 		return VR_FLOOD_BROKEN;
 	count_tx(nh->oif_vif, skb->len);
 	tctr_inc(VR_TC_ENCAP);
@@ -188,28 +221,103 @@ static __always_inline __u32 flood_tunnel(struct __sk_buff *skb, const struct vr
 	if (last)
 		return rc ? VR_DROP_FLOOD_COPY_FAILED : 0;
 	/* back as it was for the next member */
-	if (bpf_skb_adjust_room(skb, -(int)n, BPF_ADJ_ROOM_MAC, 0) || bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0))
+	if (bpf_skb_adjust_room(skb, -(int)n, BPF_ADJ_ROOM_MAC, 0) || bpf_skb_store_bytes(skb, 0, eth, sizeof(*eth), 0))
 		return VR_FLOOD_BROKEN;
 	return rc ? VR_DROP_FLOOD_COPY_FAILED : 0;
 }
 
-/* vr_flood_copy: one member's copy (TC); 0, a drop reason, or
- * VR_FLOOD_BROKEN. A global function: checked once per program. */
-__attribute__((noinline)) int vr_flood_copy(struct __sk_buff *skb, __u32 nh_id, __u32 label, __u32 hash, __u32 last)
+/* a copy's word (vr_flood_copy, vr_flood_vxlan): the member's slot and the
+ * slot of the member that takes the packet itself; the callee compares them,
+ * so the caller's loop keeps no range of the last slot (the verifier's
+ * states would not prune) */
+#define VR_FLOOD_W(slot, last) ((slot) | ((last) << 8))
+#define VR_FLOOD_IS_LAST(w)    (((w) & 0xff) == (((w) >> 8) & 0xff))
+/* a copy's result when the packet itself went (the last member) */
+#define VR_FLOOD_TOOK 0x10000
+
+/* vr_flood_copy: one member's copy (TC); 0, VR_FLOOD_TOOK, a drop reason,
+ * or VR_FLOOD_BROKEN. A global function: checked once per program. */
+__attribute__((noinline)) int vr_flood_copy(struct __sk_buff *skb, __u32 nh_id, __u32 w)
 {
 	const struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+	struct vr_twork *tw = twork();
+	__u32 last = VR_FLOOD_IS_LAST(w), r;
 
 	if (!nh || nh->type == VR_NH_UNSPEC)
 		return VR_DROP_INVALID_NEXTHOP;
+	if (!tw)
+		return VR_DROP_FLOOD_COPY_FAILED;
 	switch (nh->type) {
 	case VR_NH_ENCAP:
-		return flood_encap(skb, nh, last);
+		r = flood_encap(skb, nh, last);
+		break;
 	case VR_NH_TUNNEL:
-		return flood_tunnel(skb, nh, label, hash, last);
+		r = flood_tunnel(skb, nh, tw->flood_label, tw->flood_hash, last);
+		break;
 	case VR_NH_COMPOSITE:
 		return VR_DROP_COMPOSITE_NESTED;
+	default:
+		return VR_DROP_UNSUPPORTED_NEXTHOP;
 	}
-	return VR_DROP_UNSUPPORTED_NEXTHOP;
+	return (int)(!r && last ? VR_FLOOD_TOOK : r);
+}
+
+/* flood_vxlan_room: a VXLAN member's copy of a non-IP frame (an ARP
+ * broadcast), which bpf_skb_adjust_room refuses: the caller made the room
+ * for the outer headers once, in front of the frame (bpf_skb_change_head),
+ * and each member writes its whole outer headers there (its FIB's MACs, its
+ * addresses, VNI), over the last member's: nothing to put back. MPLS carries
+ * no such frame. */
+static __always_inline __u32 flood_vxlan_room(struct __sk_buff *skb, const struct vr_nh *nh, __u32 label,
+					      __u32 hash, __u32 last)
+{
+	struct vr_twork *w = twork();
+	struct bpf_fib_lookup *fib;
+	struct vr_tun_hdr *hp;
+	__u32 l3_len;
+	__u32 rc;
+
+	if (nh->type != VR_NH_TUNNEL)
+		return VR_DROP_UNSUPPORTED_NEXTHOP;
+	if (nh->tun_type != VR_TUN_VXLAN || nh->tun_family != 4 || !w || skb->len < VR_TUN_VXLAN_LEN + ETH_HLEN)
+		return VR_DROP_FLOOD_COPY_FAILED;
+	if (!(nh->oif_state & VR_VIF_F_ENABLED))
+		return VR_DROP_INTERFACE_TX_DOWN;
+	l3_len = skb->len - VR_TUN_VXLAN_LEN - ETH_HLEN;
+	if (VR_TUN_VXLAN_LEN + l3_len > 0xffff)
+		return VR_DROP_FLOOD_COPY_FAILED;
+	if (label == VR_LABEL_NONE)
+		label = nh->label;
+	fib = &w->fib;
+	hp = (struct vr_tun_hdr *)w->hdr;
+	/* the headers first: fewer values live across the FIB lookup (a small stack frame) */
+	__builtin_memset(hp, 0, sizeof(*hp));
+	tun_hdr_build(hp, nh, VR_TUN_VXLAN_LEN, l3_len, label, 0, bpf_htons(VR_TUN_SPORT_MIN | (hash & 0x3fff)), 0);
+	rc = flood_fib(skb, fib, nh, VR_TUN_VXLAN_LEN + l3_len);
+	if (rc)
+		return rc;
+	/* IP, UDP and VXLAN: the inner Ethernet header is the frame's own, after them */
+	if (flood_outer_eth(skb, w, fib) || bpf_skb_store_bytes(skb, ETH_HLEN, hp, VR_TUN_VXLAN_LEN - ETH_HLEN, 0))
+		return VR_FLOOD_BROKEN;
+	count_tx(nh->oif_vif, skb->len);
+	tctr_inc(VR_TC_ENCAP);
+	trace_out(nh->oif_vif, fib->ifindex, 0);
+	return flood_send(skb, fib->ifindex, 0, last) ? VR_DROP_FLOOD_COPY_FAILED : 0;
+}
+
+/* vr_flood_vxlan: flood_vxlan_room as a global function (answers as vr_flood_copy) */
+__attribute__((noinline)) int vr_flood_vxlan(struct __sk_buff *skb, __u32 nh_id, __u32 w)
+{
+	const struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+	struct vr_twork *tw = twork();
+	__u32 last = VR_FLOOD_IS_LAST(w), r;
+
+	if (!nh)
+		return VR_DROP_INVALID_NEXTHOP;
+	if (!tw)
+		return VR_DROP_FLOOD_COPY_FAILED;
+	r = flood_vxlan_room(skb, nh, tw->flood_label, tw->flood_hash, last);
+	return (int)(!r && last ? VR_FLOOD_TOOK : r);
 }
 
 /* VR_COMP_ERR: a composite global function's answer that is a drop reason (low bits) */
@@ -261,46 +369,162 @@ __attribute__((noinline)) int vr_ecmp_tc(struct __sk_buff *ctx, __u32 nh_id, __u
 	return (int)ecmp_pick(ctx, VR_HOOK_TC, nh_id, l4w);
 }
 
-/* vr_flood_tc: runs FLOOD composite nh_id (TC). label: the route's, for
- * tunnel members. The verdict (TC_ACT_REDIRECT: the last member took the
- * packet; TC_ACT_SHOT: copies went out, not the last), or VR_COMP_ERR |
- * reason when no copy went out. Per-copy failures are counted here. */
-__attribute__((noinline)) int vr_flood_tc(struct __sk_buff *skb, __u32 nh_id, __u32 l4w, __u32 label)
+#define VR_FLOOD_LOCAL_ONLY (1u << 0) /* split horizon: a frame out of a tunnel goes to no tunnel member */
+#define VR_FLOOD_L2         (1u << 1) /* a bridged frame: a VXLAN copy's source port from its MACs (l2_sport) */
+
+/* a flood pass's members (flood_pass): every one in slot order (an IP
+ * frame; tunnels left out with VR_FLOOD_LOCAL_ONLY), the local ones, or
+ * the tunnels into the room made for them */
+#define VR_FPASS_ALL      (0u << 8)
+#define VR_FPASS_ALL_LOCAL (1u << 8)
+#define VR_FPASS_LOCAL    (2u << 8)
+#define VR_FPASS_TUNNELS  (3u << 8)
+#define VR_FPASS_NOLAST   0xffu /* no member takes the packet itself in this pass */
+/* a pass's answer */
+#define VR_FPASS_SENT     1
+#define VR_FPASS_REDIRECT 2
+#define VR_FPASS_BROKEN   4
+
+/* flood_member: the member next hop in slot i of the block at first; its id in *idp */
+static __always_inline const struct vr_nh *flood_member(__u32 first, __u32 i, __u32 *idp)
 {
-	const struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
-	__u32 i, n, first, sent = 0, hash;
+	__u32 slot = first + i;
+	__u32 *id = bpf_map_lookup_elem(&vr_comp, &slot);
+
+	if (!id)
+		return 0;
+	*idp = *id;
+	return bpf_map_lookup_elem(&vr_nexthops, id);
+}
+
+/* vr_flood_scan: where FLOOD composite nh_id's copies end: the slot of its
+ * last local member (bits 0-7), of its last tunnel (8-15), its tunnels'
+ * count (16-23); 0xff: none. A global function: checked once. */
+__attribute__((noinline)) int vr_flood_scan(__u32 nh_id)
+{
+	const struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id), *m;
+	__u32 i, id = 0, loc = VR_FPASS_NOLAST, tun = VR_FPASS_NOLAST, ntun = 0;
 
 	if (!nh)
-		return VR_COMP_ERR | VR_DROP_INVALID_NEXTHOP;
-	n = nh->comp_count;
-	first = nh->comp_first;
-	if (!n)
-		return VR_COMP_ERR | VR_DROP_COMPOSITE_EMPTY;
-	if (n > VR_COMP_MEMBERS)
-		n = VR_COMP_MEMBERS;
-	hash = comp_hash(skb, VR_HOOK_TC, l4w);
+		return 0xffff;
 	for (i = 0; i < VR_COMP_MEMBERS; i++) {
-		__u32 slot = first + i, r;
-		__u32 *id;
+		if (i >= nh->comp_count)
+			break;
+		m = flood_member(nh->comp_first, i, &id);
+		if (m && m->type == VR_NH_TUNNEL) {
+			tun = i;
+			ntun++;
+		} else {
+			loc = i;
+		}
+	}
+	return (int)(loc | (tun << 8) | (ntun << 16));
+}
 
-		if (i >= n)
+/* flood_pass: one pass over FLOOD composite nh's members (w: the pass,
+ * VR_FPASS_*, and the slot of the member that takes the packet itself);
+ * VR_FPASS_* bits. Per-copy failures are counted here. Inlined: one more
+ * call level would pass the stack's 512 bytes. */
+static __always_inline __u32 flood_pass(struct __sk_buff *skb, const struct vr_nh *nh, __u32 w)
+{
+	const struct vr_nh *m;
+	__u32 i, id = 0, r, sent = 0, pass = w & 0xf00, last = w & 0xff;
+	int tun;
+
+	for (i = 0; i < VR_COMP_MEMBERS; i++) {
+		if (i >= nh->comp_count)
 			break;
-		id = bpf_map_lookup_elem(&vr_comp, &slot);
-		if (!id)
-			break;
-		r = vr_flood_copy(skb, *id, label, hash, i + 1 == n);
+		id = 0xffffffff; /* an empty slot: invalid_nexthop */
+		m = flood_member(nh->comp_first, i, &id);
+		tun = m && m->type == VR_NH_TUNNEL;
+		if (tun ? pass == VR_FPASS_LOCAL || pass == VR_FPASS_ALL_LOCAL : pass == VR_FPASS_TUNNELS)
+			continue;
+		if (pass == VR_FPASS_TUNNELS)
+			r = vr_flood_vxlan(skb, id, VR_FLOOD_W(i, last));
+		else
+			r = vr_flood_copy(skb, id, VR_FLOOD_W(i, last));
 		if (r == VR_FLOOD_BROKEN)
-			return VR_COMP_ERR | VR_DROP_FLOOD_COPY_FAILED;
+			return VR_FPASS_BROKEN | sent;
+		if (r == VR_FLOOD_TOOK)
+			return VR_FPASS_REDIRECT | VR_FPASS_SENT;
 		if (r) {
 			count_drop(VR_HOOK_TC, 0, r);
 			continue;
 		}
-		sent = 1;
-		if (i + 1 == n)
-			return TC_ACT_REDIRECT;
+		sent = VR_FPASS_SENT;
+	}
+	return sent;
+}
+
+/* vr_flood_tc: runs FLOOD composite nh_id (TC). label: the route's (or the
+ * bridge entry's VNI), for tunnel members; flags: VR_FLOOD_*. The verdict
+ * (TC_ACT_REDIRECT: the last member took the packet; TC_ACT_SHOT: copies
+ * went out, not the last), or VR_COMP_ERR | reason when no copy went out.
+ *
+ * An IP frame is copied in slot order, each tunnel copy pushed and popped
+ * (bpf_skb_adjust_room). A non-IP frame (ARP), which that helper refuses,
+ * goes to the local members first, as it is, then to the tunnel members:
+ * room for the VXLAN headers made once (bpf_skb_change_head), each member
+ * writing its own (vr_flood_vxlan). With VR_FLOOD_LOCAL_ONLY tunnel members
+ * are left out (not counted: no copy was due). */
+__attribute__((noinline)) int vr_flood_tc(struct __sk_buff *skb, __u32 nh_id, __u32 l4w, __u32 label, __u32 flags)
+{
+	const struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+	__u32 hash, scan, loc, tun, ntun, r;
+	struct vr_twork *tw;
+	struct ethhdr *eth;
+	__be16 proto;
+	int is_ip;
+
+	if (!nh)
+		return VR_COMP_ERR | VR_DROP_INVALID_NEXTHOP;
+	if (!nh->comp_count)
+		return VR_COMP_ERR | VR_DROP_COMPOSITE_EMPTY;
+	eth = (void *)(long)skb->data;
+	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
+		return VR_COMP_ERR | VR_DROP_INVALID_PACKET;
+	proto = eth->h_proto;
+	/* adjust_room looks at skb->protocol (a frame decapsulated on TC keeps the outer's) */
+	is_ip = (proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6)) &&
+		(skb->protocol == bpf_htons(ETH_P_IP) || skb->protocol == bpf_htons(ETH_P_IPV6));
+	hash = (flags & VR_FLOOD_L2) ? bpf_ntohs(l2_sport(skb, VR_HOOK_TC)) : comp_hash(skb, VR_HOOK_TC, l4w);
+	tw = twork();
+	if (!tw)
+		return VR_COMP_ERR | VR_DROP_FLOOD_COPY_FAILED;
+	/* the copies read them there: fewer values for this frame to keep */
+	tw->flood_label = label;
+	tw->flood_hash = hash;
+	scan = vr_flood_scan(nh_id);
+	loc = scan & 0xff;
+	tun = (scan >> 8) & 0xff;
+	ntun = (scan >> 16) & 0xff;
+	if (flags & VR_FLOOD_LOCAL_ONLY) {
+		tun = VR_FPASS_NOLAST;
+		ntun = 0;
+	}
+	/* the last member that gets a copy takes the packet itself */
+	if (is_ip)
+		r = flood_pass(skb, nh,
+				  ((flags & VR_FLOOD_LOCAL_ONLY) ? VR_FPASS_ALL_LOCAL : VR_FPASS_ALL) |
+					  (tun != VR_FPASS_NOLAST && (loc == VR_FPASS_NOLAST || tun > loc) ? tun : loc));
+	else
+		r = flood_pass(skb, nh, VR_FPASS_LOCAL | (ntun ? VR_FPASS_NOLAST : loc));
+	if (r & VR_FPASS_BROKEN)
+		return VR_COMP_ERR | VR_DROP_FLOOD_COPY_FAILED;
+	if (r & VR_FPASS_REDIRECT)
+		return TC_ACT_REDIRECT;
+	if (!is_ip && ntun) {
+		/* not IP, to the tunnels: the room for their headers, once */
+		if (bpf_skb_change_head(skb, VR_TUN_VXLAN_LEN, 0)) {
+			count_drop(VR_HOOK_TC, 0, VR_DROP_FLOOD_COPY_FAILED);
+		} else {
+			r |= flood_pass(skb, nh, VR_FPASS_TUNNELS | tun);
+			if (r & VR_FPASS_REDIRECT)
+				return TC_ACT_REDIRECT;
+		}
 	}
 	/* the last member's copy failed: the packet itself goes no further */
-	return sent ? TC_ACT_SHOT : (int)(VR_COMP_ERR | VR_DROP_FLOOD_COPY_FAILED);
+	return (r & VR_FPASS_SENT) ? TC_ACT_SHOT : (int)(VR_COMP_ERR | VR_DROP_FLOOD_COPY_FAILED);
 }
 
 #endif /* VR_COMPOSITE_H */

@@ -176,7 +176,7 @@ static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const
 				return xdp_to_tc(st, pkt_len);
 			if (f && flow_account(ctx, hook, f, l4, pkt_len, is_v6))
 				return count_drop(hook, st, VR_DROP_NAT_FAILED);
-			r = vr_flood_tc(ctx, nh_id, l4w, label);
+			r = vr_flood_tc(ctx, nh_id, l4w, label, 0);
 			if (r & VR_COMP_ERR)
 				return count_drop(hook, st, r & 0xffff);
 			return (int)r;

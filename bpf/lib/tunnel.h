@@ -145,6 +145,34 @@ static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int 
 	return bpf_htons(VR_TUN_SPORT_MIN | (flow_hash(ctx, hook, is_v6, l4) & 0x3fff));
 }
 
+/* l2_sport: a bridged frame's outer UDP source port (VXLAN), from its MACs
+ * and ethertype (and an IPv4 packet's addresses): stable per conversation;
+ * lib/bridge.h and a bridged flood (lib/composite.h) */
+static __always_inline __be16 l2_sport(void *ctx, const enum vr_hook hook)
+{
+	void *data = ctx_data(ctx, hook);
+	void *data_end = ctx_data_end(ctx, hook);
+	const __u32 *w = data;
+	__u32 h = 0x811c9dc5;
+
+	if ((void *)(w + 4) > data_end)
+		return bpf_htons(VR_TUN_SPORT_MIN);
+	h = fnv_mix(h, w[0]);
+	h = fnv_mix(h, w[1]);
+	h = fnv_mix(h, w[2]);
+	h = fnv_mix(h, w[3] & bpf_htonl(0xffff0000)); /* the ethertype */
+	if (((struct ethhdr *)data)->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = data + ETH_HLEN;
+
+		if ((void *)(iph + 1) <= data_end) {
+			h = fnv_mix(h, iph->saddr);
+			h = fnv_mix(h, iph->daddr);
+		}
+	}
+	h ^= h >> 16;
+	return bpf_htons(VR_TUN_SPORT_MIN | (h & 0x3fff));
+}
+
 /* tun_hdr: the bytes inserted after the outer Ethernet header, built on the stack */
 struct vr_tun_hdr {
 	struct iphdr ip;
@@ -164,6 +192,7 @@ struct vr_tun_hdr {
 					__be16 proto;
 				} __attribute__((packed)) vx;
 			};
+
 		} __attribute__((packed)) udp;
 		struct {
 			__be16 flags;
@@ -173,6 +202,7 @@ struct vr_tun_hdr {
 	};
 	__u8 pad[2]; /* to a multiple of 4 */
 } __attribute__((packed, aligned(4)));
+_Static_assert(sizeof(struct vr_tun_hdr) <= sizeof(((struct vr_twork *)0)->hdr), "vr_twork.hdr holds a vr_tun_hdr");
 
 static __always_inline void tun_hdr_build(struct vr_tun_hdr *h, const struct vr_nh *nh, __u32 n, __u32 l3_len,
 					  __u32 label, __u8 inner_ttl, __be16 sport, __be16 inner_proto)
