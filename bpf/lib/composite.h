@@ -10,12 +10,17 @@
  * packet XDP hands to TC takes the same member there.
  *
  * FLOOD: a copy to every member, the frame as it is (no TTL change: a
- * flood is a bridge's replication):
+ * flood is a bridge's replication), but none back out of the vif the
+ * packet came in by, and none into a tunnel for a frame that came out of
+ * one (VR_FLOOD_LOCAL_ONLY, a bridge's split horizon):
  *   ENCAP    the destination and source MACs of the next hop are written,
  *            unless it is an L2 encap (VR_NH_F_L2: the frame's MACs kept);
  *   TUNNEL   VXLAN carries the whole frame as its inner frame (its own
  *            MACs and ethertype); MPLSoUDP / MPLSoGRE carry the IP packet
- *            (a non-IP frame is not copied to them).
+ *            (a non-IP frame is not copied to them). A non-IP frame (ARP)
+ *            cannot be pushed and popped (bpf_skb_adjust_room refuses it):
+ *            it goes to the local members first, then into room made once
+ *            in front of it where each VXLAN member writes its headers.
  * Only TC can copy a packet (bpf_clone_redirect), so XDP hands a flooded
  * packet to its device's TC entry (VR_XDP_TO_TC). Every member but the last
  * gets a clone: the frame is rewritten for the member (MACs, or the outer
@@ -397,10 +402,18 @@ static __always_inline const struct vr_nh *flood_member(__u32 first, __u32 i, __
 	return bpf_map_lookup_elem(&vr_nexthops, id);
 }
 
+/* flood_back: whether member m is the vif the frame came in by (a bridge
+ * does not flood a frame back out of its port) */
+static __always_inline int flood_back(const struct vr_nh *m, __u32 in_ifindex)
+{
+	return m && m->type == VR_NH_ENCAP && m->oif_ifindex == in_ifindex;
+}
+
 /* vr_flood_scan: where FLOOD composite nh_id's copies end: the slot of its
- * last local member (bits 0-7), of its last tunnel (8-15), its tunnels'
- * count (16-23); 0xff: none. A global function: checked once. */
-__attribute__((noinline)) int vr_flood_scan(__u32 nh_id)
+ * last local member (bits 0-7; not the vif of in_ifindex), of its last
+ * tunnel (8-15), its tunnels' count (16-23); 0xff: none. A global
+ * function: checked once. */
+__attribute__((noinline)) int vr_flood_scan(__u32 nh_id, __u32 in_ifindex)
 {
 	const struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id), *m;
 	__u32 i, id = 0, loc = VR_FPASS_NOLAST, tun = VR_FPASS_NOLAST, ntun = 0;
@@ -414,7 +427,7 @@ __attribute__((noinline)) int vr_flood_scan(__u32 nh_id)
 		if (m && m->type == VR_NH_TUNNEL) {
 			tun = i;
 			ntun++;
-		} else {
+		} else if (!flood_back(m, in_ifindex)) {
 			loc = i;
 		}
 	}
@@ -438,6 +451,8 @@ static __always_inline __u32 flood_pass(struct __sk_buff *skb, const struct vr_n
 		m = flood_member(nh->comp_first, i, &id);
 		tun = m && m->type == VR_NH_TUNNEL;
 		if (tun ? pass == VR_FPASS_LOCAL || pass == VR_FPASS_ALL_LOCAL : pass == VR_FPASS_TUNNELS)
+			continue;
+		if (flood_back(m, skb->ingress_ifindex))
 			continue;
 		if (pass == VR_FPASS_TUNNELS)
 			r = vr_flood_vxlan(skb, id, VR_FLOOD_W(i, last));
@@ -466,7 +481,8 @@ static __always_inline __u32 flood_pass(struct __sk_buff *skb, const struct vr_n
  * goes to the local members first, as it is, then to the tunnel members:
  * room for the VXLAN headers made once (bpf_skb_change_head), each member
  * writing its own (vr_flood_vxlan). With VR_FLOOD_LOCAL_ONLY tunnel members
- * are left out (not counted: no copy was due). */
+ * are left out, and an encap member out of the vif the packet came in by
+ * always is (not counted: no copy was due). */
 __attribute__((noinline)) int vr_flood_tc(struct __sk_buff *skb, __u32 nh_id, __u32 l4w, __u32 label, __u32 flags)
 {
 	const struct vr_nh *nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
@@ -494,7 +510,7 @@ __attribute__((noinline)) int vr_flood_tc(struct __sk_buff *skb, __u32 nh_id, __
 	/* the copies read them there: fewer values for this frame to keep */
 	tw->flood_label = label;
 	tw->flood_hash = hash;
-	scan = vr_flood_scan(nh_id);
+	scan = vr_flood_scan(nh_id, skb->ingress_ifindex);
 	loc = scan & 0xff;
 	tun = (scan >> 8) & 0xff;
 	ntun = (scan >> 16) & 0xff;

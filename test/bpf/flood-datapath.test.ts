@@ -4,8 +4,8 @@
  * (BPF_PROG_TEST_RUN) in a private netns whose routes and neighbours the
  * VXLAN members' bpf_fib_lookup reads (as composite-datapath.test.ts).
  *
- * VRF 1: flood 60 = [L2 encap to vif 2, VXLAN to host A (VNI 7001), L2
- * encap to vif 3 (a TC vif)]; VNI 7001 is VRF 1's L2 VNI. VRF 3, another L2
+ * VRF 1: flood 60 = [L2 encap to vif 1, to vif 2, VXLAN to host A (VNI
+ * 7001), L2 encap to vif 3 (a TC vif)]; VNI 7001 is VRF 1's L2 VNI. VRF 3, another L2
  * VRF: flood 61 = [L2 encap to vif 4, VXLAN to A, VXLAN to B (VNI 7003),
  * VXLAN to a host whose underlay neighbour is unresolved]. Every copy is
  * byte-checked: clones where they arrive (the veth peers, the fabric's
@@ -13,7 +13,8 @@
  *
  * An ARP broadcast (not IP: bpf_skb_adjust_room refuses it) goes to the
  * local members first, then to the VXLAN members, each with its own outer
- * headers around the ARP frame; an IP frame keeps the slot order. A frame
+ * headers around the ARP frame; an IP frame keeps the slot order; neither
+ * goes back out of the sender's vif (vif 1). A frame
  * out of the L2 VNI is flooded to the local members only (split horizon).
  * XDP hands a flood (and an L2 VNI frame bound for one) to TC untouched.
  */
@@ -76,19 +77,19 @@ function deltas(before: Map<string, bigint>): Record<string, number> {
   return Object.fromEntries([...drops()].filter(([n, v]) => v !== before.get(n)).map(([n, v]) => [n, Number(v - before.get(n)!)]));
 }
 
-const TX_VIFS = [2, 3, 4, 10];
+const TX_VIFS = [1, 2, 3, 4, 10];
 const txs = () => TX_VIFS.map((v) => mgr.interfaceStats(v).txPackets);
-/** txDelta: the tx packets per vif since `b` (vifs 2, 3, 4 and the fabric 10) */
+/** txDelta: the tx packets per vif since `b` (vifs 1 to 4 and the fabric 10) */
 const txDelta = (b: bigint[]) => Object.fromEntries(txs().map((n, i) => [TX_VIFS[i], Number(n - b[i]!)]));
 
 before(async () => {
   privateNetns();
   for (const [a, b] of [['fp1', 'fq1'], ['fp2', 'fq2'], ['fp3', 'fq3'], ['fp4', 'fq4'], ['fp5', 'fq5'], ['ff0', 'ff1']]) vethPair(a!, b!);
   // no IPv6 chatter (MLD) in what the captures see
-  for (const d of ['ff0', 'ff1', 'fp2', 'fq2', 'fp3', 'fq3', 'fp4', 'fq4']) sh('sysctl', '-qw', `net.ipv6.conf.${d}.disable_ipv6=1`);
+  for (const d of ['ff0', 'ff1', 'fp1', 'fq1', 'fp2', 'fq2', 'fp3', 'fq3', 'fp4', 'fq4']) sh('sysctl', '-qw', `net.ipv6.conf.${d}.disable_ipv6=1`);
   sh('sysctl', '-qw', 'net.ipv4.conf.ff0.forwarding=1');
   sh('ip', 'addr', 'add', `${FABRIC_IP}/24`, 'dev', 'ff0');
-  for (const d of ['ff1', 'ff0', 'fp2', 'fq2', 'fp3', 'fq3', 'fp4', 'fq4']) sh('ip', 'link', 'set', d, 'up');
+  for (const d of ['ff1', 'ff0', 'fp1', 'fq1', 'fp2', 'fq2', 'fp3', 'fq3', 'fp4', 'fq4']) sh('ip', 'link', 'set', d, 'up');
   sh('ip', 'route', 'add', '198.51.100.0/24', 'via', '192.0.2.254', 'dev', 'ff0');
   sh('ip', 'neigh', 'replace', '192.0.2.254', 'lladdr', GW_MAC, 'dev', 'ff0', 'nud', 'permanent');
   sh('ip', 'route', 'add', '203.0.113.0/24', 'via', '192.0.2.253', 'dev', 'ff0'); // no neighbour
@@ -111,11 +112,12 @@ before(async () => {
   await l2(40, 1, 2);
   await l2(41, 1, 3);
   await l2(46, 3, 4);
+  await l2(47, 1, 1);
   await mgr.addNextHop(tunnelNh(42, 1, { type: 'vxlan', src: FABRIC_IP, dst: HOST_A, label: 7001, vifIndex: 10 }));
   await mgr.addNextHop(tunnelNh(43, 3, { type: 'vxlan', src: FABRIC_IP, dst: HOST_A, label: 7003, vifIndex: 10 }));
   await mgr.addNextHop(tunnelNh(44, 3, { type: 'vxlan', src: FABRIC_IP, dst: HOST_B, label: 7003, vifIndex: 10 }));
   await mgr.addNextHop(tunnelNh(45, 3, { type: 'vxlan', src: FABRIC_IP, dst: '203.0.113.5', label: 7003, vifIndex: 10 }));
-  await mgr.addNextHop({ id: 60, vrf: 1, kind: 'composite', composite: { kind: 'flood', members: [40, 42, 41] } });
+  await mgr.addNextHop({ id: 60, vrf: 1, kind: 'composite', composite: { kind: 'flood', members: [47, 40, 42, 41] } });
   await mgr.addNextHop({ id: 61, vrf: 3, kind: 'composite', composite: { kind: 'flood', members: [43, 46, 44, 45] } });
   await mgr.addNextHop({ id: 50, vrf: 1, kind: 'vrf', l2: true });
   await mgr.addDecap('vxlan', { key: 7001, nhId: 50 });
@@ -157,19 +159,19 @@ async function captureOn(ifs: string[], fn: () => void, want: number): Promise<R
   }
 }
 
-const CAPS = ['fq2', 'fq3', 'fq4', 'ff1'];
+const CAPS = ['fq1', 'fq2', 'fq3', 'fq4', 'ff1'];
 
 describe('flood entry to a FLOOD composite: an ARP broadcast', () => {
-  it('TC: the local members first (the frame as it is), then the VXLAN member (the ARP frame as its inner frame) takes the packet; no copy into the other VRF', async () => {
+  it('TC: the local members first (the frame as it is; none back to the sender\'s vif), then the VXLAN member (the ARP frame as its inner frame) takes the packet; no copy into the other VRF', async () => {
     const d0 = drops();
     const tx = txs();
     let r: { retval: number; data: Buffer } = { retval: -1, data: Buffer.alloc(0) };
     const got = await captureOn(CAPS, () => (r = run(HOOKS[1], ARP1, 'fp1')), 2);
     assert.equal(r.retval, TC_ACT_REDIRECT, 'the last member (VXLAN) takes the packet itself');
-    assert.deepEqual(got, { fq2: [hex(ARP1)], fq3: [hex(ARP1)], fq4: [], ff1: [] });
+    assert.deepEqual(got, { fq1: [], fq2: [hex(ARP1)], fq3: [hex(ARP1)], fq4: [], ff1: [] });
     assert.equal(hex(r.data), hex(vxlan(outer(HOST_A), l2Sport(ARP1), 7001, ARP1)), 'VXLAN: outer headers of its own, the ARP frame inside');
     assert.deepEqual(deltas(d0), {});
-    assert.deepEqual(txDelta(tx), { 2: 1, 3: 1, 4: 0, 10: 1 });
+    assert.deepEqual(txDelta(tx), { 1: 0, 2: 1, 3: 1, 4: 0, 10: 1 });
   });
 
   it('TC: two VXLAN members each get their own outer headers (one room for both), a third with no underlay neighbour is skipped (flood_no_neigh)', async () => {
@@ -179,13 +181,14 @@ describe('flood entry to a FLOOD composite: an ARP broadcast', () => {
     const got = await captureOn(CAPS, () => (retval = run(HOOKS[1], ARP5, 'fp5').retval), 3);
     assert.equal(retval, TC_ACT_SHOT, 'the last member\'s copy failed: the packet goes no further, its copies went');
     assert.deepEqual(got, {
+      fq1: [],
       fq2: [],
       fq3: [],
       fq4: [hex(ARP5)],
       ff1: [hex(vxlan(outer(HOST_A), l2Sport(ARP5), 7003, ARP5)), hex(vxlan(outer(HOST_B), l2Sport(ARP5), 7003, ARP5))],
     });
     assert.deepEqual(deltas(d0), { flood_no_neigh: 1 });
-    assert.deepEqual(txDelta(tx), { 2: 0, 3: 0, 4: 1, 10: 2 });
+    assert.deepEqual(txDelta(tx), { 1: 0, 2: 0, 3: 0, 4: 1, 10: 2 });
   });
 
   it('TC: an IP frame (unknown unicast) keeps the slot order: the VXLAN copy pushed and popped, the last L2 encap takes the packet', async () => {
@@ -193,7 +196,7 @@ describe('flood entry to a FLOOD composite: an ARP broadcast', () => {
     let r: { retval: number; data: Buffer } = { retval: -1, data: Buffer.alloc(0) };
     const got = await captureOn(CAPS, () => (r = run(HOOKS[1], IP1, 'fp1')), 2);
     assert.equal(r.retval, TC_ACT_REDIRECT);
-    assert.deepEqual(got, { fq2: [hex(IP1)], fq3: [], fq4: [], ff1: [hex(vxlan(outer(HOST_A), l2Sport(IP1), 7001, IP1))] });
+    assert.deepEqual(got, { fq1: [], fq2: [hex(IP1)], fq3: [], fq4: [], ff1: [hex(vxlan(outer(HOST_A), l2Sport(IP1), 7001, IP1))] });
     assert.equal(hex(r.data), hex(IP1), 'the last member: the frame as it was');
     assert.deepEqual(deltas(d0), {});
   });
@@ -216,20 +219,20 @@ describe('split horizon: a frame out of the L2 VNI', () => {
     const d0 = drops();
     const tx = txs();
     let r: { retval: number; data: Buffer } = { retval: -1, data: Buffer.alloc(0) };
-    const got = await captureOn(CAPS, () => (r = run(HOOKS[1], tunnelled, 'ff0')), 1);
+    const got = await captureOn(CAPS, () => (r = run(HOOKS[1], tunnelled, 'ff0')), 2);
     assert.equal(r.retval, TC_ACT_REDIRECT, 'the last local member takes the packet');
-    assert.deepEqual(got, { fq2: [hex(FROM_FABRIC)], fq3: [], fq4: [], ff1: [] });
+    assert.deepEqual(got, { fq1: [hex(FROM_FABRIC)], fq2: [hex(FROM_FABRIC)], fq3: [], fq4: [], ff1: [] });
     assert.equal(hex(r.data), hex(FROM_FABRIC), 'the inner frame, outer headers gone');
     assert.deepEqual(deltas(d0), {});
-    assert.deepEqual(txDelta(tx), { 2: 1, 3: 1, 4: 0, 10: 0 });
+    assert.deepEqual(txDelta(tx), { 1: 1, 2: 1, 3: 1, 4: 0, 10: 0 });
   });
 
   it('TC: an inner IP frame to an unknown MAC: local members only too', async () => {
     const d0 = drops();
     let r: { retval: number; data: Buffer } = { retval: -1, data: Buffer.alloc(0) };
-    const got = await captureOn(CAPS, () => (r = run(HOOKS[1], vxlan(toUs(), 50001, 7001, IP1), 'ff0')), 1);
+    const got = await captureOn(CAPS, () => (r = run(HOOKS[1], vxlan(toUs(), 50001, 7001, IP1), 'ff0')), 2);
     assert.equal(r.retval, TC_ACT_REDIRECT);
-    assert.deepEqual(got, { fq2: [hex(IP1)], fq3: [], fq4: [], ff1: [] });
+    assert.deepEqual(got, { fq1: [hex(IP1)], fq2: [hex(IP1)], fq3: [], fq4: [], ff1: [] });
     assert.equal(hex(r.data), hex(IP1));
     assert.deepEqual(deltas(d0), {});
   });
