@@ -4,13 +4,14 @@
  * the VRF, a VXLAN tunnel toward every other host (the VRF's VNI), an L2
  * VNI (a vrf next hop with l2) for what arrives, and the bridge table: the
  * local pods' MACs to their L2 encaps, the remote pods' MACs to the tunnel
- * toward their host. The flood entry (ff:ff:ff:ff:ff:ff) is the caller's:
- * it needs a FLOOD composite. The pods get an address in one subnet
+ * toward their host. programFlood adds the flood entry (ff:ff:ff:ff:ff:ff):
+ * a FLOOD composite of the local pods' L2 encaps and the VXLAN tunnels
+ * toward the other hosts (broadcast, ARP, unknown unicast). The pods get an address in one subnet
  * (l2Ip4), on the interface they have, so that they reach each other by ARP
  * and MAC, not through their gateway.
  */
 import type { VrouterClient } from '../src/client/client.ts';
-import { TunnelType } from '../src/gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { CompositeKind, TunnelType } from '../src/gen/vrouter/ebpf/v1/nexthop_pb.js';
 import type { Lab } from './topology.ts';
 import type { MultiHost, OverlayPod, SimHost } from './multihost.ts';
 import { FABRIC_VIF } from './overlay-program.ts';
@@ -21,6 +22,10 @@ export const l2NextHop = (pod: OverlayPod) => 300 + pod.vif;
 export const l2TunnelNextHop = (vrf: number, h: number) => 400 + 10 * vrf + h;
 /** l2VniNextHop: what VRF vrf's VNI leads to */
 export const l2VniNextHop = (vrf: number) => 500 + vrf;
+/** floodNextHop: VRF vrf's FLOOD composite */
+export const floodNextHop = (vrf: number) => 600 + vrf;
+/** BROADCAST_MAC: the flood entry's MAC */
+export const BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff';
 /** l2Vni: the VNI of an L2 VRF */
 export const l2Vni = (vrf: number) => 9000 + vrf;
 /** l2Ip4: a pod's address in its VRF's one subnet, 10.50.0.0/24 */
@@ -50,4 +55,14 @@ export async function programBridge(client: VrouterClient, t: MultiHost, host: S
   }
   await client.nextHops.addNextHop({ nextHop: { id: l2VniNextHop(vrf), vrf, kind: { case: 'vrfRoute', value: { l2: true } } } });
   await client.vxlan.addVni({ vni: { vni: l2Vni(vrf), nextHopId: l2VniNextHop(vrf) } });
+}
+
+/** programFlood: host's flood entry of L2 VRF vrf (after programBridge): a copy to every local pod of the VRF and into the tunnel toward every other host */
+export async function programFlood(client: VrouterClient, t: MultiHost, host: SimHost, vrf: number): Promise<void> {
+  const memberIds = [
+    ...host.pods.filter((p) => p.vrf === vrf).map(l2NextHop),
+    ...t.hosts.filter((h) => h !== host).map((h) => l2TunnelNextHop(vrf, h.index)),
+  ];
+  await client.nextHops.addNextHop({ nextHop: { id: floodNextHop(vrf), vrf, kind: { case: 'composite', value: { kind: CompositeKind.FLOOD, memberIds } } } });
+  await client.bridge.addBridgeEntry({ entry: { vrf, mac: BROADCAST_MAC, nextHopId: floodNextHop(vrf) } });
 }

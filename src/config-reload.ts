@@ -30,6 +30,7 @@ const VALUE_OF: Record<OptName, (c: Config) => unknown> = {
   'max-labels': (c) => c.maxLabels,
   'max-vnis': (c) => c.maxVnis,
   'max-bridge-entries': (c) => c.maxBridge,
+  'max-composites': (c) => c.maxComposites,
   'max-vrfs': (c) => c.maxVrfs,
   'sync-orphan-timeout': (c) => c.syncOrphanTimeoutMs,
   trap: (c) => c.trap,

@@ -54,6 +54,8 @@ export interface Config {
   maxVnis: number;
   /** bridge (MAC) table entries over all VRFs (vr_bridge) */
   maxBridge: number;
+  /** composite next hops (vr_comp: VR_COMP_BLOCK slots each) */
+  maxComposites: number;
   maxVrfs: number;
   syncOrphanTimeoutMs: number;
   /** packets of interest the datapath traps to the agent from start (vr_config.trap_mask) */
@@ -104,6 +106,7 @@ export const OPTIONS = {
   'max-labels': { type: 'string', desc: 'MPLS label table entries (labels themselves are any 20-bit value)', def: '16384' },
   'max-vnis': { type: 'string', desc: 'VNI table entries (VNIs themselves are any 24-bit value)', def: '16384' },
   'max-bridge-entries': { type: 'string', desc: 'bridge (MAC) table entries, over all VRFs', def: '65536' },
+  'max-composites': { type: 'string', desc: 'composite (ECMP / flood) next hops; each takes 128 slots (512 B) of vr_comp', def: '2048' },
   'max-vrfs': { type: 'string', desc: 'VRF ids below it are valid', def: '4096' },
   'sync-orphan-timeout': { type: 'string', desc: 'ms a sync epoch stays open after its stream went away (then abandoned, nothing removed)', def: '60000' },
   trap: { type: 'string', desc: `packets trapped to the agent: a comma list of ${TRAP_RULES.join(', ')}`, def: 'none' },
@@ -165,6 +168,7 @@ export const CAPACITY_LIMITS = {
   'max-labels': 1_048_576, // every 20-bit label; a preallocated hash (~80 B an entry)
   'max-vnis': 1_048_576, // a preallocated hash (~80 B an entry)
   'max-bridge-entries': 4_194_304, // a preallocated hash (~100 B an entry)
+  'max-composites': 65_536, // 512 B each, preallocated (32 MiB at most)
   'max-vrfs': 65_536, // the vRouter's own maximum
 } as const;
 
@@ -319,6 +323,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxLabels: cap('max-labels'),
     maxVnis: cap('max-vnis'),
     maxBridge: cap('max-bridge-entries'),
+    maxComposites: cap('max-composites'),
     maxVrfs: cap('max-vrfs'),
     syncOrphanTimeoutMs: get('sync-orphan-timeout', (v) => positiveInt(v, 86_400_000)),
     trap: ((v) => parseTrapRules(label('trap'), v))(raw('trap')), // its message names the option itself (raw first: it sets the source)

@@ -17,6 +17,7 @@ import { setLibbpfSink } from './bpf/libbpf-log.ts';
 import { openDatapath, destroyDatapath, DatapathLayoutError } from './maps/pinned-datapath.ts';
 import { DatapathManager } from './manager/datapath-manager.ts';
 import { kernelOf } from './maps/kernel.ts';
+import { VR_COMP_BLOCK } from './maps/layout.ts';
 import { MemoryReclaimer } from './memory.ts';
 import { RouteProbe } from './maps/tables/route-probe.ts';
 import { PacketTracer } from './maps/tables/packet-tracer.ts';
@@ -122,12 +123,12 @@ async function run(cfg: Config, tcpCredentials: ServerCredentials | undefined): 
     bpffsRoot: cfg.bpffsRoot,
     instance: cfg.instance,
     objectPath: cfg.objectPath,
-    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes, maxFlows: cfg.maxFlows, maxLabels: cfg.maxLabels, maxVnis: cfg.maxVnis, maxBridge: cfg.maxBridge },
+    sizes: { maxInterfaces: cfg.maxInterfaces, maxNextHops: cfg.maxNextHops, maxRoutes: cfg.maxRoutes, maxFlows: cfg.maxFlows, maxLabels: cfg.maxLabels, maxVnis: cfg.maxVnis, maxBridge: cfg.maxBridge, maxComposites: cfg.maxComposites },
   });
   // an adopted datapath keeps the sizes it was loaded with
   const pinned = {
     maxInterfaces: dp.maps.vr_vifs.maxEntries, maxNextHops: dp.maps.vr_nexthops.maxEntries, maxRoutes: dp.maps.vr_rt4.maxEntries, maxFlows: dp.maps.vr_flows.maxEntries,
-    maxLabels: dp.maps.vr_mpls.maxEntries, maxVnis: dp.maps.vr_vxlan.maxEntries, maxBridge: dp.maps.vr_bridge.maxEntries,
+    maxLabels: dp.maps.vr_mpls.maxEntries, maxVnis: dp.maps.vr_vxlan.maxEntries, maxBridge: dp.maps.vr_bridge.maxEntries, maxComposites: dp.maps.vr_comp.maxEntries / VR_COMP_BLOCK,
   };
   if (dp.adopted && (Object.keys(pinned) as (keyof typeof pinned)[]).some((k) => pinned[k] !== cfg[k]))
     log.warn({ pinned }, 'adopted datapath keeps the table sizes it was loaded with; new sizes need --destroy and a reload');

@@ -14,10 +14,12 @@
  * A bridged frame's next hop: ENCAP with VR_NH_F_L2 (a local vif: the frame
  * as it is, no MAC rewrite, no TTL decrement), TUNNEL VXLAN (the frame is
  * the inner frame, unchanged; the entry's label, when it has one, is the
- * VNI), DISCARD. What comes from the overlay (a VXLAN packet whose VNI
+ * VNI), a FLOOD COMPOSITE of those (a copy to each, on TC: XDP hands the
+ * frame to TC; the entry's label is the VXLAN members' VNI), DISCARD. What comes from the overlay (a VXLAN packet whose VNI
  * leads to a VRF next hop with VR_NH_F_L2, lib/decap.h) is bridged by its
  * inner destination MAC to local vifs only (split horizon: never back into
- * a tunnel). Bridged frames take no flow lookup.
+ * a tunnel; a flood copies it to its local members only). Bridged frames
+ * take no flow lookup.
  *
  * Encapsulation: XDP moves the head for any frame. TC keeps a GSO IP skb
  * GSO with bpf_skb_adjust_room (as lib/tunnel.h); that helper refuses a
@@ -52,6 +54,7 @@ static __always_inline int l2_or_drop(const enum vr_hook hook, const struct vr_v
 
 #if VR_LAYOUT_VERSION >= 5
 #include "tunnel.h"
+#include "composite.h"
 
 static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 {
@@ -105,33 +108,6 @@ static __always_inline int l2_encap_out(void *ctx, const enum vr_hook hook, cons
 	}
 	trace_out(nh->oif_vif, nh->oif_ifindex, 0);
 	return ctx_redirect(ctx, hook, nh->oif_ifindex);
-}
-
-/* l2_sport: the outer UDP source port from the frame's MACs and ethertype
- * (and an IPv4 packet's addresses): stable per conversation */
-static __always_inline __be16 l2_sport(void *ctx, const enum vr_hook hook)
-{
-	void *data = ctx_data(ctx, hook);
-	void *data_end = ctx_data_end(ctx, hook);
-	const __u32 *w = data;
-	__u32 h = 0x811c9dc5;
-
-	if ((void *)(w + 4) > data_end)
-		return bpf_htons(VR_TUN_SPORT_MIN);
-	h = fnv_mix(h, w[0]);
-	h = fnv_mix(h, w[1]);
-	h = fnv_mix(h, w[2]);
-	h = fnv_mix(h, w[3] & bpf_htonl(0xffff0000)); /* the ethertype */
-	if (((struct ethhdr *)data)->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *iph = data + ETH_HLEN;
-
-		if ((void *)(iph + 1) <= data_end) {
-			h = fnv_mix(h, iph->saddr);
-			h = fnv_mix(h, iph->daddr);
-		}
-	}
-	h ^= h >> 16;
-	return bpf_htons(VR_TUN_SPORT_MIN | (h & 0x3fff));
 }
 
 static __always_inline int l2_fib(void *ctx, struct bpf_fib_lookup *fibp, const struct vr_nh *nh, __u32 tot_len)
@@ -295,6 +271,27 @@ __attribute__((noinline)) int vr_bridge_tc(struct __sk_buff *ctx, const struct v
 	return bridge_out(ctx, VR_HOOK_TC, nh, st, label, how);
 }
 
+/* bridge_flood: a FLOOD composite: a copy to every member (lib/composite.h);
+ * XDP cannot copy, its device's TC entry floods. A frame out of a tunnel
+ * goes to the local members only (split horizon). */
+static __always_inline int bridge_flood(void *ctx, const enum vr_hook hook, __u32 nh_id, const struct vr_nh *nh,
+					struct vr_vif_stats *st, __u32 label, __u32 how)
+{
+	__u32 r;
+
+	if (nh->comp_kind != VR_COMP_FLOOD)
+		return count_drop(hook, st, VR_DROP_UNSUPPORTED_NEXTHOP);
+	if (!nh->comp_count)
+		return count_drop(hook, st, VR_DROP_COMPOSITE_EMPTY);
+	if (hook == VR_HOOK_XDP)
+		return xdp_to_tc(st, ctx_len(ctx, hook));
+	/* no flow stage for a bridged frame: no L4 facts (l4w 0) */
+	r = vr_flood_tc(ctx, nh_id, 0, label, VR_FLOOD_L2 | ((how & VR_BR_FROM_FABRIC) ? VR_FLOOD_LOCAL_ONLY : 0));
+	if (r & VR_COMP_ERR)
+		return count_drop(hook, st, r & 0xffff);
+	return (int)r;
+}
+
 /* bridge_run: the next hop of entry be, on the frame as it is now */
 static __always_inline int bridge_run(void *ctx, const enum vr_hook hook, const struct vr_bridge *be,
 				      struct vr_vif_stats *st, __u32 how)
@@ -306,6 +303,8 @@ static __always_inline int bridge_run(void *ctx, const enum vr_hook hook, const 
 	trace_nexthop(nh_id);
 	if (!nh)
 		return count_drop(hook, st, VR_DROP_INVALID_NEXTHOP);
+	if (nh->type == VR_NH_COMPOSITE)
+		return bridge_flood(ctx, hook, nh_id, nh, st, label, how);
 	if (hook == VR_HOOK_TC)
 		return vr_bridge_tc(ctx, nh, st, label, how);
 	return vr_bridge_xdp(ctx, nh, st, label, how);

@@ -142,8 +142,9 @@ static __always_inline int l2_decap(void *ctx, const enum vr_hook hook, __u32 vr
 		return count_drop(hook, st, VR_DROP_NO_ROUTE);
 	nh_id = be->nh_id;
 	nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
-	/* to a vif on the TC hook, from XDP: TC decaps it */
-	if (hook == VR_HOOK_XDP && nh && nh->type == VR_NH_ENCAP && (nh->oif_state & VR_VIF_F_SKB))
+	/* to a vif on the TC hook, or to a flood (only TC copies), from XDP: TC decaps it */
+	if (hook == VR_HOOK_XDP && nh &&
+	    ((nh->type == VR_NH_ENCAP && (nh->oif_state & VR_VIF_F_SKB)) || nh->type == VR_NH_COMPOSITE))
 		return xdp_to_tc(st, pkt_len);
 	__builtin_memcpy(hdr, in, ETH_HLEN);
 	if (hook == VR_HOOK_TC) {

@@ -1,5 +1,6 @@
 /* forward.h: next-hop execution for routed IPv4/IPv6 packets, for both
- * hooks (lib/ctx.h): ENCAP (here), TUNNEL (lib/tunnel.h), RECEIVE,
+ * hooks (lib/ctx.h): ENCAP (here), TUNNEL (lib/tunnel.h), COMPOSITE
+ * (lib/composite.h: ECMP picks a member, flood copies to all), RECEIVE,
  * DISCARD, and the VRF next hop, which routes the packet again in its VRF
  * (follow_vrf). */
 #ifndef VR_FORWARD_H
@@ -12,6 +13,7 @@
 #include "route.h"
 #if VR_LAYOUT_VERSION >= 5
 #include "tunnel.h"
+#include "composite.h"
 #else
 #define VR_XDP_TO_TC 0x100
 #endif
@@ -67,8 +69,16 @@ static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const s
 	if (nh->oif_mtu && ctx_exceeds_mtu(ctx, hook, l3_len, nh->oif_mtu))
 		return count_drop(hook, st, VR_DROP_MTU_EXCEEDED);
 
+#if VR_LAYOUT_VERSION >= 5
+	/* an L2 encap sends the frame as it is */
+	if (!(nh->flags & VR_NH_F_L2)) {
+		mac_copy(eth->h_dest, nh->dmac);
+		mac_copy(eth->h_source, nh->smac);
+	}
+#else
 	mac_copy(eth->h_dest, nh->dmac);
 	mac_copy(eth->h_source, nh->smac);
+#endif
 	count_tx(nh->oif_vif, (__u64)pkt_len);
 	trace_out(nh->oif_vif, nh->oif_ifindex, hook == VR_HOOK_TC && (nh->oif_state & VR_VIF_F_PEER));
 	/* a local pod behind a veth: straight into its namespace (TC only) */
@@ -118,6 +128,11 @@ static __always_inline int local_nexthop(void *ctx, const enum vr_hook hook, __u
 	if (nh->type == VR_NH_RECEIVE)
 		return count_to_host(hook, st);
 
+#if VR_LAYOUT_VERSION >= 5
+	/* an L2 (bridge) encap keeps the TTL */
+	if (nh->flags & VR_NH_F_L2)
+		return encap_out(ctx, hook, nh, st, l3_len, pkt_len);
+#endif
 	data_end = ctx_data_end(ctx, hook);
 	l3 = ctx_data(ctx, hook) + sizeof(struct ethhdr);
 	if (is_v6) {
@@ -142,12 +157,36 @@ static __always_inline int local_nexthop(void *ctx, const enum vr_hook hook, __u
 }
 
 /* run_nexthop: what every routed packet ends in: a tunnel, or a next hop
- * that ends here (local_nexthop). */
+ * that ends here (local_nexthop); a composite first: ECMP picks the member
+ * that runs, a flood copies to every member. */
 static __always_inline int run_nexthop(void *ctx, const enum vr_hook hook, const struct vr_vif *vif,
 				       __u32 nh_id, const struct vr_nh *nh, struct vr_vif_stats *st, __u32 l3_len,
 				       __u32 pkt_len, int is_v6, struct vr_flow *f, struct vr_l4 *l4, __u32 label)
 {
 #if VR_LAYOUT_VERSION >= 5
+	if (nh && nh->type == VR_NH_COMPOSITE) {
+		__u32 l4w = comp_l4(l4, is_v6), r;
+
+		trace_nexthop(nh_id);
+		if (nh->comp_kind == VR_COMP_FLOOD) {
+			if (!nh->comp_count)
+				return count_drop(hook, st, VR_DROP_COMPOSITE_EMPTY);
+			/* XDP cannot copy a packet: its device's TC entry floods it */
+			if (hook == VR_HOOK_XDP)
+				return xdp_to_tc(st, pkt_len);
+			if (f && flow_account(ctx, hook, f, l4, pkt_len, is_v6))
+				return count_drop(hook, st, VR_DROP_NAT_FAILED);
+			r = vr_flood_tc(ctx, nh_id, l4w, label, 0);
+			if (r & VR_COMP_ERR)
+				return count_drop(hook, st, r & 0xffff);
+			return (int)r;
+		}
+		r = hook == VR_HOOK_TC ? vr_ecmp_tc(ctx, nh_id, l4w) : vr_ecmp_xdp(ctx, nh_id, l4w);
+		if (r & VR_COMP_ERR)
+			return count_drop(hook, st, r & 0xffff);
+		nh_id = r;
+		nh = bpf_map_lookup_elem(&vr_nexthops, &nh_id);
+	}
 	if (nh && nh->type == VR_NH_TUNNEL) {
 		trace_nexthop(nh_id);
 		return tunnel_out(ctx, hook, vif, nh, st, l3_len, pkt_len, is_v6, f, l4, label);

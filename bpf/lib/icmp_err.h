@@ -58,7 +58,11 @@ struct vr_icmp6_err {
 struct vr_twork {
 	struct bpf_fib_lookup fib;
 	struct bpf_redir_neigh rn;
-	__u8 hdr[52];                /* struct vr_tun_hdr (lib/tunnel.h) */
+	__u8 hdr[56];                /* struct vr_tun_hdr (lib/tunnel.h; its size asserted there) */
+	/* a flood's (lib/composite.h): off the stack of its deep call chain */
+	__u8 flood[16];              /* a copy's saved Ethernet header */
+	__u32 flood_label;           /* the route's label / the bridge entry's VNI */
+	__u32 flood_hash;            /* the flow hash: a tunnel copy's UDP source port */
 	union {
 		struct vr_icmp4_err e4;
 		struct vr_icmp6_err e6;

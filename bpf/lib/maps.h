@@ -130,7 +130,8 @@ struct {
 	__type(value, __u32); /* next-hop id */
 } vr_vxlan SEC(".maps");
 
-/* composite members (reserved: written by no one yet, read by no program) */
+/* composite members and ECMP buckets: one block of VR_COMP_BLOCK slots per
+ * composite (lib/composite.h); an array: the lookups are inlined */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VR_DEF_MAX_COMP);

@@ -99,11 +99,13 @@ static __always_inline __u32 fnv_mix(__u32 h, __u32 w)
 	return (h ^ w) * 0x01000193;
 }
 
-/* tun_sport: the outer UDP source port from the inner 5-tuple (before NAT).
- * test/helpers/tunnel-frames.ts computes the same: FNV-1a over 32-bit
- * little-endian words of the source, the destination, the two ports (as
- * they sit in the header) and the protocol, folded. */
-static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int is_v6, const struct vr_l4 *l4)
+/* flow_hash: the hash of a packet's 5-tuple (before NAT), stable per flow on
+ * both hooks: the tunnel's UDP source port and an ECMP composite's bucket
+ * (lib/composite.h) come from it. test/helpers/tunnel-frames.ts computes
+ * the same: FNV-1a over 32-bit little-endian words of the source, the
+ * destination, the two ports (as they sit in the header) and the protocol,
+ * folded. 0 when the IP header cannot be read. */
+static __always_inline __u32 flow_hash(void *ctx, const enum vr_hook hook, int is_v6, const struct vr_l4 *l4)
 {
 	void *data = ctx_data(ctx, hook);
 	void *data_end = ctx_data_end(ctx, hook);
@@ -114,7 +116,7 @@ static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int 
 		const __u32 *a;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return bpf_htons(VR_TUN_SPORT_MIN);
+			return 0;
 		a = (const __u32 *)&ip6->saddr;
 		h = fnv_mix(h, a[0]);
 		h = fnv_mix(h, a[1]);
@@ -128,12 +130,45 @@ static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int 
 		struct iphdr *iph = data + ETH_HLEN;
 
 		if ((void *)(iph + 1) > data_end)
-			return bpf_htons(VR_TUN_SPORT_MIN);
+			return 0;
 		h = fnv_mix(h, iph->saddr);
 		h = fnv_mix(h, iph->daddr);
 	}
 	h = fnv_mix(h, (__u32)l4->sport | ((__u32)l4->dport << 16));
 	h = fnv_mix(h, l4->proto);
+	return h ^ (h >> 16);
+}
+
+/* tun_sport: the outer UDP source port from the flow hash, 49152..65535 */
+static __always_inline __be16 tun_sport(void *ctx, const enum vr_hook hook, int is_v6, const struct vr_l4 *l4)
+{
+	return bpf_htons(VR_TUN_SPORT_MIN | (flow_hash(ctx, hook, is_v6, l4) & 0x3fff));
+}
+
+/* l2_sport: a bridged frame's outer UDP source port (VXLAN), from its MACs
+ * and ethertype (and an IPv4 packet's addresses): stable per conversation;
+ * lib/bridge.h and a bridged flood (lib/composite.h) */
+static __always_inline __be16 l2_sport(void *ctx, const enum vr_hook hook)
+{
+	void *data = ctx_data(ctx, hook);
+	void *data_end = ctx_data_end(ctx, hook);
+	const __u32 *w = data;
+	__u32 h = 0x811c9dc5;
+
+	if ((void *)(w + 4) > data_end)
+		return bpf_htons(VR_TUN_SPORT_MIN);
+	h = fnv_mix(h, w[0]);
+	h = fnv_mix(h, w[1]);
+	h = fnv_mix(h, w[2]);
+	h = fnv_mix(h, w[3] & bpf_htonl(0xffff0000)); /* the ethertype */
+	if (((struct ethhdr *)data)->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = data + ETH_HLEN;
+
+		if ((void *)(iph + 1) <= data_end) {
+			h = fnv_mix(h, iph->saddr);
+			h = fnv_mix(h, iph->daddr);
+		}
+	}
 	h ^= h >> 16;
 	return bpf_htons(VR_TUN_SPORT_MIN | (h & 0x3fff));
 }
@@ -157,6 +192,7 @@ struct vr_tun_hdr {
 					__be16 proto;
 				} __attribute__((packed)) vx;
 			};
+
 		} __attribute__((packed)) udp;
 		struct {
 			__be16 flags;
@@ -166,6 +202,7 @@ struct vr_tun_hdr {
 	};
 	__u8 pad[2]; /* to a multiple of 4 */
 } __attribute__((packed, aligned(4)));
+_Static_assert(sizeof(struct vr_tun_hdr) <= sizeof(((struct vr_twork *)0)->hdr), "vr_twork.hdr holds a vr_tun_hdr");
 
 static __always_inline void tun_hdr_build(struct vr_tun_hdr *h, const struct vr_nh *nh, __u32 n, __u32 l3_len,
 					  __u32 label, __u8 inner_ttl, __be16 sport, __be16 inner_proto)

@@ -31,7 +31,7 @@
 #define VR_DEF_HOLD_PER_FLOW 3       /* packets held per flow miss, as the vRouter */
 #define VR_DEF_MAX_LABELS    16384   /* vr_mpls entries (the vRouter's default is 5120) */
 #define VR_DEF_MAX_VNIS      16384   /* vr_vxlan entries */
-#define VR_DEF_MAX_COMP      65536   /* vr_comp slots (composite members) */
+#define VR_DEF_MAX_COMP      262144  /* vr_comp slots: 2048 composites of VR_COMP_BLOCK slots */
 #define VR_DEF_MAX_BRIDGE    65536   /* vr_bridge entries (MACs over all VRFs) */
 /* ring buffers (bytes, a power of two of pages) */
 #define VR_MISS_RING_SIZE    (8u << 20)
@@ -97,7 +97,7 @@ enum vr_nh_type {
 	VR_NH_ENCAP     = 2, /* L2 rewrite + redirect to a local vif */
 	VR_NH_TUNNEL    = 3, /* layout v5: outer headers to a remote host (enum vr_tun_type) */
 	VR_NH_DISCARD   = 5,
-	VR_NH_COMPOSITE = 6, /* layout v5: reserved (ECMP / flood members in vr_comp); not run yet */
+	VR_NH_COMPOSITE = 6, /* layout v5: ECMP or flood over member next hops (vr_comp) */
 	VR_NH_VRF       = 7, /* layout v5: route the packet again in vr_nh.vrf (the vRouter's
 			      * VRF_TRANSLATE): what a VNI or label leads to for L3 overlays */
 };
@@ -116,12 +116,30 @@ enum vr_tun_type {
 	VR_TUN_VXLAN    = 3, /* outer IPv4 + UDP (dport 4789) + VXLAN + the inner Ethernet frame */
 };
 
-/* composite kinds (reserved: the datapath does not run composites yet) */
+/* composite kinds (layout v5) */
 enum vr_comp_kind {
 	VR_COMP_NONE  = 0,
-	VR_COMP_ECMP  = 1, /* one member, chosen by the flow hash */
+	VR_COMP_ECMP  = 1, /* one member, chosen by the flow hash (a bucket table) */
 	VR_COMP_FLOOD = 2, /* every member (L2 broadcast / unknown unicast / multicast) */
 };
+
+/* vr_comp: each composite owns one block of VR_COMP_BLOCK slots, at
+ * vr_nh.comp_first (a multiple of the block), that never moves while it
+ * lives:
+ *   +0 .. +comp_count-1   the member next-hop ids (ECMP and FLOOD; the
+ *                         daemon's list, and what a flood walks)
+ *   +VR_COMP_MEMBERS ..   ECMP only: VR_COMP_BUCKETS buckets, each a
+ *                         member id; a flow's bucket is its hash modulo
+ *                         VR_COMP_BUCKETS. The daemon fills them round-robin
+ *                         and, when a member goes, gives only that member's
+ *                         buckets to the others (a flow stays on its member
+ *                         while that member stays); a new member takes an
+ *                         equal share from the fullest ones.
+ * Members are ENCAP or TUNNEL next hops, never composites. */
+#define VR_COMP_BLOCK       128
+#define VR_COMP_MEMBERS     64   /* most members of one composite (a flood's bounded loop) */
+#define VR_COMP_BUCKETS     64
+
 
 #define VR_UDP_PORT_MPLS   6635
 #define VR_UDP_PORT_VXLAN  4789
@@ -138,7 +156,7 @@ enum vr_comp_kind {
 struct vr_nh {
 	__u8  type;         /* enum vr_nh_type */
 	__u8  oif_state;    /* ENCAP, TUNNEL: VR_VIF_F_ENABLED | _PEER | _SKB of the output vif */
-	__u16 flags;
+	__u16 flags;        /* VR_NH_F_* (layout v5) */
 	__u32 oif_ifindex;  /* ENCAP: kernel ifindex to redirect to; TUNNEL: the fabric's
 			     * (the underlay FIB lookup is made from it) */
 	__u32 oif_vif;      /* ENCAP, TUNNEL: vif index of the output vif (counters) */
@@ -153,9 +171,9 @@ struct vr_nh {
 	__u8  tun_dip[16];  /* TUNNEL: outer destination (the remote host) */
 	__u32 label;        /* TUNNEL: default MPLS label (20 bits) / VNI (24 bits); a route
 			     * with VR_RT_F_LABEL overrides it */
-	__u32 comp_first;   /* COMPOSITE (reserved): first member slot in vr_comp */
-	__u16 comp_count;   /* COMPOSITE (reserved): members from comp_first */
-	__u8  comp_kind;    /* COMPOSITE (reserved): enum vr_comp_kind */
+	__u32 comp_first;   /* COMPOSITE: the first slot of its block in vr_comp */
+	__u16 comp_count;   /* COMPOSITE: members from comp_first (0: packets drop, composite_empty) */
+	__u8  comp_kind;    /* COMPOSITE: enum vr_comp_kind */
 	__u8  pad;
 	__u32 pad2;
 };
@@ -430,7 +448,7 @@ struct vr_rj_ctl {
 /* vr_mpls: HASH, key __u32 label (20 bits) -> value __u32 next-hop id.
  * vr_vxlan: HASH, key __u32 VNI (24 bits) -> value __u32 next-hop id.
  * vr_comp: ARRAY, key __u32 slot -> value __u32 next-hop id (composite
- * members; reserved, not read by the datapath yet). */
+ * members and ECMP buckets, see VR_COMP_BLOCK). */
 
 /* vr_bridge: HASH keyed by VRF + MAC -> struct vr_bridge (layout v5): the
  * bridge (MAC) table, EVPN style. ff:ff:ff:ff:ff:ff is the VRF's flood
@@ -509,6 +527,13 @@ enum vr_drop_reason {
 	/* layout v5: bridging */
 	VR_DROP_L2_NO_NEIGH,         /* a bridged non-IP frame (ARP) for a tunnel whose underlay
 				      * neighbour is unresolved: bpf_redirect_neigh takes IP only */
+	/* layout v5: composites */
+	VR_DROP_COMPOSITE_EMPTY,     /* a composite next hop without members */
+	VR_DROP_COMPOSITE_NESTED,    /* a composite's member is a composite (the daemon refuses it) */
+	VR_DROP_FLOOD_NO_NEIGH,      /* a flood copy to a tunnel whose underlay neighbour is not
+				      * resolved (a copy cannot wait for ARP) */
+	VR_DROP_FLOOD_COPY_FAILED,   /* a flood copy could not be made (a GSO packet or a non-IP
+				      * frame to an MPLS tunnel, the encapsulation failed) */
 	VR_DROP_MAX,
 };
 

@@ -131,6 +131,14 @@ export class ProgramStream {
   deleteNextHop(id: number): Promise<void> {
     return this.op({ case: 'deleteNextHop', value: { id } });
   }
+  /** addCompositeMember: one member more for composite next hop id */
+  addCompositeMember(id: number, memberId: number): Promise<void> {
+    return this.op({ case: 'addCompositeMember', value: { id, memberId } });
+  }
+  /** removeCompositeMember: one member less (ECMP: only that member's flows move) */
+  removeCompositeMember(id: number, memberId: number): Promise<void> {
+    return this.op({ case: 'removeCompositeMember', value: { id, memberId } });
+  }
   addRoute(route: MessageInitShape<typeof RouteSchema>): Promise<void> {
     return this.op({ case: 'addRoute', value: { route } });
   }

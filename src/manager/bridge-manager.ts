@@ -23,8 +23,13 @@ import type { VifManager } from './vif-manager.ts';
 /** BROADCAST: the flood entry's MAC */
 export const BROADCAST = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 
-/** bridgeTarget: why a next hop cannot be a bridge entry's, or undefined when it can. */
-export function bridgeTarget(nh: NextHop): string | undefined {
+/**
+ * bridgeTarget: why a next hop cannot be a bridge entry's, or undefined when
+ * it can. A FLOOD composite can (the flood entry's natural target): its
+ * members are then L2 encaps and VXLAN tunnels (member: a member's next hop,
+ * undefined when unknown); an ECMP composite picks by IP flow, not a bridge's.
+ */
+export function bridgeTarget(nh: NextHop, member?: (id: number) => NextHop | undefined): string | undefined {
   switch (nh.kind) {
     case 'encap':
       return nh.l2 ? undefined : 'a bridge entry leads to an L2 encap next hop (l2 set: the frame keeps its MACs)';
@@ -32,9 +37,25 @@ export function bridgeTarget(nh: NextHop): string | undefined {
       return nh.tunnel?.type === 'vxlan' ? undefined : 'a bridge entry leads to a VXLAN tunnel (MPLS carries no Ethernet frame here)';
     case 'discard':
       return undefined;
+    case 'composite': {
+      if (nh.composite?.kind !== 'flood') return 'a bridge entry leads to a FLOOD composite, not an ECMP one (ECMP picks by IP flow)';
+      for (const id of nh.composite.members) {
+        const m = member?.(id);
+        if (!m) continue;
+        const why = floodMemberTarget(m);
+        if (why) return `member ${id}: ${why}`;
+      }
+      return undefined;
+    }
     default:
-      return `a bridge entry leads to an L2 encap, VXLAN tunnel or discard next hop, not a ${nh.kind} one`;
+      return `a bridge entry leads to an L2 encap, VXLAN tunnel, FLOOD composite or discard next hop, not a ${nh.kind} one`;
   }
+}
+
+/** floodMemberTarget: why a next hop cannot be a member of a flood a bridge entry leads to (undefined: it can). */
+export function floodMemberTarget(m: NextHop): string | undefined {
+  if (m.kind === 'encap' || m.kind === 'tunnel') return bridgeTarget(m);
+  return `an L2 flood's members are L2 encaps and VXLAN tunnels, not a ${m.kind} next hop`;
 }
 
 const keyOf = (vrf: number, mac: Buffer): string => `${vrf}/${mac.toString('hex')}`;
@@ -56,7 +77,8 @@ export class BridgeManager {
     this.nhs = nhs;
     this.vifs = vifs;
     this.log = log;
-    nhs.bridgeTarget = bridgeTarget;
+    nhs.bridgeTarget = (nh) => bridgeTarget(nh, (id) => (nhs.has(id) ? nhs.get(id) : undefined));
+    nhs.floodMemberTarget = floodMemberTarget;
   }
 
   get size(): number {
@@ -99,11 +121,13 @@ export class BridgeManager {
     if (e.mac.equals(Buffer.alloc(6))) throw invalid('mac', 'the all-zero MAC address is not one a frame is sent to');
     if (!this.nhs.has(e.nhId)) throw notFound('nhId', `no next hop with id ${e.nhId}`);
     const nh = this.nhs.get(e.nhId, 'nhId');
-    const why = bridgeTarget(nh);
+    const why = this.nhs.bridgeTarget!(nh);
     if (why) throw precondition(`next hop ${e.nhId}: ${why}`, 'nhId');
     if (e.label !== undefined) {
       if (e.label > MAX_VNI) throw invalid('label', `${e.label} is out of range (a VNI is at most ${MAX_VNI})`);
-      if (nh.kind !== 'tunnel') throw invalid('label', `a label (VNI) is for a tunnel next hop; next hop ${e.nhId} is ${nh.kind}`);
+      // a flood's VNI is its VXLAN members'
+      if (nh.kind !== 'tunnel' && nh.kind !== 'composite')
+        throw invalid('label', `a label (VNI) is for a tunnel or flood next hop; next hop ${e.nhId} is ${nh.kind}`);
     }
     return e;
   }

@@ -9,13 +9,14 @@ import type { Logger } from 'pino';
 import type { DatapathKernel } from '../maps/kernel.ts';
 import { perCpuU64, u32Key, type VifStats } from '../maps/codecs.ts';
 import { DROP_REASONS, type DropReasonName } from '../maps/drop-reasons.ts';
-import type { MapName } from '../maps/layout.ts';
+import { VR_COMP_BLOCK, type MapName } from '../maps/layout.ts';
 import { NextHopTable } from '../maps/tables/nexthop-table.ts';
 import { RouteTable } from '../maps/tables/route-table.ts';
 import { RouteBatch } from '../maps/tables/route-pack.ts';
 import { VifTable } from '../maps/tables/vif-table.ts';
 import { FlowTable } from '../maps/tables/flow-table.ts';
 import { DecapTable } from '../maps/tables/decap-table.ts';
+import { CompTable } from '../maps/tables/comp-table.ts';
 import { DecapManager } from './decap-manager.ts';
 import { BridgeManager, bridgeKeyId } from './bridge-manager.ts';
 import { BridgeTable } from '../maps/tables/bridge-table.ts';
@@ -57,12 +58,18 @@ const BULK = 10_000;
 
 /**
  * the order a transaction applies its operations in: no dangling reference
- * at any point (routes, labels, VNIs and bridge entries name next hops;
- * flows name no other object)
+ * at any point (composites name their members; routes, labels, VNIs and
+ * bridge entries name next hops; flows name no other object). isComposite:
+ * whether a next hop deleted is a composite (deleted before the next hops it
+ * may use).
  */
-function phase(op: Op): number {
+function phase(op: Op, isComposite: (id: number) => boolean): number {
   if (op.kind === 'vif') return op.action === 'delete' ? 5 : 0;
-  if (op.kind === 'nh') return op.action === 'delete' ? 4 : 1;
+  if (op.kind === 'nh') {
+    if (op.action === 'delete') return isComposite(op.id) ? 3.5 : 4;
+    return op.spec.kind === 'composite' ? 1.5 : 1;
+  }
+  if (op.kind === 'member') return 1.6;
   return op.action === 'delete' ? 3 : 2;
 }
 
@@ -92,7 +99,7 @@ export class DatapathManager {
     this.syncs = new SyncEpochs(log);
     const m = kernel.maps;
     this.vifs = new VifManager(kernel, new VifTable(m.vr_vifs, m.vr_vif_stats), limits.maxVrfs, log);
-    this.nhs = new NextHopManager(new NextHopTable(m.vr_nexthops), this.vifs, log);
+    this.nhs = new NextHopManager(new NextHopTable(m.vr_nexthops), this.vifs, log, new CompTable(m.vr_comp));
     this.routes = new RouteManager(
       new RouteTable({ rt4: m.vr_rt4, host4: m.vr_host4, rt6: m.vr_rt6, host6: m.vr_host6 }, kernel.routeLookups),
       this.nhs,
@@ -186,6 +193,16 @@ export class DatapathManager {
 
   deleteNextHop(id: number): Promise<void> {
     return this.write((j) => this.nhs.delete(id, j));
+  }
+
+  /** addCompositeMember: one member more for a composite; the composite as it is then. */
+  addCompositeMember(id: number, member: number): Promise<NextHop> {
+    return this.write((j) => this.nhs.addMember(id, member, j));
+  }
+
+  /** removeCompositeMember: one member less (an ECMP composite moves only that member's flows). */
+  removeCompositeMember(id: number, member: number): Promise<NextHop> {
+    return this.write((j) => this.nhs.removeMember(id, member, j));
   }
 
   /** decap: the manager of a decap table. */
@@ -324,7 +341,8 @@ export class DatapathManager {
 
   private async applyNow(ops: Op[], atomic: boolean): Promise<BatchOutcome> {
     const order = ops.map((_, i) => i);
-    if (atomic) order.sort((a, b) => phase(ops[a]!) - phase(ops[b]!) || a - b);
+    const isComposite = (id: number) => this.nhs.kindOf(id) === 'composite';
+    if (atomic) order.sort((a, b) => phase(ops[a]!, isComposite) - phase(ops[b]!, isComposite) || a - b);
     const out: BatchOutcome = new Array(ops.length);
     const tx = new Journal();
     const txNotes = newFlowNotes();
@@ -422,6 +440,10 @@ export class DatapathManager {
           sync?.nhs.add(op.spec.id);
         }
         return;
+      case 'member':
+        if (op.action === 'add') this.nhs.addMember(op.id, op.member, j);
+        else this.nhs.removeMember(op.id, op.member, j);
+        return;
       case 'route':
         if (op.action === 'update') this.routes.update(op.spec, j);
         return;
@@ -473,10 +495,14 @@ export class DatapathManager {
       const vnis = this.vnis.sweep(s.vnis, j);
       const bridge = this.bridge.sweep(s.bridge, j);
       let nextHops = 0;
-      for (const id of [...this.nhs.ids()])
+      // composites first: their members are then free to go
+      const ids = [...this.nhs.ids()];
+      const comp = (id: number) => (this.nhs.kindOf(id) === 'composite' ? 0 : 1);
+      ids.sort((a, b) => comp(a) - comp(b) || a - b);
+      for (const id of ids)
         if (!s.nhs.has(id)) {
-          if (this.nhs.refCount(id) > 0 || this.nhs.decapRefCount(id) > 0 || this.nhs.bridgeRefCount(id) > 0)
-            this.log.warn({ nh: id }, 'sync: next hop not re-sent but still used by re-sent routes, labels, VNIs or bridge entries; kept');
+          if (this.nhs.refCount(id) > 0 || this.nhs.decapRefCount(id) > 0 || this.nhs.bridgeRefCount(id) > 0 || this.nhs.compositeRefCount(id) > 0)
+            this.log.warn({ nh: id }, 'sync: next hop not re-sent but still used by re-sent routes, labels, VNIs, bridge entries or composites; kept');
           else {
             this.nhs.delete(id, j);
             nextHops++;
@@ -521,7 +547,7 @@ export class DatapathManager {
       vr_host6: this.routes.countIn('host6'),
       vr_mpls: this.labels.size,
       vr_vxlan: this.vnis.size,
-      vr_comp: 0,
+      vr_comp: this.nhs.comps.size * VR_COMP_BLOCK,
       vr_tctr: this.kernel.maps.vr_tctr.maxEntries,
       vr_bridge: this.bridge.size,
     };

@@ -14,7 +14,9 @@ export type VifTypeName = 'host' | 'agent' | 'fabric' | 'virtual';
 export type Hook = 'xdp' | 'tc';
 /** HookPolicy: the hook asked for; auto: TC for veth/netkit, XDP for the rest */
 export type HookPolicy = Hook | 'auto';
-export type NhKind = 'encap' | 'receive' | 'discard' | 'tunnel' | 'vrf';
+export type NhKind = 'encap' | 'receive' | 'discard' | 'tunnel' | 'vrf' | 'composite';
+/** a composite next hop's kind: one member per flow (ECMP), or every member (flood) */
+export type CompositeKind = 'ecmp' | 'flood';
 /** the overlay encapsulations of a tunnel next hop */
 export type TunnelType = 'mplsoudp' | 'mplsogre' | 'vxlan';
 /** the decap tables: MPLS labels and VXLAN network identifiers */
@@ -96,6 +98,14 @@ export interface NextHop {
   encap?: { vifIndex: number; dmac: Buffer; smac: Buffer };
   /** tunnel only */
   tunnel?: Tunnel;
+  /** composite only: its members in slot order */
+  composite?: Composite;
+}
+
+/** Composite: a composite next hop's kind and member next-hop ids */
+export interface Composite {
+  kind: CompositeKind;
+  members: number[];
 }
 
 /** TunnelSpec: a tunnel as asked for; undefined fields are missing (or, for the inner MACs, defaulted) */
@@ -119,6 +129,8 @@ export interface NextHopSpec {
   encap?: { vifIndex: number; dmac: Buffer | undefined; smac: Buffer | undefined };
   /** tunnel only */
   tunnel?: TunnelSpec;
+  /** composite only; kind undefined: missing */
+  composite?: { kind: CompositeKind | undefined; members: number[] };
 }
 
 /** BridgeKey: a bridge (MAC) table entry's key; ff:ff:ff:ff:ff:ff is the VRF's flood entry */
@@ -148,6 +160,7 @@ export type Op =
   | { kind: 'vif'; action: 'delete'; index: number }
   | { kind: 'nh'; action: 'add' | 'update'; spec: NextHopSpec }
   | { kind: 'nh'; action: 'delete'; id: number }
+  | { kind: 'member'; action: 'add' | 'delete'; id: number; member: number }
   | { kind: 'route'; action: 'add' | 'update'; spec: RouteSpec }
   | { kind: 'route'; action: 'delete'; key: RouteKey }
   | { kind: 'flow'; action: 'set'; spec: FlowSpec }

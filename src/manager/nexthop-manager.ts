@@ -10,19 +10,21 @@ import type { Logger } from 'pino';
 import { NH, nhValue, type NhValue } from '../maps/codecs.ts';
 import { MAX_LABEL, MAX_VNI, NH_DISCARD_ID, NH_F_L2, NhType, TunType, VIF_F_ENABLED, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
 import type { NextHopTable } from '../maps/tables/nexthop-table.ts';
+import type { CompTable } from '../maps/tables/comp-table.ts';
+import { COMP_KIND_CODES, CompositeManager } from './composite-manager.ts';
 import { exists, invalid, notFound, precondition } from './errors.ts';
 import type { Journal } from './journal.ts';
-import type { NextHop, NextHopSpec, NhKind, Tunnel, TunnelType, Vif } from './model.ts';
+import type { Composite, NextHop, NextHopSpec, NhKind, Tunnel, TunnelType, Vif } from './model.ts';
 import type { VifManager } from './vif-manager.ts';
 
 const NH_TYPE_CODES: Record<NhKind, number> = {
-  encap: NhType.ENCAP, receive: NhType.RECEIVE, discard: NhType.DISCARD, tunnel: NhType.TUNNEL, vrf: NhType.VRF,
+  encap: NhType.ENCAP, receive: NhType.RECEIVE, discard: NhType.DISCARD, tunnel: NhType.TUNNEL, vrf: NhType.VRF, composite: NhType.COMPOSITE,
 };
 const NH_TYPE_NAMES = new Map(Object.entries(NH_TYPE_CODES).map(([k, v]) => [v, k as NhKind]));
 const TUN_TYPE_CODES: Record<TunnelType, number> = { mplsoudp: TunType.MPLSOUDP, mplsogre: TunType.MPLSOGRE, vxlan: TunType.VXLAN };
 const TUN_TYPE_NAMES = new Map(Object.entries(TUN_TYPE_CODES).map(([k, v]) => [v, k as TunnelType]));
 const ZERO_MAC = Buffer.alloc(6);
-/** the kinds a tunnelled packet's label or VNI may lead to (the datapath runs no tunnel after a decap) */
+/** the kinds a tunnelled packet's label or VNI may lead to (the datapath runs no tunnel or composite after a decap) */
 export const DECAP_TARGETS: readonly NhKind[] = ['encap', 'receive', 'discard', 'vrf'];
 
 /** outputOf: the vif a next hop sends out of (ENCAP, TUNNEL) */
@@ -42,11 +44,16 @@ export class NextHopManager {
   private readonly bridgeRefs: Uint32Array;
   /** bridgeTarget: why a next hop cannot be a bridge entry's (undefined: it can); set by the bridge table's manager */
   bridgeTarget: ((nh: NextHop) => string | undefined) | undefined;
+  /** floodMemberTarget: why a next hop cannot be a member of a flood a bridge entry leads to; set by the bridge table's manager */
+  floodMemberTarget: ((nh: NextHop) => string | undefined) | undefined;
   private readonly outputs = new Map<number, Set<number>>();
   private count = 0;
+  /** the members of composite next hops (vr_comp) */
+  readonly comps: CompositeManager;
 
-  constructor(table: NextHopTable, vifs: VifManager, log: Logger) {
+  constructor(table: NextHopTable, vifs: VifManager, log: Logger, comp: CompTable) {
     this.table = table;
+    this.comps = new CompositeManager(comp, table, log);
     this.vifs = vifs;
     this.log = log;
     this.kinds = new Uint8Array(table.capacity);
@@ -65,8 +72,10 @@ export class NextHopManager {
 
   /** load: the next hops from the map; next hop 0 (the built-in discard) is installed if missing. */
   load(): void {
-    for (const [id, v] of this.table.all())
+    const all = [...this.table.all()];
+    for (const [id, v] of all)
       this.remember(id, v.type, v.type === NhType.ENCAP || v.type === NhType.TUNNEL ? v.oifVif : undefined);
+    this.comps.load(all);
     if (!this.kinds[NH_DISCARD_ID]) {
       const nh: NextHop = { id: NH_DISCARD_ID, vrf: 0, kind: 'discard' };
       this.table.put(NH_DISCARD_ID, this.valueOf(nh));
@@ -81,7 +90,14 @@ export class NextHopManager {
   get(id: number, field = 'id'): NextHop {
     const v = this.has(id) ? this.table.get(id) : undefined;
     if (!v) throw notFound(field, `no next hop with id ${id}`);
-    return nextHopOf(id, v);
+    const nh = nextHopOf(id, v);
+    if (nh.kind === 'composite') nh.composite = this.comps.get(id) ?? { kind: 'ecmp', members: [] };
+    return nh;
+  }
+
+  /** compositeRefCount: how many composites next hop id is a member of. */
+  compositeRefCount(id: number): number {
+    return this.comps.refCount(id);
   }
 
   /** ids: every id in use, ascending. */
@@ -133,13 +149,14 @@ export class NextHopManager {
     if (spec.id === NH_DISCARD_ID) throw invalid('id', 'next hop 0 is the built-in discard next hop; use ids from 1');
     if (spec.id >= this.table.capacity) throw invalid('id', `${spec.id} is out of range (max_next_hops is ${this.table.capacity})`);
     this.vifs.checkVrf(spec.vrf, 'vrf');
-    if (!spec.kind) throw invalid('kind', 'one of encap, receive, discard, tunnel or vrf is required');
+    if (!spec.kind) throw invalid('kind', 'one of encap, receive, discard, tunnel, vrf or composite is required');
     const nh: NextHop = { id: spec.id, vrf: spec.vrf, kind: spec.kind };
     if (spec.l2) {
       if (spec.kind !== 'encap' && spec.kind !== 'vrf') throw invalid('l2', `a ${spec.kind} next hop has no L2 variant (encap and vrf do)`);
       nh.l2 = true;
     }
     if (spec.kind === 'tunnel') nh.tunnel = this.checkTunnel(spec);
+    if (spec.kind === 'composite') nh.composite = this.checkComposite(spec);
     if (spec.kind === 'encap') {
       const e = spec.encap;
       if (!e) throw invalid('encap', 'an encap next hop needs its output interface and destination MAC');
@@ -150,6 +167,14 @@ export class NextHopManager {
       nh.encap = { vifIndex: e.vifIndex, dmac: e.dmac ?? ZERO_MAC, smac: e.smac ?? (nh.l2 ? ZERO_MAC : vif.mac) };
     }
     return nh;
+  }
+
+  private checkComposite(spec: NextHopSpec): Composite {
+    const c = spec.composite;
+    if (!c) throw invalid('composite', 'a composite next hop needs its kind (ECMP or flood)');
+    if (!c.kind) throw invalid('composite.kind', 'one of ECMP or FLOOD is required');
+    this.comps.checkMembers(spec.id, c.members, (id) => this.kindOf(id));
+    return { kind: c.kind, members: [...c.members] };
   }
 
   private checkTunnel(spec: NextHopSpec): Tunnel {
@@ -184,6 +209,8 @@ export class NextHopManager {
   add(spec: NextHopSpec, j: Journal): NextHop {
     const nh = this.check(spec);
     if (this.has(nh.id)) throw exists('id', `next hop ${nh.id} already exists`);
+    // a composite's block (members, buckets) before the next hop that leads to it
+    if (nh.composite) this.comps.create(nh.id, nh.composite, j);
     this.write(nh, undefined, j);
     this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop added');
     return nh;
@@ -195,15 +222,67 @@ export class NextHopManager {
     if (cur.kind !== nh.kind) throw precondition(`next hop ${nh.id} is ${cur.kind}; its kind cannot change (delete and add it)`, 'kind');
     const why = this.bridgeRefCount(nh.id) > 0 ? this.bridgeTarget?.(nh) : undefined;
     if (why) throw precondition(`next hop ${nh.id} is where ${this.bridgeRefCount(nh.id)} bridge entry(ies) lead; ${why}`, 'l2');
+    this.checkBridgedMember(nh);
+    if (nh.composite) return this.updateComposite(nh, cur, j);
     this.write(nh, cur, j);
     this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop updated');
     return nh;
   }
 
-  /** same: whether a spec would leave next hop id as it is. */
+  /**
+   * updateComposite: the members as asked, by removing and adding one at a
+   * time (the buckets of the members that stay do not move); a composite's
+   * kind (ECMP / flood) cannot change.
+   */
+  private updateComposite(nh: NextHop, cur: NextHop, j: Journal): NextHop {
+    const want = nh.composite!;
+    const have = cur.composite!;
+    if (want.kind !== have.kind)
+      throw precondition(`next hop ${nh.id} is an ${have.kind} composite; its kind cannot change (delete and add it)`, 'composite.kind');
+    for (const m of have.members) if (!want.members.includes(m)) this.comps.removeMember(nh.id, m, j);
+    for (const m of want.members) if (!have.members.includes(m)) this.comps.addMember(nh.id, m, (id) => this.kindOf(id), j);
+    if (nh.vrf !== cur.vrf) this.write({ ...this.get(nh.id), vrf: nh.vrf }, this.get(nh.id), j);
+    this.log.info({ nh: nh.id, kind: nh.kind }, 'next hop updated');
+    return this.get(nh.id);
+  }
+
+  /** checkBridgedMember: a member of a flood bridge entries lead to stays one a bridge can copy to. */
+  private checkBridgedMember(nh: NextHop): void {
+    if (this.compositeRefCount(nh.id) === 0 || !this.floodMemberTarget) return;
+    for (const c of this.comps.users(nh.id)) {
+      if (this.bridgeRefCount(c) === 0) continue;
+      const why = this.floodMemberTarget(nh);
+      if (why) throw precondition(`next hop ${nh.id} is a member of composite ${c}, where bridge entries lead; ${why}`, 'l2');
+    }
+  }
+
+  /** addMember: one member more for composite id. */
+  addMember(id: number, member: number, j: Journal): NextHop {
+    if (this.kindOf(id) !== 'composite') throw this.has(id) ? precondition(`next hop ${id} is not a composite`, 'id') : notFound('id', `no next hop with id ${id}`);
+    const why = this.bridgeRefCount(id) > 0 && this.has(member) ? this.floodMemberTarget?.(this.get(member)) : undefined;
+    if (why) throw precondition(`composite ${id} is where ${this.bridgeRefCount(id)} bridge entry(ies) lead; member ${member}: ${why}`, 'memberId');
+    this.comps.addMember(id, member, (x) => this.kindOf(x), j);
+    return this.get(id);
+  }
+
+  /** removeMember: one member less for composite id. */
+  removeMember(id: number, member: number, j: Journal): NextHop {
+    if (this.kindOf(id) !== 'composite') throw this.has(id) ? precondition(`next hop ${id} is not a composite`, 'id') : notFound('id', `no next hop with id ${id}`);
+    this.comps.removeMember(id, member, j);
+    return this.get(id);
+  }
+
+  /** same: whether a spec would leave next hop id as it is (a composite's members as a set). */
   same(nh: NextHop): boolean {
     const cur = this.has(nh.id) ? this.table.get(nh.id) : undefined;
-    return cur !== undefined && nhEqual(this.valueOf(nh), cur);
+    if (cur === undefined) return false;
+    if (nh.composite) {
+      const have = this.get(nh.id);
+      const m = have.composite?.members ?? [];
+      return have.kind === 'composite' && have.vrf === nh.vrf && have.composite?.kind === nh.composite.kind &&
+        m.length === nh.composite.members.length && nh.composite.members.every((x) => m.includes(x));
+    }
+    return nhEqual(this.valueOf(nh), cur);
   }
 
   delete(id: number, j: Journal): void {
@@ -215,9 +294,13 @@ export class NextHopManager {
     if (labels > 0) throw precondition(`next hop ${id} is where ${labels} MPLS label(s) / VNI(s) lead; delete or repoint them first`, 'id');
     const macs = this.bridgeRefCount(id);
     if (macs > 0) throw precondition(`next hop ${id} is where ${macs} bridge entry(ies) lead; delete or repoint them first`, 'id');
+    if (this.comps.refCount(id) > 0)
+      throw precondition(`next hop ${id} is a member of composite(s) ${this.comps.users(id).join(', ')}; remove it from them first`, 'id');
     const old = this.table.get(id)!;
     j.run('clear next hop', () => this.table.clear(id), () => this.table.put(id, old));
     j.changed({ object: 'nh', action: 'delete', id, kind: cur.kind });
+    // the composite's block once nothing leads to it
+    if (cur.kind === 'composite') this.comps.destroy(id, j);
     this.forget(id, outputOf(cur));
     j.record('forget next hop', () => this.remember(id, NH_TYPE_CODES[cur.kind], outputOf(cur)));
     this.log.info({ nh: id }, 'next hop deleted');
@@ -265,6 +348,9 @@ export class NextHopManager {
       smac: nh.encap?.smac ?? t?.innerSmac ?? ZERO_MAC,
       vrf: nh.vrf,
       oifMtu: vif?.mtu ?? 0,
+      compFirst: nh.composite ? this.comps.firstSlot(nh.id) : 0,
+      compCount: nh.composite?.members.length ?? 0,
+      compKind: nh.composite ? COMP_KIND_CODES[nh.composite.kind] : 0,
       tunType: t ? TUN_TYPE_CODES[t.type] : 0,
       tunFamily: t ? 4 : 0,
       tunSip: ip16(t?.src),

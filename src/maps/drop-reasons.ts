@@ -38,6 +38,11 @@ export const DROP_REASONS = [
   'fabric_forwarding_off',
   // layout v5: bridging
   'l2_no_neigh',
+  // layout v5: composites
+  'composite_empty',
+  'composite_nested',
+  'flood_no_neigh',
+  'flood_copy_failed',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];

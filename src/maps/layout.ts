@@ -39,19 +39,24 @@ export const HookPolicyCode = { AUTO: 0, XDP: 1, TC: 2 } as const;
 export const NhType = { UNSPEC: 0, RECEIVE: 1, ENCAP: 2, TUNNEL: 3, DISCARD: 5, COMPOSITE: 6, VRF: 7 } as const;
 /** enum vr_tun_type */
 export const TunType = { NONE: 0, MPLSOUDP: 1, MPLSOGRE: 2, VXLAN: 3 } as const;
-/** enum vr_comp_kind (reserved) */
+/** enum vr_comp_kind */
 export const CompKind = { NONE: 0, ECMP: 1, FLOOD: 2 } as const;
+/** vr_comp: slots per composite (members at +0, ECMP buckets at +COMP_MEMBERS) */
+export const VR_COMP_BLOCK = 128;
+export const VR_COMP_MEMBERS = 64;
+export const VR_COMP_BUCKETS = 64;
 /** enum vr_tun_counter: vr_tctr's slots */
 export const TunCounter = { ENCAP: 0, DECAP: 1, NEIGH: 2, ICMP_TOO_BIG: 3 } as const;
 export const VR_TC_MAX = 4;
 export const VR_DEF_MAX_LABELS = 16384;
 export const VR_DEF_MAX_VNIS = 16384;
-export const VR_DEF_MAX_COMP = 65536;
 export const VR_DEF_MAX_BRIDGE = 65536;
 /** vr_nh.flags: an L2 next hop (ENCAP: no MAC rewrite; VRF: bridge the VNI's inner frame) */
 export const NH_F_L2 = 1 << 0;
 /** vr_bridge.flags: the entry's label (VNI) is valid */
 export const BE_F_LABEL = 1 << 0;
+/** vr_comp slots by default: 2048 composites */
+export const VR_DEF_MAX_COMP = 262144;
 /** the largest MPLS label (20 bits) and VNI (24 bits) */
 export const MAX_LABEL = 0xfffff;
 export const MAX_VNI = 0xffffff;

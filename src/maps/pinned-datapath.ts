@@ -16,7 +16,7 @@ import { BpfMap } from '../bpf/map.ts';
 import { BpfProgram } from '../bpf/program.ts';
 import { loadAndPin, objectLayoutVersion } from '../bpf/object.ts';
 import {
-  MAP_NAMES, PROGRAM_NAMES, VR_DEF_MAX_BRIDGE, VR_DEF_MAX_COMP, VR_DEF_MAX_FLOWS, VR_DEF_MAX_LABELS, VR_DEF_MAX_VNIS, VR_LAYOUT_VERSION, VR_MAGIC, VR_TC_MAX,
+  MAP_NAMES, PROGRAM_NAMES, VR_COMP_BLOCK, VR_DEF_MAX_BRIDGE, VR_DEF_MAX_COMP, VR_DEF_MAX_FLOWS, VR_DEF_MAX_LABELS, VR_DEF_MAX_VNIS, VR_LAYOUT_VERSION, VR_MAGIC, VR_TC_MAX,
   type MapName,
 } from './layout.ts';
 import { decodeMeta, encodeMeta, u32Key } from './codecs.ts';
@@ -42,6 +42,8 @@ export interface TableSizes {
   maxVnis?: number | undefined;
   /** bridge (MAC) table entries; default VR_DEF_MAX_BRIDGE */
   maxBridge?: number | undefined;
+  /** composite next hops (vr_comp holds VR_COMP_BLOCK slots for each); default VR_DEF_MAX_COMP / VR_COMP_BLOCK */
+  maxComposites?: number | undefined;
 }
 
 export interface OpenOptions {
@@ -138,7 +140,7 @@ function tableSizes(sizes: TableSizes): Record<string, number> {
     vr_flows: sizes.maxFlows ?? VR_DEF_MAX_FLOWS,
     vr_mpls: sizes.maxLabels ?? VR_DEF_MAX_LABELS,
     vr_vxlan: sizes.maxVnis ?? VR_DEF_MAX_VNIS,
-    vr_comp: VR_DEF_MAX_COMP,
+    vr_comp: sizes.maxComposites ? sizes.maxComposites * VR_COMP_BLOCK : VR_DEF_MAX_COMP,
     vr_tctr: VR_TC_MAX,
     vr_bridge: sizes.maxBridge ?? VR_DEF_MAX_BRIDGE,
   };

@@ -14,7 +14,8 @@ import { Lab } from '../../lab/topology.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
 import { InterfaceType } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
-import { TunnelType } from '../../src/gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { CompositeKind, TunnelType } from '../../src/gen/vrouter/ebpf/v1/nexthop_pb.js';
+import type { ProgramError } from '../../src/client/program-stream.ts';
 import { rejects } from '../helpers/grpc-status.ts';
 import { runVrctl } from '../helpers/vrctl-run.ts';
 
@@ -220,6 +221,42 @@ describe('ProgramService: labels and VNIs on the stream and in transactions', ()
     }
     assert.deepEqual((await collect(c.mpls.listLabels({}))).map((r) => r.label!.label), [100]);
     assert.deepEqual((await collect(c.vxlan.listVnis({}))).map((r) => r.vni!.vni), [5001]);
+  });
+});
+
+describe('composites on the programming stream', () => {
+  it('composite add, member add / remove and a transaction on the stream; a failing member op names its field', async () => {
+    const s = c.programStream();
+    try {
+      await s.addNextHop({ id: 12, vrf: 1, kind: { case: 'encap', value: { interfaceIndex: 1, dstMac: '02:aa:00:00:00:02' } } });
+      await s.addNextHop({ id: 40, vrf: 1, kind: { case: 'composite', value: { kind: CompositeKind.ECMP, memberIds: [11] } } });
+      await s.addCompositeMember(40, 12);
+      await assert.rejects(s.addCompositeMember(40, 12), (e: ProgramError) => e.code === status.ALREADY_EXISTS && e.field === 'op.add_composite_member.member_id');
+      await assert.rejects(
+        s.transaction([
+          { op: { case: 'removeCompositeMember', value: { id: 40, memberId: 11 } } },
+          { op: { case: 'addCompositeMember', value: { id: 40, memberId: 40 } } },
+        ]),
+        (e: ProgramError) => e.code === status.INVALID_ARGUMENT && e.field === 'transaction.ops[1].add_composite_member.member_id',
+      );
+      let nh = (await c.nextHops.getNextHop({ id: 40 })).nextHop!;
+      assert.deepEqual(nh.kind.case === 'composite' && nh.kind.value.memberIds, [11, 12], 'the transaction undone whole');
+      await s.transaction([
+        { op: { case: 'addNextHop', value: { nextHop: { id: 41, vrf: 1, kind: { case: 'composite', value: { kind: CompositeKind.FLOOD, memberIds: [] } } } } } },
+        { op: { case: 'removeCompositeMember', value: { id: 40, memberId: 11 } } },
+        { op: { case: 'addCompositeMember', value: { id: 41, memberId: 11 } } },
+      ]);
+      nh = (await c.nextHops.getNextHop({ id: 40 })).nextHop!;
+      assert.deepEqual(nh.kind.case === 'composite' && nh.kind.value.memberIds, [12]);
+      nh = (await c.nextHops.getNextHop({ id: 41 })).nextHop!;
+      assert.deepEqual(nh.kind.case === 'composite' && [nh.kind.value.kind, nh.kind.value.memberIds], [CompositeKind.FLOOD, [11]]);
+      await rejects(c.nextHops.deleteNextHop({ id: 11 }), status.FAILED_PRECONDITION, 'id');
+      await s.deleteNextHop(41);
+      await s.deleteNextHop(40);
+      await s.deleteNextHop(12);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -20,7 +20,7 @@ import { LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
 import { collect, type VrouterClient } from '../../src/client/client.ts';
 import { AttachHook, AttachMode, InterfaceSchema } from '../../src/gen/vrouter/ebpf/v1/interface_pb.js';
-import { NextHopSchema } from '../../src/gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { CompositeKind, NextHopSchema } from '../../src/gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { RouteSchema } from '../../src/gen/vrouter/ebpf/v1/route_pb.js';
 import { eth, ipv4, udp } from '../helpers/packets.ts';
 import { rejects } from '../helpers/grpc-status.ts';
@@ -195,10 +195,35 @@ describe('vrctl nh', () => {
     for (const id of [20, 21]) await rejects(c.nextHops.getNextHop({ id }), status.NOT_FOUND, 'id');
   });
 
+  it('composites: add --ecmp / --flood with members, member add / del, list and get show them; refusals with status and field', async () => {
+    await ok('nh', 'add', '30', 'encap', '--vif', '2', '--l2');
+    const e = (await c.nextHops.getNextHop({ id: 30 })).nextHop!;
+    assert.deepEqual(e.kind.case === 'encap' && [e.kind.value.l2, e.kind.value.interfaceIndex], [true, 2]);
+    const out = await ok('nh', 'add', '40', 'composite', '--ecmp', '11', '12', '--vrf', '1');
+    assert.deepEqual([field(out, 'composite'), field(out, 'members')], ['ecmp', '11, 12']);
+    await ok('nh', 'add', '41', 'composite', '--flood', '12', '30');
+    await ok('nh', 'member', 'add', '40', '30');
+    let nh = (await c.nextHops.getNextHop({ id: 40 })).nextHop!;
+    assert.deepEqual(nh.kind.case === 'composite' && [nh.kind.value.kind, nh.kind.value.memberIds], [CompositeKind.ECMP, [11, 12, 30]]);
+    assert.equal((await c.nextHops.getNextHop({ id: 12 })).nextHop!.compositeRefCount, 2);
+    const t = rows(await ok('nh', 'list'));
+    assert.deepEqual([t.find((r) => r.ID === '40')?.['TUNNEL/MEMBERS'], t.find((r) => r.ID === '41')?.['TUNNEL/MEMBERS'], t.find((r) => r.ID === '12')?.['COMP-REFS']], ['ecmp [11,12,30]', 'flood [12,30]', '2']);
+    await failed(vrctl('nh', 'del', '30'), status.FAILED_PRECONDITION, 'id: ');
+    await failed(vrctl('nh', 'member', 'add', '40', '41'), status.FAILED_PRECONDITION, 'member_id: ');
+    await failed(vrctl('nh', 'member', 'add', '40', '30'), status.ALREADY_EXISTS, 'member_id: ');
+    await failed(vrctl('nh', 'member', 'del', '40', '99'), status.NOT_FOUND, 'member_id: ');
+    await failed(vrctl('nh', 'add', '42', 'composite', '--flood', '41'), status.FAILED_PRECONDITION, 'next_hop.composite.member_ids[0]: ');
+    await usage(vrctl('nh', 'add', '42', 'composite', '11'), /one of --ecmp or --flood/);
+    await ok('nh', 'member', 'del', '40', '30');
+    nh = (await c.nextHops.getNextHop({ id: 40 })).nextHop!;
+    assert.deepEqual(nh.kind.case === 'composite' && nh.kind.value.memberIds, [11, 12]);
+    for (const id of ['40', '41', '30']) await ok('nh', 'del', id);
+  });
+
   it('a next hop in use is refused with the status and field; bad kinds are usage errors', async () => {
     await failed(vrctl('nh', 'del', '12'), status.FAILED_PRECONDITION, 'id: ');
     await usage(vrctl('nh', 'add', '22', 'receive', '--vif', '1'), /--vif is not an option of receive next hops/);
-    await usage(vrctl('nh', 'add', '22', 'composite'), /kind: want one of encap, tunnel, vrf, receive, discard/);
+    await usage(vrctl('nh', 'add', '22', 'bridge'), /kind: want one of encap, tunnel, composite, vrf, receive, discard/);
     await usage(vrctl('nh', 'add', '22', 'tunnel'), /tunnel wants --type, --src, --dst and --vif/);
     await usage(vrctl('nh', 'add', '22', 'encap', '--vif', '1'), /encap wants --vif and --dst-mac/);
   });
@@ -360,7 +385,7 @@ describe('vrctl exit codes, errors and help', () => {
   it('--help at every level, --version; global options before or after the command', async () => {
     const top = await vrctlRaw(['--help']);
     assert.equal(top.code, 0);
-    for (const s of ['usage: vrctl', 'vif list', 'nh add <id> encap|tunnel|vrf|receive|discard', 'mpls add <label>', 'vxlan add <vni>', 'rt lookup <vrf> <address>', 'dropstats', 'trace --vif N', '--socket PATH', 'Exit codes'])
+    for (const s of ['usage: vrctl', 'vif list', 'nh add <id> encap|tunnel|composite|vrf|receive|discard', 'mpls add <label>', 'vxlan add <vni>', 'rt lookup <vrf> <address>', 'dropstats', 'trace --vif N', '--socket PATH', 'Exit codes'])
       assert.ok(top.stdout.includes(s), `top help has ${s}`);
     assert.match((await vrctlRaw(['vif', '--help'])).stdout, /usage: vrctl vif <verb>[\s\S]*vif set <index>/);
     const add = await vrctlRaw(['vif', 'add', '-h']);

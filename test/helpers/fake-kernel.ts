@@ -253,7 +253,7 @@ export class FakeDatapath implements DatapathKernel {
       vr_host6: new FakeMap('vr_host6', 'hash', 20, 12, s.maxRoutes),
       vr_mpls: new FakeMap('vr_mpls', 'hash', 4, 4, s.maxLabels ?? 16384),
       vr_vxlan: new FakeMap('vr_vxlan', 'hash', 4, 4, s.maxVnis ?? 16384),
-      vr_comp: new FakeMap('vr_comp', 'array', 4, 4, 65536),
+      vr_comp: new FakeMap('vr_comp', 'array', 4, 4, (s.maxComposites ?? 2048) * 128),
       vr_tctr: new FakeMap('vr_tctr', 'percpu_array', 4, 8, 4),
       vr_bridge: new FakeMap('vr_bridge', 'hash', 12, 12, s.maxBridge ?? 65536),
     };

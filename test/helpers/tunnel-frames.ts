@@ -74,6 +74,11 @@ export function vxlan(o: Outer, sport: number, vni: number, innerFrame: Buffer, 
  * 49152..65535 (the datapath's bpf/lib/tunnel.h computes the same).
  */
 export function tunSport(innerIp: Buffer): number {
+  return 49152 | (flowHash(innerIp) & 0x3fff);
+}
+
+/** flowHash: the datapath's flow hash of an IP packet (bpf/lib/tunnel.h flow_hash): tunSport's and an ECMP bucket's (hash % 64) */
+export function flowHash(innerIp: Buffer): number {
   const v6 = innerIp[0]! >> 4 === 6;
   const words: number[] = [];
   const addrs = v6 ? innerIp.subarray(8, 40) : innerIp.subarray(12, 20);
@@ -84,8 +89,7 @@ export function tunSport(innerIp: Buffer): number {
   words.push(ports, proto);
   let h = 0x811c9dc5;
   for (const w of words) h = Math.imul((h ^ w) >>> 0, 0x01000193) >>> 0;
-  h = (h ^ (h >>> 16)) >>> 0;
-  return 49152 | (h & 0x3fff);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /**

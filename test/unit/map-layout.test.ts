@@ -14,7 +14,7 @@ import { OBJECT } from '../helpers/datapath.ts';
 import { STRUCTS, TRACE_STRUCTS } from '../../src/maps/codecs.ts';
 import { objectLayoutVersion } from '../../src/bpf/object.ts';
 import { DROP_REASONS } from '../../src/maps/drop-reasons.ts';
-import { MAP_NAMES, NhType, VR_LAYOUT_VERSION, VR_MAGIC, VifType } from '../../src/maps/layout.ts';
+import { CompKind, MAP_NAMES, NH_F_L2, NhType, VR_COMP_BLOCK, VR_COMP_BUCKETS, VR_COMP_MEMBERS, VR_DEF_MAX_COMP, VR_LAYOUT_VERSION, VR_MAGIC, VifType } from '../../src/maps/layout.ts';
 import { DropReason } from '../../src/gen/vrouter/ebpf/v1/stats_pb.js';
 
 interface BtfMember {
@@ -113,6 +113,15 @@ describe('map layout', () => {
       assert.equal(c.get(`VR_DROP_${name.toUpperCase()}`), i, `VR_DROP_${name.toUpperCase()}`);
       assert.equal((DropReason as unknown as Record<string, number>)[name.toUpperCase()], i, `proto DROP_REASON_${name.toUpperCase()}`);
     });
+  });
+  it('composite constants and the next-hop flags match the header', () => {
+    const def = (name: string) => Number(new RegExp(`#define ${name}\\s+(\\(1u << \\d+\\)|\\d+)`).exec(header)?.[1]?.replace(/\(1u << (\d+)\)/, (_, b: string) => String(1 << Number(b))));
+    assert.deepEqual(
+      [def('VR_COMP_BLOCK'), def('VR_COMP_MEMBERS'), def('VR_COMP_BUCKETS'), def('VR_DEF_MAX_COMP'), def('VR_NH_F_L2')],
+      [VR_COMP_BLOCK, VR_COMP_MEMBERS, VR_COMP_BUCKETS, VR_DEF_MAX_COMP, NH_F_L2],
+    );
+    const ck = cEnum('vr_comp_kind');
+    for (const [k, v] of Object.entries(CompKind)) assert.equal(ck.get(`VR_COMP_${k}`), v, k);
   });
   it('vif and next-hop type codes match the header', () => {
     const vt = cEnum('vr_vif_type');

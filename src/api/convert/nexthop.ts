@@ -1,8 +1,8 @@
 /** NextHop messages ⇄ next-hop specs. */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { TunnelType, type NextHop as NextHopMsg, type NextHopSchema } from '../../gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { CompositeKind, TunnelType, type NextHop as NextHopMsg, type NextHopSchema } from '../../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { invalid } from '../../manager/errors.ts';
-import type { NextHop, NextHopSpec, NhKind, TunnelType as TunnelTypeName } from '../../manager/model.ts';
+import type { CompositeKind as CompositeKindName, NextHop, NextHopSpec, NhKind, TunnelType as TunnelTypeName } from '../../manager/model.ts';
 import { formatIp, formatMac, parseIp, parseMac } from '../../manager/net-addr.ts';
 import type { Renames } from './locate.ts';
 
@@ -23,10 +23,15 @@ const TUNNEL_TYPES = new Map<TunnelType, TunnelTypeName>([
   [TunnelType.VXLAN, 'vxlan'],
 ]);
 const TUNNEL_CODES = new Map([...TUNNEL_TYPES].map(([k, v]) => [v, k]));
+const COMPOSITE_KINDS = new Map<CompositeKind, CompositeKindName>([
+  [CompositeKind.ECMP, 'ecmp'],
+  [CompositeKind.FLOOD, 'flood'],
+]);
+const COMPOSITE_CODES = new Map([...COMPOSITE_KINDS].map(([k, v]) => [v, k]));
 
 /** the proto oneof case of each kind */
 const KIND_OF_CASE: Record<NonNullable<NextHopMsg['kind']['case']>, NhKind> = {
-  encap: 'encap', receive: 'receive', discard: 'discard', tunnel: 'tunnel', vrfRoute: 'vrf',
+  encap: 'encap', receive: 'receive', discard: 'discard', tunnel: 'tunnel', vrfRoute: 'vrf', composite: 'composite',
 };
 
 /** nextHopSpecFromProto: `at` is the message's path in the request ("next_hop."). */
@@ -42,6 +47,11 @@ export function nextHopSpecFromProto(nh: NextHopMsg | undefined, at: string): Ne
       dmac: e.dstMac ? parseMac(e.dstMac, `${at}encap.dst_mac`) : undefined,
       smac: e.srcMac ? parseMac(e.srcMac, `${at}encap.src_mac`) : undefined,
     };
+  } else if (nh.kind.case === 'composite') {
+    const c = nh.kind.value;
+    const kind = COMPOSITE_KINDS.get(c.kind);
+    if (c.kind !== CompositeKind.UNSPECIFIED && !kind) throw invalid(`${at}composite.kind`, `unknown composite kind ${c.kind}`);
+    spec.composite = { kind, members: [...c.memberIds] };
   } else if (nh.kind.case === 'tunnel') {
     const t = nh.kind.value;
     const type = TUNNEL_TYPES.get(t.type);
@@ -59,8 +69,8 @@ export function nextHopSpecFromProto(nh: NextHopMsg | undefined, at: string): Ne
   return spec;
 }
 
-export function nextHopToProto(nh: NextHop, refCount: number, decapRefCount = 0, bridgeRefCount = 0): MessageInitShape<typeof NextHopSchema> {
-  const base = { id: nh.id, vrf: nh.vrf, refCount, decapRefCount, bridgeRefCount };
+export function nextHopToProto(nh: NextHop, refCount: number, decapRefCount = 0, bridgeRefCount = 0, compositeRefCount = 0): MessageInitShape<typeof NextHopSchema> {
+  const base = { id: nh.id, vrf: nh.vrf, refCount, decapRefCount, bridgeRefCount, compositeRefCount };
   switch (nh.kind) {
     case 'encap':
       return {
@@ -93,6 +103,10 @@ export function nextHopToProto(nh: NextHop, refCount: number, decapRefCount = 0,
     }
     case 'vrf':
       return { ...base, kind: { case: 'vrfRoute', value: { l2: !!nh.l2 } } };
+    case 'composite': {
+      const c = nh.composite!;
+      return { ...base, kind: { case: 'composite', value: { kind: COMPOSITE_CODES.get(c.kind)!, memberIds: c.members } } };
+    }
     case 'receive':
       return { ...base, kind: { case: 'receive', value: {} } };
     case 'discard':

@@ -89,6 +89,15 @@ export function opFromProto(o: Operation, at: string): ParsedOp {
       const p = `${at}delete_bridge_entry.`;
       return { op: { kind: 'bridge', action: 'delete', key: bridgeKeyFromProto(v.value, p) }, at: p, renames: BRIDGE_RENAMES };
     }
+    case 'addCompositeMember':
+    case 'removeCompositeMember': {
+      const add = v.case === 'addCompositeMember';
+      return {
+        op: { kind: 'member', action: add ? 'add' : 'delete', id: v.value.id, member: v.value.memberId },
+        at: `${at}${add ? 'add' : 'remove'}_composite_member.`,
+        renames: NH_RENAMES,
+      };
+    }
     default:
       throw invalid(at.replace(/\.$/, ''), 'no operation set');
   }

@@ -6,7 +6,8 @@ import { locate } from '../convert/locate.ts';
 import { NH_RENAMES, nextHopSpecFromProto, nextHopToProto } from '../convert/nexthop.ts';
 
 export function nextHopHandlers(mgr: DatapathManager): Handlers<typeof NextHopService> {
-  const out = (id: number) => nextHopToProto(mgr.nhs.get(id), mgr.nhs.refCount(id), mgr.nhs.decapRefCount(id), mgr.nhs.bridgeRefCount(id));
+  const out = (id: number) =>
+    nextHopToProto(mgr.nhs.get(id), mgr.nhs.refCount(id), mgr.nhs.decapRefCount(id), mgr.nhs.bridgeRefCount(id), mgr.nhs.compositeRefCount(id));
   return {
     async addNextHop(req) {
       const spec = nextHopSpecFromProto(req.nextHop, 'next_hop.');
@@ -25,6 +26,12 @@ export function nextHopHandlers(mgr: DatapathManager): Handlers<typeof NextHopSe
     },
     *listNextHops() {
       for (const id of mgr.nhs.ids()) yield { nextHop: out(id) };
+    },
+    async addCompositeMember(req) {
+      return { nextHop: out((await locate(() => mgr.addCompositeMember(req.id, req.memberId), () => '', NH_RENAMES)).id) };
+    },
+    async removeCompositeMember(req) {
+      return { nextHop: out((await locate(() => mgr.removeCompositeMember(req.id, req.memberId), () => '', NH_RENAMES)).id) };
     },
   };
 }

@@ -9,7 +9,7 @@ const VRF_OPTION = { vrf: { type: 'string', arg: 'N', desc: 'the VRF (default 0)
 const ENTRY_OPTIONS = {
   ...VRF_OPTION,
   nh: { type: 'string', arg: 'ID', desc: 'the next hop frames to the MAC go to (required)' },
-  label: { type: 'string', arg: 'VNI', desc: 'the VNI a tunnel next hop sends them with (default: the next hop\'s)' },
+  label: { type: 'string', arg: 'VNI', desc: 'the VNI a tunnel next hop (or a flood\'s VXLAN members) sends them with (default: the next hop\'s)' },
 } as const;
 
 function print(ctx: Context, es: BridgeEntry[]): void {

@@ -1,6 +1,6 @@
 /** vrctl nh: NextHopService (the vRouter's `nh`). */
 import { toJson, type MessageInitShape } from '@bufbuild/protobuf';
-import { DeleteNextHopResponseSchema, NextHopSchema, TunnelType, TunnelTypeSchema, type NextHop } from '../../gen/vrouter/ebpf/v1/nexthop_pb.js';
+import { CompositeKind, DeleteNextHopResponseSchema, NextHopSchema, TunnelType, TunnelTypeSchema, type NextHop } from '../../gen/vrouter/ebpf/v1/nexthop_pb.js';
 import { collect } from '../../client/client.ts';
 import {
   enumName, enumValue, optBool, optString, optUint, printJson, uint, UsageError, type Command, type Context, type OptionSpec, type OptionValues,
@@ -9,7 +9,7 @@ import { dash, kv, table } from '../table.ts';
 
 const JSON_OPTS = { alwaysEmitImplicit: true } as const;
 /** the kinds as vrctl names them (vrf: the proto's vrf_route) */
-const KINDS = ['encap', 'tunnel', 'vrf', 'receive', 'discard'] as const;
+const KINDS = ['encap', 'tunnel', 'composite', 'vrf', 'receive', 'discard'] as const;
 const TUNNEL_ALIASES = { mplsoudp: TunnelType.MPLS_OVER_UDP, mplsogre: TunnelType.MPLS_OVER_GRE, vxlan: TunnelType.VXLAN };
 const TUNNEL_NAMES = new Map(Object.entries(TUNNEL_ALIASES).map(([k, v]) => [v, k]));
 
@@ -17,18 +17,22 @@ const kindName = (nh: NextHop) => (nh.kind.case === 'vrfRoute' ? 'vrf' : (nh.kin
 const encap = (nh: NextHop) => (nh.kind.case === 'encap' ? nh.kind.value : undefined);
 const tunnel = (nh: NextHop) => (nh.kind.case === 'tunnel' ? nh.kind.value : undefined);
 const tunnelName = (t: TunnelType) => TUNNEL_NAMES.get(t) ?? enumName(TunnelTypeSchema, t);
+const composite = (nh: NextHop) => (nh.kind.case === 'composite' ? nh.kind.value : undefined);
+const compName = (k: CompositeKind) => (k === CompositeKind.ECMP ? 'ecmp' : k === CompositeKind.FLOOD ? 'flood' : '-');
 
 /** a tunnel's encapsulation in one column; a vrf next hop's VRF */
 function tunnelCol(nh: NextHop): string {
   const t = tunnel(nh);
   if (t) return `${tunnelName(t.type)} ${t.srcIp}>${t.dstIp} label ${t.label}`;
   if (nh.kind.case === 'vrfRoute') return nh.kind.value.l2 ? `bridge in vrf ${nh.vrf}` : `route in vrf ${nh.vrf}`;
+  const c = composite(nh);
+  if (c) return `${compName(c.kind)} [${c.memberIds.join(',')}]`;
   return '-';
 }
 
 export function nhTable(nhs: readonly NextHop[]): string {
   return table(
-    ['ID', 'KIND', 'VRF', 'OUT-VIF', 'DST-MAC', 'SRC-MAC', 'TUNNEL', 'REFS', 'DECAP-REFS'],
+    ['ID', 'KIND', 'VRF', 'OUT-VIF', 'DST-MAC', 'SRC-MAC', 'TUNNEL/MEMBERS', 'REFS', 'DECAP-REFS', 'COMP-REFS'],
     nhs.map((nh) => {
       const e = encap(nh);
       const t = tunnel(nh);
@@ -36,7 +40,7 @@ export function nhTable(nhs: readonly NextHop[]): string {
       return [
         String(nh.id), kindName(nh) + (encap(nh)?.l2 ? ' l2' : ''), String(nh.vrf), e ? String(e.interfaceIndex) : t ? String(t.interfaceIndex) : '-',
         dash(e?.dstMac ?? (vxlan ? t.innerDstMac : '')), dash(e?.srcMac ?? (vxlan ? t.innerSrcMac : '')), tunnelCol(nh),
-        String(nh.refCount), String(nh.decapRefCount),
+        String(nh.refCount), String(nh.decapRefCount), String(nh.compositeRefCount),
       ];
     }),
   );
@@ -47,6 +51,7 @@ function show(ctx: Context, nh: NextHop | undefined): void {
   if (ctx.json) return printJson(ctx, toJson(NextHopSchema, nh, JSON_OPTS));
   const e = encap(nh);
   const t = tunnel(nh);
+  const c = composite(nh);
   ctx.out(kv([
     ['id', String(nh.id)],
     ['kind', kindName(nh)],
@@ -54,6 +59,7 @@ function show(ctx: Context, nh: NextHop | undefined): void {
     ...(e && e.l2 ? ([['out vif', String(e.interfaceIndex)], ['l2', 'yes (the frame leaves as it is)']] as const) : []),
     ...(e && !e.l2 ? ([['out vif', String(e.interfaceIndex)], ['dst mac', e.dstMac], ['src mac', e.srcMac || '- (the out vif\'s)']] as const) : []),
     ...(nh.kind.case === 'vrfRoute' && nh.kind.value.l2 ? ([['l2', 'yes (bridge the inner frame)']] as const) : []),
+    ...(c ? ([['composite', compName(c.kind)], ['members', c.memberIds.join(', ') || '- (empty: drops)']] as const) : []),
     ...(t
       ? ([
           ['tunnel', tunnelName(t.type)], ['src ip', t.srcIp], ['dst ip', t.dstIp], ['label', String(t.label)], ['fabric vif', String(t.interfaceIndex)],
@@ -63,6 +69,7 @@ function show(ctx: Context, nh: NextHop | undefined): void {
     ['refs', String(nh.refCount)],
     ['decap refs', String(nh.decapRefCount)],
     ['bridge refs', String(nh.bridgeRefCount)],
+    ['composite refs', String(nh.compositeRefCount)],
   ]));
 }
 
@@ -78,25 +85,35 @@ const OPTIONS: Record<string, OptionSpec> = {
   'inner-dst-mac': { type: 'string', arg: 'MAC', desc: 'tunnel vxlan: the inner frame\'s destination MAC' },
   'inner-src-mac': { type: 'string', arg: 'MAC', desc: 'tunnel vxlan: the inner frame\'s source MAC (default the fabric vif\'s)' },
   l2: { type: 'boolean', desc: 'encap: a bridge port (the frame leaves as it is; no --dst-mac); vrf: an L2 VNI (bridge the inner frame in --vrf)' },
+  ecmp: { type: 'boolean', desc: 'composite: one member per flow (by the flow hash)' },
+  flood: { type: 'boolean', desc: 'composite: a copy to every member' },
 };
 
 const ENCAP_OPTS = ['vif', 'dst-mac', 'src-mac', 'l2'];
+const COMPOSITE_OPTS = ['ecmp', 'flood'];
 const TUNNEL_OPTS = ['vif', 'type', 'src', 'dst', 'label', 'inner-dst-mac', 'inner-src-mac'];
 
 /** nextHop: the message add and set send, from "<id> <kind>" and the options. */
-function nextHop(verb: string, id: string, kind: string, o: OptionValues): MessageInitShape<typeof NextHopSchema> {
+function nextHop(verb: string, id: string, kind: string, o: OptionValues, members: string[] = []): MessageInitShape<typeof NextHopSchema> {
   const base = { id: uint('id', id), vrf: optUint(o, 'vrf') ?? 0 };
+  if (kind !== 'composite' && members.length) throw new UsageError(`member ids are for composite next hops only`, `nh ${verb}`);
   const only = (allowed: string[]) => {
-    for (const opt of [...ENCAP_OPTS, ...TUNNEL_OPTS])
+    for (const opt of [...ENCAP_OPTS, ...TUNNEL_OPTS, ...COMPOSITE_OPTS])
       if (!allowed.includes(opt) && o[opt] !== undefined) throw new UsageError(`--${opt} is not an option of ${kind} next hops`, `nh ${verb}`);
   };
   if (kind === 'encap') {
     only(ENCAP_OPTS);
     const vif = optUint(o, 'vif');
     const dstMac = optString(o, 'dst-mac');
-    const l2 = optBool(o, 'l2') ?? false;
+    const l2 = o.l2 === true;
     if (vif === undefined || (dstMac === undefined && !l2)) throw new UsageError('encap wants --vif and --dst-mac (or --l2)', `nh ${verb}`);
     return { ...base, kind: { case: 'encap', value: { interfaceIndex: vif, dstMac: dstMac ?? '', srcMac: optString(o, 'src-mac') ?? '', l2 } } };
+  }
+  if (kind === 'composite') {
+    only(COMPOSITE_OPTS);
+    if ((o.ecmp === true) === (o.flood === true)) throw new UsageError('composite wants one of --ecmp or --flood', `nh ${verb}`);
+    const memberIds = members.map((m) => uint('member', m));
+    return { ...base, kind: { case: 'composite', value: { kind: o.ecmp === true ? CompositeKind.ECMP : CompositeKind.FLOOD, memberIds } } };
   }
   if (kind === 'tunnel') {
     only(TUNNEL_OPTS);
@@ -127,11 +144,16 @@ function nextHop(verb: string, id: string, kind: string, o: OptionValues): Messa
   return { ...base, kind: { case: kind as 'receive' | 'discard', value: {} } };
 }
 
-const DETAILS = `Kinds: encap (rewrite the L2 header and send out of a local vif), tunnel (to a
-remote host inside MPLSoUDP, MPLSoGRE or VXLAN, out of a fabric vif), vrf
+const DETAILS = `Kinds: encap (rewrite the L2 header and send out of a local vif; --l2: the
+frame as it is), tunnel (to a remote host inside MPLSoUDP, MPLSoGRE or VXLAN,
+out of a fabric vif), composite (--ecmp: one member per flow; --flood: a copy
+to every member; members are encap or tunnel next hops, at most 64), vrf
 (route the packet again in --vrf), receive (to the host stack), discard (drop,
 counted as discard).
   vrctl nh add 11 encap --vif 1 --dst-mac 02:aa:00:00:00:01 --vrf 1
+  vrctl nh add 12 encap --vif 2 --l2
+  vrctl nh add 40 composite --ecmp 20 21 --vrf 1
+  vrctl nh add 50 composite --flood 12 21
   vrctl nh add 20 tunnel --type mplsoudp --src 192.0.2.1 --dst 192.0.2.2 --label 1000 --vif 3 --vrf 1
   vrctl nh add 21 tunnel --type vxlan --src 192.0.2.1 --dst 192.0.2.2 --label 5001 --vif 3 --inner-dst-mac 02:bb:00:00:00:01
   vrctl nh add 30 vrf --vrf 2
@@ -161,24 +183,37 @@ export const nhCommands: Command[] = [
   },
   {
     path: ['nh', 'add'],
-    args: '<id> encap|tunnel|vrf|receive|discard',
-    nargs: [2, 2],
+    args: '<id> encap|tunnel|composite|vrf|receive|discard [MEMBER...]',
+    nargs: [2, 2 + 64],
     summary: 'add a next hop',
     details: DETAILS,
     options: OPTIONS,
-    async run(ctx, [id, kind], o) {
-      show(ctx, (await ctx.client().nextHops.addNextHop({ nextHop: nextHop('add', id!, kind!, o) })).nextHop);
+    async run(ctx, [id, kind, ...members], o) {
+      show(ctx, (await ctx.client().nextHops.addNextHop({ nextHop: nextHop('add', id!, kind!, o, members) })).nextHop);
     },
   },
   {
     path: ['nh', 'set'],
-    args: '<id> encap|tunnel|vrf|receive|discard',
-    nargs: [2, 2],
-    summary: 'rewrite a next hop in place (same kind); its routes, labels and VNIs follow at once',
+    args: '<id> encap|tunnel|composite|vrf|receive|discard [MEMBER...]',
+    nargs: [2, 2 + 64],
+    summary: 'rewrite a next hop in place (same kind; a composite: its member list); its routes, labels and VNIs follow at once',
     details: DETAILS,
     options: OPTIONS,
-    async run(ctx, [id, kind], o) {
-      show(ctx, (await ctx.client().nextHops.updateNextHop({ nextHop: nextHop('set', id!, kind!, o) })).nextHop);
+    async run(ctx, [id, kind, ...members], o) {
+      show(ctx, (await ctx.client().nextHops.updateNextHop({ nextHop: nextHop('set', id!, kind!, o, members) })).nextHop);
+    },
+  },
+  {
+    path: ['nh', 'member'],
+    args: 'add|del <composite-id> <member-id>',
+    nargs: [3, 3],
+    summary: 'add or remove one member of a composite (ECMP: a new member takes an equal share of the flows; a removed one moves only its own)',
+    async run(ctx, [verb, id, member]) {
+      const req = { id: uint('id', id!), memberId: uint('member', member!) };
+      const nhs = ctx.client().nextHops;
+      if (verb === 'add') show(ctx, (await nhs.addCompositeMember(req)).nextHop);
+      else if (verb === 'del') show(ctx, (await nhs.removeCompositeMember(req)).nextHop);
+      else throw new UsageError(`want add or del, got ${JSON.stringify(verb!.slice(0, 32))}`, 'nh member');
     },
   },
   {
