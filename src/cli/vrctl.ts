@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { VrouterClient } from '../client/client.ts';
+import { VrouterClient, type ClientOptions } from '../client/client.ts';
 import { PACKAGE_ROOT, parseConfig } from '../config.ts';
 import { commandName, UsageError, type Command, type Context, type OptionSpec, type OptionValues } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
@@ -28,6 +28,11 @@ function defaultSocket(instance: string | undefined): string {
 const GLOBAL: Record<string, OptionSpec> = {
   socket: { type: 'string', arg: 'PATH', desc: `the daemon's unix socket (default ${defaultSocket(undefined)}; env VROUTER_EBPFD_SOCKET)` },
   instance: { type: 'string', arg: 'NAME', desc: 'the daemon instance: its default socket /run/vrouter-ebpf/NAME.sock' },
+  address: { type: 'string', arg: 'HOST:PORT', desc: 'the daemon\'s TCP listener (grpc-tcp) instead of the socket: TLS, with --cacert (and --cert, --key for mTLS)' },
+  cacert: { type: 'string', arg: 'FILE', desc: 'with --address: the CA that signed the daemon\'s certificate (PEM; default the system\'s roots)' },
+  cert: { type: 'string', arg: 'FILE', desc: 'with --address: this client\'s certificate (PEM), for a daemon with tls-client-ca' },
+  key: { type: 'string', arg: 'FILE', desc: 'with --address: the key of --cert (PEM)' },
+  'insecure-plaintext': { type: 'boolean', desc: 'with --address: no TLS (a daemon started with --grpc-tcp-insecure-plaintext)' },
   json: { type: 'boolean', desc: 'machine output: the API\'s messages as protobuf JSON (every field)' },
   timeout: { type: 'string', arg: 'MS', desc: 'deadline of each call in ms (default 30000)' },
   help: { type: 'boolean', short: 'h', desc: 'help; of a command: vrctl vif add --help' },
@@ -135,6 +140,28 @@ function isServiceError(e: unknown): e is ServiceError {
   return typeof e === 'object' && e !== null && 'code' in e && 'details' in e && 'metadata' in e && typeof (e as ServiceError).code === 'number';
 }
 
+/** connection: the client's TLS options from --cacert / --cert / --key (TCP only; plaintext only when asked) */
+function connection(opts: Record<string, unknown>, address: string | undefined, cmd: string): ClientOptions {
+  const file = (name: 'cacert' | 'cert' | 'key') => {
+    const path = opts[name];
+    if (typeof path !== 'string') return undefined;
+    if (!address) throw new UsageError(`--${name} goes with --address (the unix socket has no TLS)`, cmd);
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new UsageError(`--${name}: cannot read ${path}: ${(err as Error).message}`, cmd);
+    }
+  };
+  const tls = { ca: file('cacert'), cert: file('cert'), key: file('key') };
+  if (!address) return {};
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new UsageError('--cert and --key go together', cmd);
+  if (opts['insecure-plaintext'] === true) {
+    if (tls.ca || tls.cert) throw new UsageError('--insecure-plaintext takes no --cacert, --cert or --key', cmd);
+    return {};
+  }
+  return { tls };
+}
+
 /** errorLine: a failed call as one line, "CODE: field: message". */
 function errorLine(err: ServiceError, socket: string): string {
   const field = err.metadata.get('vrouter-field')[0];
@@ -146,6 +173,9 @@ function errorLine(err: ServiceError, socket: string): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // grpc-js gives an IP address target to TLS as its server name, which Node
+  // flags (DEP0123) on every connection: stderr is for one error line
+  process.noDeprecation = true;
   const out: string[] = [];
   const flush = () => {
     if (out.length) process.stdout.write(`${out.join('\n')}\n`);
@@ -165,14 +195,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const { command, args, opts } = parsed;
   const socket = resolve(typeof opts.socket === 'string' ? opts.socket : defaultSocket(typeof opts.instance === 'string' ? opts.instance : undefined));
+  const address = typeof opts.address === 'string' ? opts.address : undefined;
+  const target = address ?? `unix:${socket}`;
   let client: VrouterClient | undefined;
   let streamClient: VrouterClient | undefined;
   try {
     const timeout = typeof opts.timeout === 'string' ? Number(opts.timeout) : 30_000;
     if (!Number.isInteger(timeout) || timeout <= 0) throw new UsageError(`--timeout: want a positive number of ms, got ${JSON.stringify(String(opts.timeout).slice(0, 32))}`, commandName(command!));
+    const conn = connection(opts, address, commandName(command!));
     const ctx: Context = {
-      client: () => (client ??= new VrouterClient(`unix:${socket}`, timeout)),
-      streamClient: () => (streamClient ??= new VrouterClient(`unix:${socket}`, 0)),
+      client: () => (client ??= new VrouterClient(target, timeout, conn)),
+      streamClient: () => (streamClient ??= new VrouterClient(target, 0, conn)),
       json: opts.json === true,
       out: (text) => out.push(text),
       emit: (text) => {
@@ -190,7 +223,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`vrctl: ${err.message}\nTry 'vrctl ${err.command || commandName(command!)} --help'.\n`);
       return 2;
     }
-    process.stderr.write(`vrctl: ${isServiceError(err) ? errorLine(err, socket) : (err as Error).message}\n`);
+    process.stderr.write(`vrctl: ${isServiceError(err) ? errorLine(err, address ?? socket) : (err as Error).message}\n`);
     return 1;
   } finally {
     client?.close();

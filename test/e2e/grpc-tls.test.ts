@@ -109,6 +109,25 @@ describe('mTLS (tls-client-ca)', () => {
   });
 });
 
+describe('vrctl over TCP with mTLS', () => {
+  const VRCTL = fileURLToPath(new URL('../../src/cli/vrctl.ts', import.meta.url));
+  const vrctl = (args: string[]) =>
+    spawnSync('nsenter', [`--net=/run/netns/${ns}`, process.execPath, VRCTL, '--address', ADDRESS, '--timeout', '5000', ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  it('--cacert / --cert / --key: served; without a client certificate or with another CA\'s: exit 1, one line', () => {
+    const good = vrctl(['--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey, '--json', 'system']);
+    assert.equal(good.status, 0, good.stderr);
+    assert.equal((JSON.parse(good.stdout) as { instance: string }).instance, lab.prefix);
+    for (const args of [['--cacert', pki.ca], ['--cacert', pki.ca, '--cert', pki.otherClientCert, '--key', pki.otherClientKey], ['--insecure-plaintext']]) {
+      const r = vrctl([...args, 'system']);
+      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /^vrctl: UNAVAILABLE: .*\(is vrouter-ebpfd serving on 127\.0\.0\.1:50443\?\)\n$/);
+    }
+    const usage = vrctl(['--cert', pki.clientCert, 'system']);
+    assert.equal(usage.status, 2, 'a --cert without --key is a usage error');
+  });
+});
+
 describe('TLS without client certificates', () => {
   before(() => restartWith(['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey]));
 
