@@ -38,6 +38,8 @@ export const DROP_REASONS = [
   'fabric_forwarding_off',
   // layout v5: bridging
   'l2_no_neigh',
+  // kernel events: the output vif's link is operationally down
+  'interface_link_down',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];
