@@ -22,6 +22,14 @@ export function kernelEventMetrics(registry: Registry, events: KernelEventStats,
     },
   });
   new Gauge({
+    name: 'vrouter_kernel_event_watchers',
+    help: 'WatchKernelEvents streams open now.',
+    registers: [registry],
+    collect() {
+      this.set(events.stats().watchers);
+    },
+  });
+  new Gauge({
     name: 'vrouter_interface_oper_up',
     help: '1 while the vif\'s kernel interface is operationally up as rtnetlink last said (0: down or deleted; traffic to it is dropped as interface_link_down).',
     labelNames: ['vif', 'name'],

@@ -14,6 +14,7 @@ import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.t
 import type { VrouterClient } from '../../src/client/client.ts';
 import { KernelEventType, type KernelEvent, type WatchKernelEventsResponse } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
 import { rejects } from '../helpers/grpc-status.ts';
+import { runVrctl } from '../helpers/vrctl-run.ts';
 import { status } from '@grpc/grpc-js';
 
 let lab: Lab;
@@ -152,3 +153,36 @@ describe('a vif whose kernel interface changes', () => {
     );
   });
 });
+
+describe('vrctl events', () => {
+  it('prints kernel events as they come, as JSON with --json', async () => {
+    const run = runVrctl(['--socket', daemon.socketPath, '--json', 'events', '--count', '2']);
+    // the watch is in place once the daemon counts its watcher; then two changes
+    await waitForWatchers(2);
+    lab.ip(topo.host, ['link', 'add', 'evx0', 'type', 'veth', 'peer', 'name', 'evx1']);
+    lab.ip(topo.host, ['link', 'del', 'evx0']);
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; name: string });
+    assert.equal(lines.length, 2);
+    assert.ok(lines.some((l) => l.name.startsWith('evx') && l.type.startsWith('KERNEL_EVENT_TYPE_LINK_')), r.stdout);
+  });
+
+  it('prints one line per event without --json', async () => {
+    const run = runVrctl(['--socket', daemon.socketPath, 'events', '--count', '1']);
+    await waitForWatchers(2);
+    lab.ip(topo.host, ['addr', 'add', '192.0.2.77/32', 'dev', 'veth-p1']);
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /address_add {2}192\.0\.2\.77\/32 on veth-p1 \(ifindex \d+, vif 1\)/);
+  });
+});
+
+/** waitForWatchers: until the daemon has n kernel event watchers (the test's stream and a vrctl) */
+async function waitForWatchers(n: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (new RegExp(`vrouter_kernel_event_watchers ${n}\\b`).test(await scrape())) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`never ${n} kernel event watchers`);
+}
