@@ -182,7 +182,9 @@ export class DatapathManager {
     return this.write((j) => {
       const cur = this.vifs.find(index);
       if (!cur || (cur.linkDown ?? false) === down) return undefined;
-      const next: Vif = { ...cur, linkDown: down };
+      const next: Vif = { ...cur };
+      if (down) next.linkDown = true;
+      else delete next.linkDown;
       this.vifs.replace(next, j);
       this.nhs.refreshOutputs(next, j);
       return next;

@@ -76,8 +76,9 @@ export class VifManager {
         hook: v.attachMode === AttachModeCode.TC ? 'tc' : 'xdp',
         attachMode: v.attachMode === AttachModeCode.GENERIC ? 'generic' : 'native',
         peer: (v.flags & VIF_F_PEER) !== 0,
-        linkDown: (v.flags & VIF_F_LINK_DOWN) !== 0,
       };
+      // set only when down: a vif whose link never went down has no such key (as when added)
+      if (v.flags & VIF_F_LINK_DOWN) vif.linkDown = true;
       this.vifs.set(vif.index, vif);
       this.byIfindex.set(ifindex, vif.index);
       if (!vif.name) {

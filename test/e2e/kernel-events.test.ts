@@ -11,7 +11,7 @@ import type { ClientReadableStream } from '@grpc/grpc-js';
 import { Lab } from '../../lab/topology.ts';
 import { LabDaemon } from '../../lab/daemon.ts';
 import { buildTwoPods, programTwoPods, type TwoPods } from '../../lab/two-pods.ts';
-import type { VrouterClient } from '../../src/client/client.ts';
+import { collect, type VrouterClient } from '../../src/client/client.ts';
 import { KernelEventType, type KernelEvent, type WatchKernelEventsResponse } from '../../src/gen/vrouter/ebpf/v1/system_pb.js';
 import { rejects } from '../helpers/grpc-status.ts';
 import { runVrctl } from '../helpers/vrctl-run.ts';
@@ -141,6 +141,11 @@ describe('a vif whose kernel interface changes', () => {
     assert.equal(e.interfaceIndex, 2);
     const vif = (await c.interfaces.getInterface({ index: 2 })).interface!;
     assert.deepEqual([vif.orphaned, vif.linkDown], [true, true]);
+    // the agent deletes it (what leads there first); the daemon goes on
+    for (const prefix of [`${pod2().ip4}/32`, `${pod2().ip6}/128`]) await c.routes.deleteRoute({ vrf: 1, prefix });
+    await c.nextHops.deleteNextHop({ id: 12 });
+    await c.interfaces.deleteInterface({ index: 2 });
+    assert.deepEqual((await collect(c.interfaces.listInterfaces({}))).map((r) => r.interface?.index), [1]);
   });
 
   it('max_queue out of range: INVALID_ARGUMENT naming it', async () => {
