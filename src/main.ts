@@ -27,6 +27,8 @@ import { ConfigTable } from './maps/tables/config-table.ts';
 import { trapMask } from './maps/trap-reasons.ts';
 import { PacketIo } from './packets/packet-io.ts';
 import { FlowHub } from './flows/flow-hub.ts';
+import { KernelEvents } from './netlink/kernel-events.ts';
+import { RtnetlinkReader } from './bpf/rtnetlink-reader.ts';
 import { BatchInjector } from './maps/tables/batch-injector.ts';
 import { sdNotify } from './sd-notify.ts';
 import { serverCredentials } from './api/tls.ts';
@@ -182,10 +184,17 @@ async function run(cfg: Config, tcpCredentials: ServerCredentials | undefined): 
   });
   mgr.extraDrops = () => flows.daemonDrops();
 
-  const registry = cfg.metricsAddress ? new DatapathMetrics(mgr, dp.adopted, { packets, flows }) : undefined;
+  // rtnetlink: opened on this thread, in the daemon's namespace; read on a worker
+  const kernelLog = log.child({ component: 'netlink' });
+  const kernel = new KernelEvents(mgr, kernelLog);
+  kernel.attach(RtnetlinkReader.open({
+    onEvents: (msgs) => kernel.handle(msgs),
+    onError: (err) => kernelLog.error({ err }, 'rtnetlink reader failed: kernel events are no longer followed'),
+  }));
+  const registry = cfg.metricsAddress ? new DatapathMetrics(mgr, dp.adopted, { packets, flows, kernel }) : undefined;
   const api = new ApiServer(
     mgr, { version: VERSION, instance: cfg.instance, startedAt, dp, syncOrphanTimeoutMs: cfg.syncOrphanTimeoutMs }, log.child({ component: 'api' }),
-    { packets, flows, calls: registry?.grpc },
+    { packets, flows, calls: registry?.grpc, kernel },
   );
   let metrics: Server | undefined;
   // metrics first: a daemon that cannot open them never answers on its API socket. A failure
@@ -218,6 +227,7 @@ async function run(cfg: Config, tcpCredentials: ServerCredentials | undefined): 
   metrics?.close();
   await packets.close();
   await flows.close();
+  await kernel.close();
   batch?.close();
   reclaimer.stop();
   probe?.close();

@@ -93,6 +93,8 @@ static __always_inline int l2_encap_out(void *ctx, const enum vr_hook hook, cons
 		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return count_drop(hook, st, VR_DROP_INTERFACE_TX_DOWN);
+	if (nh->oif_state & VR_VIF_F_LINK_DOWN)
+		return count_drop(hook, st, VR_DROP_INTERFACE_LINK_DOWN);
 	if (nh->oif_mtu && ctx_exceeds_mtu(ctx, hook, pkt_len - ETH_HLEN, nh->oif_mtu))
 		return count_drop(hook, st, VR_DROP_MTU_EXCEEDED);
 	/* to a vif on the TC hook, from XDP: TC bridges it again and delivers an skb */
@@ -144,6 +146,8 @@ static __always_inline int l2_tunnel_out(void *ctx, const enum vr_hook hook, con
 		return count_drop(hook, st, VR_DROP_TUNNEL_ENCAP_FAILED);
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return count_drop(hook, st, VR_DROP_INTERFACE_TX_DOWN);
+	if (nh->oif_state & VR_VIF_F_LINK_DOWN)
+		return count_drop(hook, st, VR_DROP_INTERFACE_LINK_DOWN);
 	if (label == VR_LABEL_NONE)
 		label = nh->label;
 	if (hook == VR_HOOK_TC) {

@@ -90,6 +90,8 @@ static __always_inline __u32 flood_encap(struct __sk_buff *skb, const struct vr_
 
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return VR_DROP_INTERFACE_TX_DOWN;
+	if (nh->oif_state & VR_VIF_F_LINK_DOWN)
+		return VR_DROP_INTERFACE_LINK_DOWN;
 	if (nh->oif_mtu && !skb->gso_size && skb->len > (__u32)nh->oif_mtu + ETH_HLEN)
 		return VR_DROP_MTU_EXCEEDED;
 	if (!w)
@@ -175,6 +177,8 @@ static __always_inline __u32 flood_tunnel(struct __sk_buff *skb, const struct vr
 		return VR_DROP_INVALID_NEXTHOP;
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return VR_DROP_INTERFACE_TX_DOWN;
+	if (nh->oif_state & VR_VIF_F_LINK_DOWN)
+		return VR_DROP_INTERFACE_LINK_DOWN;
 	/* adjust_room without the encap flags: a GSO packet would keep a GSO type that is not a tunnel's */
 	if (!w || skb->gso_size || skb->len < ETH_HLEN || n + l3_len > 0xffff)
 		return VR_DROP_FLOOD_COPY_FAILED;
@@ -288,6 +292,8 @@ static __always_inline __u32 flood_vxlan_room(struct __sk_buff *skb, const struc
 		return VR_DROP_FLOOD_COPY_FAILED;
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return VR_DROP_INTERFACE_TX_DOWN;
+	if (nh->oif_state & VR_VIF_F_LINK_DOWN)
+		return VR_DROP_INTERFACE_LINK_DOWN;
 	l3_len = skb->len - VR_TUN_VXLAN_LEN - ETH_HLEN;
 	if (VR_TUN_VXLAN_LEN + l3_len > 0xffff)
 		return VR_DROP_FLOOD_COPY_FAILED;

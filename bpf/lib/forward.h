@@ -66,6 +66,8 @@ static __always_inline int encap_out(void *ctx, const enum vr_hook hook, const s
 		return count_drop(hook, st, VR_DROP_INVALID_PACKET);
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return count_drop(hook, st, VR_DROP_INTERFACE_TX_DOWN);
+	if (nh->oif_state & VR_VIF_F_LINK_DOWN)
+		return count_drop(hook, st, VR_DROP_INTERFACE_LINK_DOWN);
 	if (nh->oif_mtu && ctx_exceeds_mtu(ctx, hook, l3_len, nh->oif_mtu))
 		return count_drop(hook, st, VR_DROP_MTU_EXCEEDED);
 

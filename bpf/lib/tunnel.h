@@ -294,6 +294,8 @@ static __always_inline int tunnel_out(void *ctx, const enum vr_hook hook, const 
 	__builtin_memset(hp, 0, sizeof(*hp));
 	if (!(nh->oif_state & VR_VIF_F_ENABLED))
 		return count_drop(hook, st, VR_DROP_INTERFACE_TX_DOWN);
+	if (nh->oif_state & VR_VIF_F_LINK_DOWN)
+		return count_drop(hook, st, VR_DROP_INTERFACE_LINK_DOWN);
 	if (label == VR_LABEL_NONE)
 		label = nh->label;
 	if (hook == VR_HOOK_TC) {

@@ -58,6 +58,10 @@ enum vr_vif_type {
 				      * an skb (its pod may not take XDP frames); the XDP
 				      * entry hands such packets to its own device's TC
 				      * entry (every XDP vif has one too) */
+#define VR_VIF_F_LINK_DOWN (1u << 4) /* the kernel interface is operationally down (rtnetlink,
+				      * set by the daemon): a redirect to it would be lost
+				      * uncounted, so what goes to it is dropped as
+				      * VR_DROP_INTERFACE_LINK_DOWN */
 
 /* the attachment in use (hook and XDP mode), recorded in the vif so that a
  * restarted daemon re-adopts the right link and reports it */
@@ -155,7 +159,7 @@ enum vr_comp_kind {
 #if VR_LAYOUT_VERSION >= 5
 struct vr_nh {
 	__u8  type;         /* enum vr_nh_type */
-	__u8  oif_state;    /* ENCAP, TUNNEL: VR_VIF_F_ENABLED | _PEER | _SKB of the output vif */
+	__u8  oif_state;    /* ENCAP, TUNNEL: VR_VIF_F_ENABLED | _PEER | _SKB | _LINK_DOWN of the output vif */
 	__u16 flags;        /* VR_NH_F_* (layout v5) */
 	__u32 oif_ifindex;  /* ENCAP: kernel ifindex to redirect to; TUNNEL: the fabric's
 			     * (the underlay FIB lookup is made from it) */
@@ -534,6 +538,7 @@ enum vr_drop_reason {
 				      * resolved (a copy cannot wait for ARP) */
 	VR_DROP_FLOOD_COPY_FAILED,   /* a flood copy could not be made (a GSO packet or a non-IP
 				      * frame to an MPLS tunnel, the encapsulation failed) */
+	VR_DROP_INTERFACE_LINK_DOWN, /* next hop's output vif is operationally down (VR_VIF_F_LINK_DOWN) */
 	VR_DROP_MAX,
 };
 

@@ -40,6 +40,7 @@ import { mplsHandlers } from './services/mpls-service.ts';
 import { vxlanHandlers } from './services/vxlan-service.ts';
 import { bridgeHandlers } from './services/bridge-service.ts';
 import type { FlowHub } from '../flows/hub.ts';
+import type { KernelEvents } from '../netlink/kernel-events.ts';
 import { PacketService } from '../gen/vrouter/ebpf/v1/packet_pb.js';
 import { packetHandlers } from './services/packet-service.ts';
 import type { PacketIo } from '../packets/packet-io.ts';
@@ -63,6 +64,8 @@ export interface ApiExtras {
   packets?: PacketIo | undefined;
   /** where every call's method, status code and duration are counted (/metrics) */
   calls?: CallMetrics | undefined;
+  /** the rtnetlink events of the daemon's namespace (SystemService.WatchKernelEvents) */
+  kernel?: KernelEvents | undefined;
 }
 
 /** the services grpc-js libraries implement for us, listed by reflection too */
@@ -112,7 +115,7 @@ export class ApiServer {
     add(NextHopService, nextHopHandlers(mgr));
     add(RouteService, routeHandlers(mgr), ROUTE_RAW_REQUESTS);
     add(StatsService, statsHandlers(mgr));
-    add(SystemService, systemHandlers(mgr, info));
+    add(SystemService, systemHandlers(mgr, info, extras.kernel));
     add(ProgramService, programHandlers(mgr, { syncOrphanTimeoutMs: info.syncOrphanTimeoutMs ?? 60_000 }));
     add(DiagnosticsService, diagnosticsHandlers(mgr));
     add(FlowService, flowHandlers(mgr, extras.flows));

@@ -118,6 +118,10 @@ export const sys = {
   write: libc.func('intptr_t write(int fd, const void *buf, size_t len)'),
   read: libc.func('intptr_t read(int fd, _Out_ void *buf, size_t len)'),
   getpagesize: libc.func('int getpagesize()'),
+  // rtnetlink events (src/bpf/rtnetlink-reader.ts): a bound NETLINK_ROUTE socket, polled with a bounded wait
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)'),
+  poll: libc.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)'),
   errno: (): number => koffi.errno(),
 };
 

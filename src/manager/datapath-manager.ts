@@ -179,6 +179,25 @@ export class DatapathManager {
     return this.write((j) => this.updateVif(index, change, j));
   }
 
+  /**
+   * setLinkState: a vif's kernel interface went operationally down or up
+   * (rtnetlink): its entry and the next hops that output on it say so, and
+   * the datapath drops what goes there as interface_link_down. Undefined
+   * when there is no such vif or nothing changes.
+   */
+  setLinkState(index: number, down: boolean): Promise<Vif | undefined> {
+    return this.write((j) => {
+      const cur = this.vifs.find(index);
+      if (!cur || (cur.linkDown ?? false) === down) return undefined;
+      const next: Vif = { ...cur };
+      if (down) next.linkDown = true;
+      else delete next.linkDown;
+      this.vifs.replace(next, j);
+      this.nhs.refreshOutputs(next, j);
+      return next;
+    });
+  }
+
   deleteInterface(index: number): Promise<void> {
     return this.write((j) => this.deleteVif(index, j));
   }

@@ -41,6 +41,10 @@ export interface Vif {
   attachMode: XdpMode;
   /** a veth/netkit whose peer is in another netns: TC delivers to it with bpf_redirect_peer */
   peer: boolean;
+  /** the kernel interface went operationally down (rtnetlink): traffic to it is dropped as interface_link_down */
+  linkDown?: boolean;
+  /** the kernel interface was deleted (rtnetlink): the vif stays until the agent deletes it */
+  orphaned?: boolean;
 }
 
 /** VifSpec: a vif as asked for; mac, ip4, ip6 and mtu 0 mean "from the kernel interface" / none. */

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { NH, nhValue, type NhValue } from '../maps/codecs.ts';
-import { MAX_LABEL, MAX_VNI, NH_DISCARD_ID, NH_F_L2, NhType, TunType, VIF_F_ENABLED, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
+import { MAX_LABEL, MAX_VNI, NH_DISCARD_ID, NH_F_L2, NhType, TunType, VIF_F_ENABLED, VIF_F_LINK_DOWN, VIF_F_PEER, VIF_F_SKB } from '../maps/layout.ts';
 import type { NextHopTable } from '../maps/tables/nexthop-table.ts';
 import type { CompTable } from '../maps/tables/comp-table.ts';
 import { COMP_KIND_CODES, CompositeManager } from './composite-manager.ts';
@@ -397,10 +397,10 @@ export function nextHopOf(id: number, v: NhValue): NextHop {
 }
 
 /**
- * oifStateOf: what an ENCAP next hop copies of its output vif: admin state,
+ * oifStateOf: what an ENCAP next hop copies of its output vif: admin and link state,
  * peer delivery (TC: bpf_redirect_peer), and whether it is on the TC hook
  * (XDP then hands the packet to TC, which delivers it as an skb)
  */
 function oifStateOf(vif: Vif): number {
-  return (vif.disabled ? 0 : VIF_F_ENABLED) | (vif.peer ? VIF_F_PEER : 0) | (vif.hook === 'tc' ? VIF_F_SKB : 0);
+  return (vif.disabled ? 0 : VIF_F_ENABLED) | (vif.peer ? VIF_F_PEER : 0) | (vif.hook === 'tc' ? VIF_F_SKB : 0) | (vif.linkDown ? VIF_F_LINK_DOWN : 0);
 }

@@ -15,7 +15,7 @@ import { BPF_EXIST, BPF_NOEXIST } from '../bpf/map.ts';
 import type { NetDev } from '../bpf/netdev.ts';
 import type { Attachment, DatapathKernel } from '../maps/kernel.ts';
 import type { VifValue } from '../maps/codecs.ts';
-import { AttachModeCode, HookPolicyCode, VIF_F_ENABLED, VIF_F_PEER, VIF_F_POLICY, VifType } from '../maps/layout.ts';
+import { AttachModeCode, HookPolicyCode, VIF_F_ENABLED, VIF_F_LINK_DOWN, VIF_F_PEER, VIF_F_POLICY, VifType } from '../maps/layout.ts';
 import type { VifTable } from '../maps/tables/vif-table.ts';
 import { DatapathError, exists, invalid, notFound, quote } from './errors.ts';
 import type { Journal } from './journal.ts';
@@ -77,9 +77,12 @@ export class VifManager {
         attachMode: v.attachMode === AttachModeCode.GENERIC ? 'generic' : 'native',
         peer: (v.flags & VIF_F_PEER) !== 0,
       };
+      // set only when down: a vif whose link never went down has no such key (as when added)
+      if (v.flags & VIF_F_LINK_DOWN) vif.linkDown = true;
       this.vifs.set(vif.index, vif);
       this.byIfindex.set(ifindex, vif.index);
       if (!vif.name) {
+        vif.orphaned = true;
         this.log.warn({ vif: vif.index, ifindex }, 'kernel interface of vif is gone');
         continue;
       }
@@ -319,6 +322,27 @@ export class VifManager {
     return vif;
   }
 
+  /** byIfindexOf: the vif on a kernel ifindex */
+  byIfindexOf(ifindex: number): Vif | undefined {
+    const index = this.byIfindex.get(ifindex);
+    return index === undefined ? undefined : this.vifs.get(index);
+  }
+
+  /**
+   * renamed, orphaned: what rtnetlink said of a vif's kernel interface, in
+   * this view only (the map is keyed by ifindex and holds no name). An
+   * orphan stays: deleting it is the agent's call.
+   */
+  renamed(index: number, name: string): void {
+    const vif = this.vifs.get(index);
+    if (vif) vif.name = name;
+  }
+
+  orphaned(index: number): void {
+    const vif = this.vifs.get(index);
+    if (vif) vif.orphaned = true;
+  }
+
   /** forwards: the vif's kernel interface has IPv4 forwarding on (undefined: cannot tell) */
   forwards(vif: Vif): boolean | undefined {
     return this.kernel.ipv4Forwarding(vif.name);
@@ -363,7 +387,7 @@ export function valueOf(v: Vif): VifValue {
   return {
     vifIdx: v.index,
     vrf: v.vrf,
-    flags: (v.disabled ? 0 : VIF_F_ENABLED) | (v.policyEnabled ? VIF_F_POLICY : 0) | (v.peer ? VIF_F_PEER : 0),
+    flags: (v.disabled ? 0 : VIF_F_ENABLED) | (v.policyEnabled ? VIF_F_POLICY : 0) | (v.peer ? VIF_F_PEER : 0) | (v.linkDown ? VIF_F_LINK_DOWN : 0),
     mtu: v.mtu,
     type: VIF_TYPE_CODES[v.type],
     attachMode: v.hook === 'tc' ? AttachModeCode.TC : v.attachMode === 'generic' ? AttachModeCode.GENERIC : AttachModeCode.NATIVE,

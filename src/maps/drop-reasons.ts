@@ -43,6 +43,8 @@ export const DROP_REASONS = [
   'composite_nested',
   'flood_no_neigh',
   'flood_copy_failed',
+  // kernel events: the output vif's link is operationally down
+  'interface_link_down',
 ] as const;
 
 export type DropReasonName = (typeof DROP_REASONS)[number];

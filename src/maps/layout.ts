@@ -33,6 +33,8 @@ export const VIF_F_POLICY = 1 << 1;
 export const VIF_F_PEER = 1 << 2;
 /** in a next hop's copy only: the output vif is on the TC hook (XDP hands its packets to TC) */
 export const VIF_F_SKB = 1 << 3;
+/** the kernel interface is operationally down (from rtnetlink): traffic to it is dropped as interface_link_down */
+export const VIF_F_LINK_DOWN = 1 << 4;
 export const AttachModeCode = { NONE: 0, NATIVE: 1, GENERIC: 2, TC: 3 } as const;
 export const HookPolicyCode = { AUTO: 0, XDP: 1, TC: 2 } as const;
 

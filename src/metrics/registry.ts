@@ -14,6 +14,7 @@ import { packetMetrics, tunnelMetrics } from './packet-metrics.ts';
 import { flowMetrics } from './flow-metrics.ts';
 import type { FlowHubStats } from '../flows/hub.ts';
 import { GrpcMetrics } from './grpc-metrics.ts';
+import { kernelEventMetrics, type KernelEventStats } from './kernel-event-metrics.ts';
 
 /** MetricsExtras: the daemon's layers beside the manager that have metrics */
 export interface MetricsExtras {
@@ -21,6 +22,8 @@ export interface MetricsExtras {
   packets?: { stats(): PacketHubStats } | undefined;
   /** the flow-miss side: held and re-injected packets, watchers' losses, aging */
   flows?: { stats(): FlowHubStats } | undefined;
+  /** the rtnetlink events: counts by type; with it, each vif's operational state */
+  kernel?: KernelEventStats | undefined;
 }
 
 /** EVENT_LOOP_SAMPLE_MS: the interval of the event-loop lag gauges (their values include it) */
@@ -43,6 +46,7 @@ export class DatapathMetrics {
     packetMetrics(this.registry, mgr.kernel.maps.vr_fctr, extras.packets);
     tunnelMetrics(this.registry, mgr.kernel.maps.vr_tctr);
     if (extras.flows) flowMetrics(this.registry, extras.flows);
+    if (extras.kernel) kernelEventMetrics(this.registry, extras.kernel, () => mgr.vifs.list());
     this.grpc = new GrpcMetrics(this.registry);
   }
 

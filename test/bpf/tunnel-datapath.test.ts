@@ -221,6 +221,15 @@ encapCases.push(
     teardown: () => mgr.updateInterface(10, { disabled: false }),
   },
   {
+    name: 'fabric link operationally down (rtnetlink)',
+    on: 'tp1',
+    frame: () => fromPod(in4('10.2.0.5')),
+    verdict: XDP_DROP,
+    drop: 'interface_link_down',
+    setup: () => mgr.setLinkState(10, true),
+    teardown: () => mgr.setLinkState(10, false),
+  },
+  {
     // 1480 + 32 = 1512 > 1500: answered with the MTU left for the inner packet
     name: 'IPv4 with DF too big for the path once encapsulated: ICMP fragmentation needed (MTU 1468) back out of the arrival vif',
     on: 'tp1',

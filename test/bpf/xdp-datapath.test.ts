@@ -179,6 +179,15 @@ const cases: Case[] = [
     teardown: () => mgr.updateInterface(2, { disabled: false }),
   },
   {
+    name: 'output vif operationally down (rtnetlink): counted, not lost in a redirect',
+    on: 'p1',
+    frame: udp4('10.1.1.2', '10.1.2.5'),
+    verdict: XDP_DROP,
+    drop: 'interface_link_down',
+    setup: () => mgr.setLinkState(2, true),
+    teardown: () => mgr.setLinkState(2, false),
+  },
+  {
     name: 'an MTU change of the output vif reaches its next hops at once',
     on: 'p1',
     frame: udp4('10.1.1.2', '10.1.2.5', { len: 100 }),

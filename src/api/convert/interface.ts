@@ -124,5 +124,7 @@ export function vifToProto(v: Vif): MessageInitShape<typeof InterfaceSchema> {
     attachMode: v.hook === 'xdp' ? attachModeToProto(v.attachMode) : AttachMode.UNSPECIFIED,
     hook: hookToProto(v.hook),
     peerDelivery: v.peer,
+    linkDown: v.linkDown ?? false,
+    orphaned: v.orphaned ?? false,
   };
 }

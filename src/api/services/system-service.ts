@@ -9,6 +9,8 @@ import { VR_LAYOUT_VERSION, type MapName } from '../../maps/layout.ts';
 import { AttachMode } from '../../gen/vrouter/ebpf/v1/interface_pb.js';
 import { attachModeToProto, hookToProto } from '../convert/interface.ts';
 import type { PinnedDatapath } from '../../maps/pinned-datapath.ts';
+import type { KernelEvents } from '../../netlink/kernel-events.ts';
+import { watchKernelEvents } from './kernel-watch.ts';
 
 export interface DaemonInfo {
   version: string;
@@ -39,8 +41,9 @@ function syncToProto(s: EpochState | undefined): MessageInitShape<typeof SyncEpo
   };
 }
 
-export function systemHandlers(mgr: DatapathManager, info: DaemonInfo): Handlers<typeof SystemService> {
+export function systemHandlers(mgr: DatapathManager, info: DaemonInfo, kernel?: KernelEvents): Handlers<typeof SystemService> {
   return {
+    watchKernelEvents: (req, ctx) => watchKernelEvents(kernel, req, ctx),
     getSystemInfo() {
       const dp = info.dp;
       const progs = { xdp: dp.xdp.info(), tc: dp.tc.info(), egress: dp.egress.info() };
