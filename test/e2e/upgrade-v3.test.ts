@@ -13,7 +13,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../../lab/topology.ts';
@@ -135,6 +135,8 @@ describe('layout migration v3 -> latest: host routes move to their hashes under 
   after(async () => {
     await daemon?.destroy();
     lab?.cleanup();
+    // the hand-pinned v3 datapath, should the set-up have failed before the daemon could remove it
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('the hand-built v3 datapath forwards on its own, host routes from its tries', () => {
